@@ -1,1 +1,3 @@
-//! placeholder until the crate lands
+//! Map the names a program needs to files in a root, as glibc's loader does.
+
+pub mod cache;
