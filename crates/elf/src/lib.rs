@@ -1,1 +1,53 @@
-//! placeholder until the crate lands
+//! Read from one file what glibc's dynamic loader reads from it.
+//!
+//! `depclose-elf` answers "what does the loader see in this file?": the ELF identity
+//! (class, byte order, machine, OSABI, type), `PT_INTERP`, and the dynamic section's
+//! `DT_NEEDED`, `DT_SONAME`, `DT_RPATH`, `DT_RUNPATH`, `DT_FLAGS_1`, `DT_FILTER` and
+//! `DT_AUXILIARY` — or, for a `#!` script, its interpreter line. It reads the ELF header,
+//! the program headers and the dynamic section only (located through `PT_DYNAMIC` and
+//! `DT_STRTAB`, as the loader does, so stripped files read the same), never section headers
+//! or symbol tables.
+//!
+//! It knows nothing of search paths or `$ORIGIN`: RPATH and RUNPATH come back as the raw
+//! strings, and policy lives in `depclose-resolve`.
+//!
+//! ```no_run
+//! use depclose_elf::{read_file, FileKind};
+//!
+//! match read_file("/usr/bin/true".as_ref())? {
+//!     FileKind::Elf(elf) => println!("needs {:?}", elf.needed),
+//!     FileKind::Script(s) => println!("script run by {}", s.interpreter),
+//!     FileKind::Other => println!("neither ELF nor script"),
+//! }
+//! # Ok::<(), depclose_elf::Error>(())
+//! ```
+
+mod error;
+mod read;
+
+pub use error::Error;
+pub use read::{
+    Class, Data, ElfInfo, FileKind, Linkage, ObjectType, Script, parse_bytes, read_file,
+};
+
+/// `DF_1_NODEFLIB` in `DT_FLAGS_1`: the loader skips the cache's system entries and the
+/// default directories for this object's dependencies.
+pub const DF_1_NODEFLIB: u64 = 0x800;
+/// `DF_1_PIE` in `DT_FLAGS_1`: a position-independent executable.
+pub const DF_1_PIE: u64 = 0x0800_0000;
+
+/// `e_machine` values depclose names (the loader compares the raw number).
+pub mod machine {
+    pub const EM_386: u16 = 3;
+    pub const EM_68K: u16 = 4;
+    pub const EM_MIPS: u16 = 8;
+    pub const EM_PPC: u16 = 20;
+    pub const EM_PPC64: u16 = 21;
+    pub const EM_S390: u16 = 22;
+    pub const EM_ARM: u16 = 40;
+    pub const EM_SPARCV9: u16 = 43;
+    pub const EM_X86_64: u16 = 62;
+    pub const EM_AARCH64: u16 = 183;
+    pub const EM_RISCV: u16 = 243;
+    pub const EM_LOONGARCH: u16 = 258;
+}

@@ -1,0 +1,541 @@
+use std::fs::File;
+use std::path::Path;
+
+use goblin::container::{Container, Ctx, Endian};
+use goblin::elf::dynamic::{DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, Dynamic};
+use goblin::elf::header::{ET_CORE, ET_DYN, ET_EXEC, ET_REL, Header};
+use goblin::elf::program_header::{PT_DYNAMIC, PT_INTERP, ProgramHeader};
+use memmap2::Mmap;
+
+use crate::{DF_1_PIE, Error};
+
+/// The Linux kernel reads at most this many bytes of a `#!` line (`BINPRM_BUF_SIZE`).
+const SHEBANG_MAX: usize = 256;
+/// `EI_CLASS`, `EI_DATA`, `EI_VERSION`, `EI_OSABI`, `EI_ABIVERSION` in `e_ident`.
+const EI_CLASS: usize = 4;
+const EI_DATA: usize = 5;
+const EI_VERSION: usize = 6;
+const EI_OSABI: usize = 7;
+const EI_ABIVERSION: usize = 8;
+/// Not in goblin: the filter tags from the System V gABI (`elf.h`).
+const DT_AUXILIARY: u64 = 0x7fff_fffd;
+const DT_FILTER: u64 = 0x7fff_ffff;
+
+/// What a file is, to the kernel and the loader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileKind {
+    /// An ELF file (any type; the caller decides what it may be used as).
+    Elf(ElfInfo),
+    /// A `#!` script.
+    Script(Script),
+    /// Neither ELF nor a script (for the loader: "invalid ELF header").
+    Other,
+}
+
+/// A `#!` line as the kernel splits it: the interpreter and at most one argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub interpreter: String,
+    pub argument: Option<String>,
+}
+
+/// `EI_CLASS`. An unknown value is kept: the loader treats it like "the other class".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    Elf32,
+    Elf64,
+    Invalid(u8),
+}
+
+/// `EI_DATA`. An unknown value is kept: the loader rejects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Data {
+    Little,
+    Big,
+    Invalid(u8),
+}
+
+/// `e_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectType {
+    Relocatable,
+    Executable,
+    SharedObject,
+    Core,
+    Other(u16),
+}
+
+/// How a program gets its libraries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linkage {
+    /// Has a `PT_INTERP`, or is a shared object with a dynamic section.
+    Dynamic,
+    /// `ET_EXEC` without `PT_INTERP`: the kernel runs it directly.
+    Static,
+    /// `ET_DYN` with `DF_1_PIE` and no `PT_INTERP`: relocates itself.
+    StaticPie,
+}
+
+/// What the loader reads from one ELF file. Strings are the raw dynamic-section strings:
+/// no `$ORIGIN` expansion, no splitting of path lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfInfo {
+    pub class: Class,
+    pub data: Data,
+    /// `EI_VERSION`, `EI_OSABI`, `EI_ABIVERSION`: `open_verify` checks all three.
+    pub ident_version: u8,
+    pub osabi: u8,
+    pub abi_version: u8,
+    pub object_type: ObjectType,
+    pub machine: u16,
+    /// `e_flags`: the float ABI on ARM and MIPS, which picks the accepted ld.so.cache flags.
+    pub flags: u32,
+    pub version: u32,
+    /// `e_phentsize` equals the size of a program header for the class.
+    pub phentsize_ok: bool,
+    pub linkage: Linkage,
+    pub interpreter: Option<String>,
+    pub needed: Vec<String>,
+    pub soname: Option<String>,
+    pub rpath: Option<String>,
+    pub runpath: Option<String>,
+    pub flags_1: u64,
+    pub filters: Vec<String>,
+    pub auxiliaries: Vec<String>,
+}
+
+impl ElfInfo {
+    /// True when the `DT_FLAGS_1` bit is set.
+    pub fn has_flag_1(&self, flag: u64) -> bool {
+        self.flags_1 & flag != 0
+    }
+}
+
+/// Read `path` (following symlinks) and tell what the loader would see in it.
+///
+/// Special files are refused before they are opened: opening a FIFO would block.
+pub fn read_file(path: &Path) -> Result<FileKind, Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        return Err(Error::NotRegular {
+            path: path.to_path_buf(),
+            kind: file_type_name(&ft),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(Error::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let file = File::open(path).map_err(io)?;
+    // SAFETY: the map is read-only and private to this call. If another process truncates
+    // the file while it is mapped, reads past the new end fault (SIGBUS); depclose reads
+    // installed files, which package managers replace by rename, not in place.
+    let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+    parse_bytes(path, &map)
+}
+
+fn file_type_name(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "directory"
+    } else if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
+}
+
+/// Tell what `bytes` (the contents of `path`, used in errors only) hold.
+pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<FileKind, Error> {
+    if bytes.starts_with(b"\x7fELF") {
+        parse_elf(path, bytes).map(FileKind::Elf)
+    } else if bytes.starts_with(b"#!") {
+        parse_shebang(path, bytes).map(FileKind::Script)
+    } else {
+        Ok(FileKind::Other)
+    }
+}
+
+fn parse_shebang(path: &Path, bytes: &[u8]) -> Result<Script, Error> {
+    let head = &bytes[2..bytes.len().min(SHEBANG_MAX)];
+    let line = match head.iter().position(|&b| b == b'\n') {
+        Some(end) => &head[..end],
+        None if bytes.len() <= SHEBANG_MAX => head,
+        None => return Err(Error::malformed(path, "#! line longer than 256 bytes")),
+    };
+    let line =
+        std::str::from_utf8(line).map_err(|_| Error::malformed(path, "#! line is not UTF-8"))?;
+    // The kernel splits on the first blank and passes the rest, trimmed, as one argument.
+    let line = line.trim_matches([' ', '\t', '\r']);
+    let (interpreter, rest) = match line.find([' ', '\t']) {
+        Some(i) => (&line[..i], line[i..].trim_matches([' ', '\t', '\r'])),
+        None => (line, ""),
+    };
+    if interpreter.is_empty() {
+        return Err(Error::malformed(path, "#! line names no interpreter"));
+    }
+    Ok(Script {
+        interpreter: interpreter.to_owned(),
+        argument: (!rest.is_empty()).then(|| rest.to_owned()),
+    })
+}
+
+fn parse_elf(path: &Path, bytes: &[u8]) -> Result<ElfInfo, Error> {
+    let bad = |e: goblin::error::Error| Error::malformed(path, e.to_string());
+    if bytes.len() < 16 {
+        return Err(Error::malformed(path, "file too short for e_ident"));
+    }
+    let class = match bytes[EI_CLASS] {
+        1 => Class::Elf32,
+        2 => Class::Elf64,
+        other => Class::Invalid(other),
+    };
+    let data = match bytes[EI_DATA] {
+        1 => Data::Little,
+        2 => Data::Big,
+        other => Data::Invalid(other),
+    };
+    let mut info = ElfInfo {
+        class,
+        data,
+        ident_version: bytes[EI_VERSION],
+        osabi: bytes[EI_OSABI],
+        abi_version: bytes[EI_ABIVERSION],
+        object_type: ObjectType::Other(0),
+        machine: 0,
+        flags: 0,
+        version: 0,
+        phentsize_ok: false,
+        linkage: Linkage::Static,
+        interpreter: None,
+        needed: Vec::new(),
+        soname: None,
+        rpath: None,
+        runpath: None,
+        flags_1: 0,
+        filters: Vec::new(),
+        auxiliaries: Vec::new(),
+    };
+    let (container, endian) = match (class, data) {
+        (Class::Elf32, Data::Little) => (Container::Little, Endian::Little),
+        (Class::Elf32, Data::Big) => (Container::Little, Endian::Big),
+        (Class::Elf64, Data::Little) => (Container::Big, Endian::Little),
+        (Class::Elf64, Data::Big) => (Container::Big, Endian::Big),
+        // The loader stops at the identity bytes for these; so do we.
+        _ => return Ok(info),
+    };
+    let ctx = Ctx::new(container, endian);
+    let header: Header = goblin::elf::Elf::parse_header(bytes).map_err(bad)?;
+    info.object_type = match header.e_type {
+        ET_REL => ObjectType::Relocatable,
+        ET_EXEC => ObjectType::Executable,
+        ET_DYN => ObjectType::SharedObject,
+        ET_CORE => ObjectType::Core,
+        other => ObjectType::Other(other),
+    };
+    info.machine = header.e_machine;
+    info.flags = header.e_flags;
+    info.version = header.e_version;
+    info.phentsize_ok = usize::from(header.e_phentsize) == ProgramHeader::size(ctx);
+    if header.e_phnum > 0 && !info.phentsize_ok {
+        return Err(Error::malformed(
+            path,
+            "e_phentsize does not match the ELF class",
+        ));
+    }
+    let phoff = usize::try_from(header.e_phoff)
+        .map_err(|_| Error::malformed(path, "e_phoff out of range"))?;
+    let phdrs =
+        ProgramHeader::parse(bytes, phoff, usize::from(header.e_phnum), ctx).map_err(bad)?;
+
+    let has_interp = if let Some(ph) = phdrs.iter().find(|ph| ph.p_type == PT_INTERP) {
+        let s = segment(bytes, ph.p_offset, ph.p_filesz)
+            .ok_or_else(|| Error::malformed(path, "PT_INTERP outside the file"))?;
+        info.interpreter = Some(c_string(path, s, 0, "PT_INTERP")?);
+        true
+    } else {
+        false
+    };
+    let has_dynamic = phdrs.iter().any(|ph| ph.p_type == PT_DYNAMIC);
+    if has_dynamic {
+        read_dynamic(path, bytes, &phdrs, ctx, &mut info)?;
+    }
+    info.linkage = if has_interp {
+        Linkage::Dynamic
+    } else if info.object_type == ObjectType::Executable {
+        Linkage::Static
+    } else if info.object_type == ObjectType::SharedObject
+        && info.has_flag_1(DF_1_PIE)
+        && info.needed.is_empty()
+    {
+        Linkage::StaticPie
+    } else {
+        Linkage::Dynamic
+    };
+    Ok(info)
+}
+
+/// The file bytes of a segment, or `None` when it lies (partly) outside the file.
+fn segment(bytes: &[u8], offset: u64, size: u64) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(usize::try_from(size).ok()?)?;
+    bytes.get(start..end)
+}
+
+fn read_dynamic(
+    path: &Path,
+    bytes: &[u8],
+    phdrs: &[ProgramHeader],
+    ctx: Ctx,
+    info: &mut ElfInfo,
+) -> Result<(), Error> {
+    let dynamic = Dynamic::parse(bytes, phdrs, ctx)
+        .map_err(|e| Error::malformed(path, format!("dynamic section: {e}")))?;
+    let Some(dynamic) = dynamic else {
+        return Ok(());
+    };
+    let has_strings = dynamic.dyns.iter().any(|d| {
+        matches!(
+            d.d_tag,
+            DT_NEEDED | DT_RPATH | DT_RUNPATH | DT_FILTER | DT_AUXILIARY | DT_SONAME
+        )
+    });
+    info.flags_1 = dynamic.info.flags_1 as u64;
+    if !has_strings {
+        return Ok(());
+    }
+    // `DynamicInfo` maps DT_STRTAB's address to a file offset through PT_LOAD, as the
+    // loader finds it in memory; 0 means no PT_LOAD covers it.
+    let (strtab, strsz) = (dynamic.info.strtab, dynamic.info.strsz);
+    if strtab == 0 {
+        return Err(Error::malformed(
+            path,
+            "DT_STRTAB is not inside a loaded segment",
+        ));
+    }
+    let table = segment(bytes, strtab as u64, strsz as u64)
+        .ok_or_else(|| Error::malformed(path, "DT_STRTAB extends past the end of the file"))?;
+    for d in &dynamic.dyns {
+        let tag = d.d_tag;
+        let what = match tag {
+            DT_NEEDED => "DT_NEEDED",
+            DT_RPATH => "DT_RPATH",
+            DT_RUNPATH => "DT_RUNPATH",
+            DT_FILTER => "DT_FILTER",
+            DT_AUXILIARY => "DT_AUXILIARY",
+            DT_SONAME => "DT_SONAME",
+            _ => continue,
+        };
+        let offset = usize::try_from(d.d_val)
+            .map_err(|_| Error::malformed(path, format!("{what} offset out of range")))?;
+        let s = c_string(path, table, offset, what)?;
+        match tag {
+            DT_NEEDED => info.needed.push(s),
+            // Like `get-dynamic-info.h`, a repeated tag keeps the last entry.
+            DT_RPATH => info.rpath = Some(s),
+            DT_RUNPATH => info.runpath = Some(s),
+            DT_FILTER => info.filters.push(s),
+            DT_AUXILIARY => info.auxiliaries.push(s),
+            _ => info.soname = Some(s),
+        }
+    }
+    Ok(())
+}
+
+/// The NUL-terminated string at `offset` in `table`.
+fn c_string(path: &Path, table: &[u8], offset: usize, what: &str) -> Result<String, Error> {
+    let rest = table.get(offset..).ok_or_else(|| {
+        Error::malformed(
+            path,
+            format!("{what} string offset {offset} past the string table"),
+        )
+    })?;
+    let len = rest
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| Error::malformed(path, format!("{what} string is not NUL-terminated")))?;
+    String::from_utf8(rest[..len].to_vec())
+        .map_err(|_| Error::malformed(path, format!("{what} string is not UTF-8")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn elf(path: &str) -> ElfInfo {
+        match read_file(Path::new(path)).unwrap() {
+            FileKind::Elf(e) => e,
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    /// The dynamic entries `readelf -d` prints for `path`, as (tag, value) pairs.
+    fn readelf_dynamic(path: &str) -> Vec<(String, String)> {
+        let out = Command::new("readelf")
+            .args(["-dW", path])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "readelf failed on {path}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines()
+            .filter_map(|l| {
+                let tag = l.split('(').nth(1)?.split(')').next()?;
+                let v = &l[l.find('[')? + 1..l.rfind(']')?];
+                Some((tag.to_owned(), v.to_owned()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn agrees_with_readelf_on_host_files() {
+        let files = [
+            "/usr/bin/true",
+            "/usr/bin/expr",
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib/x86_64-linux-gnu/libstdc++.so.6",
+            "/lib64/ld-linux-x86-64.so.2",
+        ];
+        for f in files {
+            let e = elf(f);
+            let d = readelf_dynamic(f);
+            let of = |tag: &str| -> Vec<String> {
+                d.iter()
+                    .filter(|(t, _)| t == tag)
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            };
+            assert_eq!(e.needed, of("NEEDED"), "{f}");
+            assert_eq!(
+                e.soname.into_iter().collect::<Vec<_>>(),
+                of("SONAME"),
+                "{f}"
+            );
+            assert_eq!(
+                e.runpath.into_iter().collect::<Vec<_>>(),
+                of("RUNPATH"),
+                "{f}"
+            );
+            assert_eq!(e.rpath.into_iter().collect::<Vec<_>>(), of("RPATH"), "{f}");
+            assert_eq!(e.class, Class::Elf64);
+            assert_eq!(e.data, Data::Little);
+            assert_eq!(e.machine, crate::machine::EM_X86_64);
+        }
+    }
+
+    #[test]
+    fn program_has_interpreter_library_does_not_need_one() {
+        let t = elf("/usr/bin/true");
+        assert_eq!(
+            t.interpreter.as_deref(),
+            Some("/lib64/ld-linux-x86-64.so.2")
+        );
+        assert_eq!(t.linkage, Linkage::Dynamic);
+        let z = elf("/lib/x86_64-linux-gnu/libz.so.1");
+        assert_eq!(z.interpreter, None);
+        assert_eq!(z.linkage, Linkage::Dynamic);
+        assert_eq!(z.object_type, ObjectType::SharedObject);
+    }
+
+    #[test]
+    fn truncated_and_corrupted_files_are_errors_not_panics() {
+        let bytes = std::fs::read("/usr/bin/true").unwrap();
+        let p = Path::new("t");
+        // Every prefix of the headers, then coarser steps through the rest.
+        let mut cuts: Vec<usize> = (0..4096.min(bytes.len())).collect();
+        cuts.extend((4096..bytes.len()).step_by(509));
+        for n in cuts {
+            let _ = parse_bytes(p, &bytes[..n]);
+        }
+        // Flip each byte of the ELF header and program headers in turn.
+        for i in 0..1024.min(bytes.len()) {
+            let mut b = bytes.clone();
+            b[i] ^= 0xff;
+            let _ = parse_bytes(p, &b);
+        }
+        assert!(matches!(
+            parse_bytes(p, &bytes[..40]),
+            Err(Error::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn special_files_and_empty_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            read_file(dir.path()),
+            Err(Error::NotRegular {
+                kind: "directory",
+                ..
+            })
+        ));
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(matches!(read_file(&empty), Err(Error::Empty { .. })));
+        let fifo = dir.path().join("fifo");
+        assert!(
+            Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(matches!(
+            read_file(&fifo),
+            Err(Error::NotRegular { kind: "FIFO", .. })
+        ));
+        let missing = dir.path().join("missing");
+        assert!(matches!(read_file(&missing), Err(Error::Io { .. })));
+    }
+
+    #[test]
+    fn shebang_lines_split_like_the_kernel() {
+        let p = Path::new("s");
+        let s = |b: &[u8]| match parse_bytes(p, b).unwrap() {
+            FileKind::Script(s) => s,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            s(b"#!/bin/sh\necho"),
+            Script {
+                interpreter: "/bin/sh".into(),
+                argument: None
+            }
+        );
+        assert_eq!(
+            s(b"#! /usr/bin/env  python3 -u \n"),
+            Script {
+                interpreter: "/usr/bin/env".into(),
+                argument: Some("python3 -u".into())
+            }
+        );
+        assert_eq!(s(b"#!/bin/bash\r\n").interpreter, "/bin/bash");
+        assert!(parse_bytes(p, b"#!\n").is_err());
+        assert!(parse_bytes(p, &[b"#!/bin/".as_slice(), &[b'x'; 300]].concat()).is_err());
+        assert_eq!(parse_bytes(p, b"hello").unwrap(), FileKind::Other);
+    }
+
+    #[test]
+    fn unknown_class_is_kept_for_the_loader_to_judge() {
+        let mut bytes = std::fs::read("/usr/bin/true").unwrap();
+        bytes[EI_CLASS] = 7;
+        let FileKind::Elf(e) = parse_bytes(Path::new("x"), &bytes).unwrap() else {
+            panic!("not ELF")
+        };
+        assert_eq!(e.class, Class::Invalid(7));
+        assert!(e.needed.is_empty());
+    }
+}
