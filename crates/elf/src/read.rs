@@ -312,7 +312,7 @@ fn read_dynamic(
             DT_NEEDED | DT_RPATH | DT_RUNPATH | DT_FILTER | DT_AUXILIARY | DT_SONAME
         )
     });
-    info.flags_1 = dynamic.info.flags_1 as u64;
+    info.flags_1 = dynamic.info.flags_1;
     if !has_strings {
         return Ok(());
     }
