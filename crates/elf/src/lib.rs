@@ -15,7 +15,7 @@
 //! use depclose_elf::{read_file, FileKind};
 //!
 //! match read_file("/usr/bin/true".as_ref())? {
-//!     FileKind::Elf(elf) => println!("needs {:?}", elf.needed),
+//!     FileKind::Elf(elf) => println!("needs {:?}", elf.needed().collect::<Vec<_>>()),
 //!     FileKind::Script(s) => println!("script run by {}", s.interpreter),
 //!     FileKind::Other => println!("neither ELF nor script"),
 //! }
@@ -27,7 +27,8 @@ mod read;
 
 pub use error::Error;
 pub use read::{
-    Class, Data, ElfInfo, FileKind, Linkage, ObjectType, Script, parse_bytes, read_file,
+    Class, Data, Dependency, DependencyKind, ElfInfo, FileKind, Linkage, ObjectType, Script,
+    parse_bytes, read_file,
 };
 
 /// `DF_1_NODEFLIB` in `DT_FLAGS_1`: the loader skips the cache's system entries and the

@@ -95,16 +95,42 @@ pub struct ElfInfo {
     pub phentsize_ok: bool,
     pub linkage: Linkage,
     pub interpreter: Option<String>,
-    pub needed: Vec<String>,
+    /// `DT_NEEDED`, `DT_FILTER` and `DT_AUXILIARY` entries in dynamic-section order: the
+    /// loader's `_dl_map_object_deps` walks them in that order.
+    pub dependencies: Vec<Dependency>,
     pub soname: Option<String>,
     pub rpath: Option<String>,
     pub runpath: Option<String>,
     pub flags_1: u64,
-    pub filters: Vec<String>,
-    pub auxiliaries: Vec<String>,
+}
+
+/// One name the loader maps for an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    pub kind: DependencyKind,
+    pub name: String,
+}
+
+/// Which dynamic tag asked for a [`Dependency`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DependencyKind {
+    /// `DT_NEEDED`: missing is fatal.
+    Needed,
+    /// `DT_FILTER`: the filtee must exist.
+    Filter,
+    /// `DT_AUXILIARY`: the filtee is optional.
+    Auxiliary,
 }
 
 impl ElfInfo {
+    /// The `DT_NEEDED` names, in order.
+    pub fn needed(&self) -> impl Iterator<Item = &str> {
+        self.dependencies
+            .iter()
+            .filter(|d| d.kind == DependencyKind::Needed)
+            .map(|d| d.name.as_str())
+    }
+
     /// True when the `DT_FLAGS_1` bit is set.
     pub fn has_flag_1(&self, flag: u64) -> bool {
         self.flags_1 & flag != 0
@@ -220,13 +246,11 @@ fn parse_elf(path: &Path, bytes: &[u8]) -> Result<ElfInfo, Error> {
         phentsize_ok: false,
         linkage: Linkage::Static,
         interpreter: None,
-        needed: Vec::new(),
+        dependencies: Vec::new(),
         soname: None,
         rpath: None,
         runpath: None,
         flags_1: 0,
-        filters: Vec::new(),
-        auxiliaries: Vec::new(),
     };
     let (container, endian) = match (class, data) {
         (Class::Elf32, Data::Little) => (Container::Little, Endian::Little),
@@ -278,7 +302,7 @@ fn parse_elf(path: &Path, bytes: &[u8]) -> Result<ElfInfo, Error> {
         Linkage::Static
     } else if info.object_type == ObjectType::SharedObject
         && info.has_flag_1(DF_1_PIE)
-        && info.needed.is_empty()
+        && info.dependencies.is_empty()
     {
         Linkage::StaticPie
     } else {
@@ -342,12 +366,21 @@ fn read_dynamic(
             .map_err(|_| Error::malformed(path, format!("{what} offset out of range")))?;
         let s = c_string(path, table, offset, what)?;
         match tag {
-            DT_NEEDED => info.needed.push(s),
+            DT_NEEDED => info.dependencies.push(Dependency {
+                kind: DependencyKind::Needed,
+                name: s,
+            }),
             // Like `get-dynamic-info.h`, a repeated tag keeps the last entry.
             DT_RPATH => info.rpath = Some(s),
             DT_RUNPATH => info.runpath = Some(s),
-            DT_FILTER => info.filters.push(s),
-            DT_AUXILIARY => info.auxiliaries.push(s),
+            DT_FILTER => info.dependencies.push(Dependency {
+                kind: DependencyKind::Filter,
+                name: s,
+            }),
+            DT_AUXILIARY => info.dependencies.push(Dependency {
+                kind: DependencyKind::Auxiliary,
+                name: s,
+            }),
             _ => info.soname = Some(s),
         }
     }
@@ -418,7 +451,7 @@ mod tests {
                     .map(|(_, v)| v.clone())
                     .collect()
             };
-            assert_eq!(e.needed, of("NEEDED"), "{f}");
+            assert_eq!(e.needed().collect::<Vec<_>>(), of("NEEDED"), "{f}");
             assert_eq!(
                 e.soname.into_iter().collect::<Vec<_>>(),
                 of("SONAME"),
@@ -536,6 +569,6 @@ mod tests {
             panic!("not ELF")
         };
         assert_eq!(e.class, Class::Invalid(7));
-        assert!(e.needed.is_empty());
+        assert!(e.dependencies.is_empty());
     }
 }
