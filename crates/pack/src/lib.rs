@@ -1,1 +1,54 @@
-//! placeholder until the crate lands
+//! Pack a set of paths into a reproducible single-layer container image or a rootfs.
+//!
+//! A [`Tree`] collects image paths: directories, regular files copied from host paths,
+//! symlinks and generated files. It is then written as
+//!
+//! - a layer tar ([`Tree::write_layer`]): sorted, owner 0:0, one mtime, exact modes, file
+//!   capabilities as PAX xattrs, hard links kept;
+//! - an image tar ([`Tree::write_image`], [`Tree::write_image_to`]) in the shape `docker save`
+//!   writes since Docker 25: an OCI image layout plus Docker's `manifest.json`, accepted by
+//!   `docker load`, `podman load`, skopeo and umoci;
+//! - a rootfs directory ([`Tree::write_rootfs`]) holding the same tree.
+//!
+//! The same tree and options give byte-identical output. Nothing is printed; progress goes
+//! to a [`Progress`] and warnings (dropped setuid bits) come back in the summaries.
+//!
+//! This crate knows nothing of ELF or loaders: deciding *which* paths belong in the image,
+//! and resolving symlinks on the way to them, is the caller's job. It does not compress,
+//! push, or write more than one layer.
+//!
+//! ```no_run
+//! use depclose_pack::{ImageConfig, Tree, WriteOptions};
+//! use std::path::Path;
+//!
+//! let mut tree = Tree::new();
+//! tree.add_symlink("/lib64", "usr/lib64")?;
+//! tree.add_file("/usr/lib64/ld-linux-x86-64.so.2", "/usr/lib64/ld-linux-x86-64.so.2")?;
+//! tree.add_file("/usr/bin/true", "/usr/bin/true")?;
+//! tree.add_bytes("/etc/passwd", "root:x:0:0::/:/usr/bin/true\n", 0o644)?;
+//!
+//! let config = ImageConfig::new("amd64", vec!["/usr/bin/true".into()], "true:latest");
+//! let options = WriteOptions { epoch: 1_700_000_000, ..WriteOptions::default() };
+//! let summary = tree.write_image(&config, Path::new("true.tar"), &options)?;
+//! println!("{}", summary.manifest_digest);
+//! # Ok::<(), depclose_pack::Error>(())
+//! ```
+
+mod archive;
+mod error;
+mod image;
+mod layer;
+mod options;
+mod reference;
+mod rootfs;
+mod tree;
+
+#[cfg(test)]
+mod testutil;
+
+pub use error::Error;
+pub use image::ImageConfig;
+pub use options::{
+    DEFAULT_EPOCH, ImageSummary, LayerSummary, Progress, WriteOptions, WriteSummary,
+};
+pub use tree::Tree;

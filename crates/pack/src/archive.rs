@@ -1,0 +1,348 @@
+//! Tar headers written field by field, so that nothing of the host leaks in.
+//!
+//! Format: POSIX pax (ustar headers plus `x` extended headers). A name or link name that is
+//! longer than the 100-byte ustar field or not printable ASCII goes into a PAX `path` /
+//! `linkpath` record (with `hdrcharset=BINARY` when it is not UTF-8), and so do sizes and
+//! mtimes beyond 11 octal digits. PAX rather than GNU `L`/`K` long-name entries because the
+//! layer needs PAX anyway for `SCHILY.xattr.security.capability`, so one standard extension
+//! covers everything; Go's archive/tar (Docker, containerd, skopeo, umoci) and tar-rs read it.
+//! (tar-rs' own `Builder::append_data` would emit GNU long names in GNU headers.)
+
+use std::borrow::Cow;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use tar::{EntryType, Header};
+
+use crate::{Error, Progress};
+
+const BLOCK: u64 = 512;
+const NAME_FIELD: usize = 100;
+/// Largest value of an 11-digit octal field (size, mtime).
+const OCTAL_MAX: u64 = 0o77_777_777_777;
+const COPY_BUFFER: usize = 128 * 1024;
+
+/// A writer that hashes and counts what goes through it, so a layer's digest costs no
+/// second pass.
+pub(crate) struct HashWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        HashWriter {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
+    }
+
+    /// Returns `sha256:<hex>`, the byte count and the inner writer.
+    pub(crate) fn finish(self) -> (String, u64, W) {
+        (sha256_string(self.hasher), self.written, self.inner)
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+pub(crate) fn sha256_string(hasher: Sha256) -> String {
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in hasher.finalize() {
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    out
+}
+
+pub(crate) fn sha256_of(data: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(data);
+    sha256_string(hasher)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    File,
+    HardLink,
+    Symlink,
+    Dir,
+}
+
+/// One member's metadata; owner is always 0:0 with empty user and group names.
+pub(crate) struct Member<'a> {
+    /// Relative name, without the trailing `/` that directories get.
+    pub(crate) name: &'a [u8],
+    pub(crate) kind: Kind,
+    pub(crate) mode: u32,
+    pub(crate) size: u64,
+    pub(crate) mtime: u64,
+    pub(crate) link: Option<&'a [u8]>,
+    pub(crate) capability: Option<&'a [u8]>,
+}
+
+/// Writes the member's header (preceded by a PAX header when needed). The caller then
+/// writes exactly `size` bytes and [`pad`]s.
+pub(crate) fn write_header(out: &mut impl Write, m: &Member<'_>) -> io::Result<()> {
+    let mut name = Cow::Borrowed(m.name);
+    if m.kind == Kind::Dir {
+        // The tar convention (GNU tar, Go, Docker) for directories.
+        name.to_mut().push(b'/');
+    }
+    let mut records: Vec<(&str, Cow<'_, [u8]>)> = Vec::new();
+    let mut binary = false;
+    if !fits_field(&name) {
+        binary |= std::str::from_utf8(&name).is_err();
+        records.push(("path", name.clone()));
+    }
+    if let Some(link) = m.link.filter(|l| !fits_field(l)) {
+        binary |= std::str::from_utf8(link).is_err();
+        records.push(("linkpath", Cow::Borrowed(link)));
+    }
+    if binary {
+        records.push(("hdrcharset", Cow::Borrowed(b"BINARY")));
+    }
+    if m.size > OCTAL_MAX {
+        records.push(("size", Cow::Owned(m.size.to_string().into_bytes())));
+    }
+    if m.mtime > OCTAL_MAX {
+        records.push(("mtime", Cow::Owned(m.mtime.to_string().into_bytes())));
+    }
+    if let Some(cap) = m.capability {
+        records.push(("SCHILY.xattr.security.capability", Cow::Borrowed(cap)));
+    }
+    if !records.is_empty() {
+        records.sort_by(|a, b| a.0.cmp(b.0));
+        let data = pax_data(&records);
+        let base = name.rsplit(|&b| b == b'/').find(|s| !s.is_empty());
+        let mut pax_name = b"PaxHeaders.0/".to_vec();
+        pax_name.extend_from_slice(base.unwrap_or(b"entry"));
+        let header = header(
+            &pax_name,
+            EntryType::XHeader,
+            0o644,
+            data.len() as u64,
+            m.mtime,
+            None,
+        );
+        out.write_all(header.as_bytes())?;
+        out.write_all(&data)?;
+        pad(out, data.len() as u64)?;
+    }
+    let kind = match m.kind {
+        Kind::File => EntryType::Regular,
+        Kind::HardLink => EntryType::Link,
+        Kind::Symlink => EntryType::Symlink,
+        Kind::Dir => EntryType::Directory,
+    };
+    let header = header(&name, kind, m.mode, m.size, m.mtime, m.link);
+    out.write_all(header.as_bytes())
+}
+
+/// Zero-fills the last block of a member with `size` bytes of contents.
+pub(crate) fn pad(out: &mut impl Write, size: u64) -> io::Result<()> {
+    let rest = (BLOCK - size % BLOCK) % BLOCK;
+    out.write_all(&[0; BLOCK as usize][..rest as usize])
+}
+
+/// The end-of-archive marker: two zero blocks.
+pub(crate) fn finish(out: &mut impl Write) -> io::Result<()> {
+    out.write_all(&[0; 2 * BLOCK as usize])
+}
+
+/// A ustar header. Fields that do not fit (see [`write_header`]) get a printable ASCII
+/// stand-in or 0; the PAX record before it carries the real value.
+fn header(
+    name: &[u8],
+    kind: EntryType,
+    mode: u32,
+    size: u64,
+    mtime: u64,
+    link: Option<&[u8]>,
+) -> Header {
+    let mut h = Header::new_ustar();
+    let old = h.as_old_mut();
+    copy_field(&mut old.name, name);
+    if let Some(link) = link {
+        copy_field(&mut old.linkname, link);
+    }
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_size(if size > OCTAL_MAX { 0 } else { size });
+    h.set_mtime(if mtime > OCTAL_MAX { 0 } else { mtime });
+    h.set_entry_type(kind);
+    if let Some(ustar) = h.as_ustar_mut() {
+        // Explicit zeros (ustar numeric fields) rather than empty fields.
+        ustar.set_device_major(0);
+        ustar.set_device_minor(0);
+    }
+    h.set_cksum();
+    h
+}
+
+fn fits_field(value: &[u8]) -> bool {
+    value.len() <= NAME_FIELD && value.iter().all(|b| (0x20..0x7f).contains(b))
+}
+
+fn copy_field(field: &mut [u8], value: &[u8]) {
+    for (slot, b) in field.iter_mut().zip(value) {
+        *slot = if (0x20..0x7f).contains(b) { *b } else { b'_' };
+    }
+}
+
+/// PAX records: `"<len> <key>=<value>\n"`, where `<len>` counts the whole record, itself
+/// included.
+fn pax_data(records: &[(&str, Cow<'_, [u8]>)]) -> Vec<u8> {
+    let mut data = Vec::new();
+    for (key, value) in records {
+        let rest = 3 + key.len() + value.len(); // ' ', '=', '\n'
+        let mut len = rest + 1;
+        while rest + len.to_string().len() != len {
+            len = rest + len.to_string().len();
+        }
+        data.extend_from_slice(format!("{len} {key}=").as_bytes());
+        data.extend_from_slice(value);
+        data.push(b'\n');
+    }
+    data
+}
+
+/// Counts copied content bytes and reports them.
+pub(crate) struct Counter<'a> {
+    progress: Option<&'a dyn Progress>,
+    done: u64,
+    total: u64,
+}
+
+impl<'a> Counter<'a> {
+    pub(crate) fn new(progress: Option<&'a dyn Progress>, total: u64) -> Self {
+        Counter {
+            progress,
+            done: 0,
+            total,
+        }
+    }
+
+    pub(crate) fn add(&mut self, n: u64) {
+        self.done += n;
+        if let Some(p) = self.progress {
+            p.update(self.done, self.total);
+        }
+    }
+}
+
+/// Streams exactly `len` bytes from `src` (named `src_path` in errors) to `out`, in chunks,
+/// and checks that `src` ends there: a file that shrank or grew since it was added is an
+/// error, not a corrupt member.
+pub(crate) fn copy_exact(
+    src: &mut impl Read,
+    src_path: &Path,
+    out: &mut impl Write,
+    len: u64,
+    counter: &mut Counter<'_>,
+) -> Result<(), Error> {
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut left = len;
+    loop {
+        let want = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+        // With nothing left, read one byte to see whether the file grew.
+        let want = want.max(1);
+        let n = match src.read(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(src_path)(e)),
+        };
+        match (n, left) {
+            (0, 0) => return Ok(()),
+            (0, _) => {
+                return Err(Error::SourceChanged {
+                    path: src_path.to_path_buf(),
+                    what: "it is shorter",
+                });
+            }
+            (_, 0) => {
+                return Err(Error::SourceChanged {
+                    path: src_path.to_path_buf(),
+                    what: "it is longer",
+                });
+            }
+            _ => {}
+        }
+        out.write_all(&buf[..n]).map_err(Error::write)?;
+        left -= n as u64;
+        counter.add(n as u64);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_record_lengths_count_themselves() {
+        for value_len in 0..2000 {
+            let value = vec![b'x'; value_len];
+            let data = pax_data(&[("path", Cow::Borrowed(&value))]);
+            let text = String::from_utf8(data.clone()).unwrap();
+            let (len, _) = text.split_once(' ').unwrap();
+            assert_eq!(len.parse::<usize>().unwrap(), data.len(), "{value_len}");
+        }
+    }
+
+    #[test]
+    fn copy_exact_detects_size_changes() {
+        let mut counter = Counter::new(None, 0);
+        let mut out = Vec::new();
+        let p = Path::new("/src");
+        copy_exact(&mut &b"abc"[..], p, &mut out, 3, &mut counter).unwrap();
+        assert_eq!(out, b"abc");
+        assert!(matches!(
+            copy_exact(&mut &b"abcd"[..], p, &mut out, 3, &mut counter),
+            Err(Error::SourceChanged {
+                what: "it is longer",
+                ..
+            })
+        ));
+        assert!(matches!(
+            copy_exact(&mut &b"ab"[..], p, &mut out, 3, &mut counter),
+            Err(Error::SourceChanged {
+                what: "it is shorter",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn huge_sizes_and_times_go_to_pax() {
+        let mut out = Vec::new();
+        let m = Member {
+            name: b"f",
+            kind: Kind::File,
+            mode: 0o644,
+            size: OCTAL_MAX + 1,
+            mtime: OCTAL_MAX + 1,
+            link: None,
+            capability: None,
+        };
+        write_header(&mut out, &m).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains(&format!("size={}\n", OCTAL_MAX + 1)));
+        assert!(text.contains(&format!("mtime={}\n", OCTAL_MAX + 1)));
+    }
+}

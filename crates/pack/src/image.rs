@@ -1,0 +1,477 @@
+//! The image tar, in the shape `docker save` writes since Docker 25 (moby
+//! `image/tarexport/save.go`): an OCI image layout (`oci-layout`, `index.json`,
+//! `blobs/sha256/...`) plus Docker's `manifest.json` and `repositories`, so `docker load`,
+//! `podman load`, skopeo (`docker-archive:` and `oci-archive:`) and umoci all read it.
+//!
+//! Members, in this order: `oci-layout`, `index.json`, `manifest.json`, `repositories`,
+//! `blobs/`, `blobs/sha256/`, the config, the manifest, the layer. The small metadata comes
+//! first so a reader of the stream knows what it holds before the big layer arrives. The
+//! layer blob is the uncompressed layer tar (`application/vnd.oci.image.layer.v1.tar`), so
+//! its digest is its diff_id. Files are 0644, directories 0755, owner 0:0, mtime `epoch`.
+//! JSON is compact with object keys sorted: oci-spec keeps labels and annotations in
+//! `HashMap`s, whose order would change the digests from run to run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use oci_spec::image::{
+    ANNOTATION_REF_NAME, Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest,
+    HistoryBuilder, ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType,
+    OciLayoutBuilder, Os, PlatformBuilder, RootFsBuilder, SCHEMA_VERSION,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::archive::{self, Counter, Kind, Member};
+use crate::reference::Reference;
+use crate::{Error, ImageSummary, LayerSummary, Tree, WriteOptions};
+
+/// containerd's annotation for the full image name, which Docker 25+ also writes.
+const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
+
+/// The image configuration: what the container runs and on which platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// GOARCH-style architecture: `amd64`, `arm64`, `386`, `ppc64le`, ...
+    pub architecture: String,
+    /// CPU variant (`v8` for arm64, `v7` for arm), if any.
+    pub variant: Option<String>,
+    /// GOOS-style operating system: `linux`.
+    pub os: String,
+    /// `Entrypoint`: the program and its leading arguments.
+    pub entrypoint: Vec<String>,
+    /// `Cmd`: default arguments after the entrypoint.
+    pub cmd: Option<Vec<String>>,
+    /// `Env`, each `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// `WorkingDir`.
+    pub working_dir: Option<String>,
+    /// `User`: `user`, `uid`, `user:group`, ...
+    pub user: Option<String>,
+    /// `Labels`.
+    pub labels: BTreeMap<String, String>,
+    /// The history entry's `created_by`: what made the layer.
+    pub created_by: String,
+    /// `name[:tag]` (`latest` when no tag), e.g. `apache2:latest` or
+    /// `registry.example/team/app:1.0`.
+    pub tag: String,
+}
+
+impl ImageConfig {
+    /// A Linux image running `entrypoint`, tagged `tag`; other fields empty.
+    pub fn new(architecture: &str, entrypoint: Vec<String>, tag: &str) -> ImageConfig {
+        ImageConfig {
+            architecture: architecture.to_owned(),
+            variant: None,
+            os: "linux".to_owned(),
+            entrypoint,
+            cmd: None,
+            env: Vec::new(),
+            working_dir: None,
+            user: None,
+            labels: BTreeMap::new(),
+            created_by: "depclose".to_owned(),
+            tag: tag.to_owned(),
+        }
+    }
+
+    fn validate(&self) -> Result<Reference, Error> {
+        if let Some(bad) = self.env.iter().find(|e| !e.contains('=')) {
+            return Err(Error::InvalidConfig(format!(
+                "Env entry {bad:?} is not KEY=VALUE"
+            )));
+        }
+        for (what, value) in [("architecture", &self.architecture), ("os", &self.os)] {
+            if value.is_empty() {
+                return Err(Error::InvalidConfig(format!("empty {what}")));
+            }
+        }
+        Reference::parse(&self.tag)
+    }
+}
+
+/// The JSON documents of an image whose layer has been written.
+struct Metadata {
+    config: Vec<u8>,
+    config_digest: String,
+    manifest: Vec<u8>,
+    manifest_digest: String,
+    index: Vec<u8>,
+    layout: Vec<u8>,
+    docker_manifest: Vec<u8>,
+    repositories: Vec<u8>,
+}
+
+impl Tree {
+    /// Writes the image tar to `dest` atomically: into a temporary file beside it (the layer
+    /// into a second, unnamed one there), renamed over `dest` at the end. On error nothing is
+    /// left behind. The image file gets mode 0644.
+    pub fn write_image(
+        &self,
+        config: &ImageConfig,
+        dest: &Path,
+        options: &WriteOptions<'_>,
+    ) -> Result<ImageSummary, Error> {
+        let reference = config.validate()?;
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".depclose-image-")
+            .tempfile_in(dir)
+            .map_err(Error::io(dir))?;
+        let summary = self
+            .write_image_inner(config, &reference, tmp.as_file_mut(), dir, options)
+            .map_err(|e| e.on_sink(dest))?;
+        let file = tmp.as_file();
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .and_then(|()| file.sync_all())
+            .map_err(Error::io(dest))?;
+        tmp.persist(dest).map_err(|e| Error::Io {
+            path: dest.to_path_buf(),
+            source: e.error,
+        })?;
+        Ok(summary)
+    }
+
+    /// Writes the image tar to `out` (e.g. stdout). The layer is first written to an unnamed
+    /// temporary file in `temp_dir`, because the config and manifest need its digest.
+    pub fn write_image_to<W: Write>(
+        &self,
+        config: &ImageConfig,
+        out: W,
+        temp_dir: &Path,
+        options: &WriteOptions<'_>,
+    ) -> Result<ImageSummary, Error> {
+        let reference = config.validate()?;
+        self.write_image_inner(config, &reference, out, temp_dir, options)
+    }
+
+    fn write_image_inner<W: Write>(
+        &self,
+        config: &ImageConfig,
+        reference: &Reference,
+        out: W,
+        temp_dir: &Path,
+        options: &WriteOptions<'_>,
+    ) -> Result<ImageSummary, Error> {
+        let created = rfc3339(options.epoch)?;
+        let mut layer_file = tempfile::tempfile_in(temp_dir).map_err(Error::io(temp_dir))?;
+        let layer = self
+            .write_layer(&mut layer_file, options)
+            .map_err(|e| e.on_sink(temp_dir))?;
+        layer_file
+            .seek(SeekFrom::Start(0))
+            .map_err(Error::io(temp_dir))?;
+        let meta = metadata(config, reference, &layer, &created)?;
+
+        let mut out = BufWriter::with_capacity(128 * 1024, out);
+        let mtime = options.epoch;
+        let blob = |digest: &str| format!("blobs/sha256/{}", hex(digest));
+        let small: [(&str, &[u8]); 4] = [
+            ("oci-layout", &meta.layout),
+            ("index.json", &meta.index),
+            ("manifest.json", &meta.docker_manifest),
+            ("repositories", &meta.repositories),
+        ];
+        for (name, data) in small {
+            write_small(&mut out, name.as_bytes(), data, mtime)?;
+        }
+        for dir in ["blobs", "blobs/sha256"] {
+            let member = member(dir.as_bytes(), Kind::Dir, 0o755, 0, mtime);
+            archive::write_header(&mut out, &member).map_err(Error::write)?;
+        }
+        write_small(
+            &mut out,
+            blob(&meta.config_digest).as_bytes(),
+            &meta.config,
+            mtime,
+        )?;
+        write_small(
+            &mut out,
+            blob(&meta.manifest_digest).as_bytes(),
+            &meta.manifest,
+            mtime,
+        )?;
+        let name = blob(&layer.digest);
+        let member = member(name.as_bytes(), Kind::File, 0o644, layer.size, mtime);
+        archive::write_header(&mut out, &member).map_err(Error::write)?;
+        archive::copy_exact(
+            &mut layer_file,
+            temp_dir,
+            &mut out,
+            layer.size,
+            &mut Counter::new(None, 0),
+        )?;
+        archive::pad(&mut out, layer.size).map_err(Error::write)?;
+        archive::finish(&mut out).map_err(Error::write)?;
+        out.into_inner().map_err(|e| Error::write(e.into_error()))?;
+        Ok(ImageSummary {
+            manifest_digest: meta.manifest_digest,
+            config_digest: meta.config_digest,
+            layer,
+        })
+    }
+}
+
+fn member(name: &[u8], kind: Kind, mode: u32, size: u64, mtime: u64) -> Member<'_> {
+    Member {
+        name,
+        kind,
+        mode,
+        size,
+        mtime,
+        link: None,
+        capability: None,
+    }
+}
+
+fn write_small(out: &mut impl Write, name: &[u8], data: &[u8], mtime: u64) -> Result<(), Error> {
+    let m = member(name, Kind::File, 0o644, data.len() as u64, mtime);
+    archive::write_header(out, &m)
+        .and_then(|()| out.write_all(data))
+        .and_then(|()| archive::pad(out, data.len() as u64))
+        .map_err(Error::write)
+}
+
+fn hex(digest: &str) -> &str {
+    digest.strip_prefix("sha256:").unwrap_or(digest)
+}
+
+fn metadata(
+    config: &ImageConfig,
+    reference: &Reference,
+    layer: &LayerSummary,
+    created: &str,
+) -> Result<Metadata, Error> {
+    let architecture = arch(&config.architecture);
+    let os = Os::from(config.os.as_str());
+    let os = if os.to_string() == config.os {
+        os
+    } else {
+        Os::Other(config.os.clone())
+    };
+
+    let mut run = ConfigBuilder::default();
+    if !config.entrypoint.is_empty() {
+        run = run.entrypoint(config.entrypoint.clone());
+    }
+    if let Some(cmd) = &config.cmd {
+        run = run.cmd(cmd.clone());
+    }
+    if !config.env.is_empty() {
+        run = run.env(config.env.clone());
+    }
+    if let Some(dir) = &config.working_dir {
+        run = run.working_dir(dir.clone());
+    }
+    if let Some(user) = &config.user {
+        run = run.user(user.clone());
+    }
+    if !config.labels.is_empty() {
+        run = run.labels(config.labels.clone().into_iter().collect::<HashMap<_, _>>());
+    }
+    let mut image = ImageConfigurationBuilder::default()
+        .created(created.to_owned())
+        .architecture(architecture.clone())
+        .os(os.clone())
+        .config(run.build().map_err(spec)?)
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(vec![layer.digest.clone()])
+                .build()
+                .map_err(spec)?,
+        )
+        .history(vec![
+            HistoryBuilder::default()
+                .created(created.to_owned())
+                .created_by(config.created_by.clone())
+                .build()
+                .map_err(spec)?,
+        ]);
+    if let Some(variant) = &config.variant {
+        image = image.variant(variant.clone());
+    }
+    let config_json = canonical_json(&image.build().map_err(spec)?)?;
+    let config_digest = archive::sha256_of(&config_json);
+
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(
+            MediaType::ImageConfig,
+            &config_digest,
+            config_json.len() as u64,
+        )?)
+        .layers(vec![descriptor(
+            MediaType::ImageLayer,
+            &layer.digest,
+            layer.size,
+        )?])
+        .build()
+        .map_err(spec)?;
+    let manifest_json = canonical_json(&manifest)?;
+    let manifest_digest = archive::sha256_of(&manifest_json);
+
+    let mut platform = PlatformBuilder::default().architecture(architecture).os(os);
+    if let Some(variant) = &config.variant {
+        platform = platform.variant(variant.clone());
+    }
+    let mut manifest_desc = descriptor(
+        MediaType::ImageManifest,
+        &manifest_digest,
+        manifest_json.len() as u64,
+    )?;
+    manifest_desc.set_platform(Some(platform.build().map_err(spec)?));
+    // As Docker 25+ writes them: the full name for containerd, the bare tag for OCI.
+    manifest_desc.set_annotations(Some(HashMap::from([
+        (ANNOTATION_IMAGE_NAME.to_owned(), reference.full()),
+        (ANNOTATION_REF_NAME.to_owned(), reference.tag.clone()),
+    ])));
+    let index = ImageIndexBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![manifest_desc])
+        .build()
+        .map_err(spec)?;
+
+    let layout = OciLayoutBuilder::default()
+        .image_layout_version("1.0.0")
+        .build()
+        .map_err(spec)?;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct DockerManifest {
+        config: String,
+        repo_tags: Vec<String>,
+        layers: Vec<String>,
+    }
+    let docker_manifest = [DockerManifest {
+        config: format!("blobs/sha256/{}", hex(&config_digest)),
+        repo_tags: vec![reference.familiar()],
+        layers: vec![format!("blobs/sha256/{}", hex(&layer.digest))],
+    }];
+    // Legacy `{name: {tag: top layer id}}`; Docker 25 writes the layer's diff_id there.
+    let repositories = BTreeMap::from([(
+        reference.familiar_name(),
+        BTreeMap::from([(reference.tag.clone(), hex(&layer.digest).to_owned())]),
+    )]);
+
+    Ok(Metadata {
+        config: config_json,
+        config_digest,
+        manifest: manifest_json,
+        manifest_digest,
+        index: canonical_json(&index)?,
+        layout: canonical_json(&layout)?,
+        docker_manifest: canonical_json(&docker_manifest)?,
+        repositories: canonical_json(&repositories)?,
+    })
+}
+
+/// oci-spec's `Arch::from` maps a few strings to another variant (`armbe` becomes
+/// `arm64be`); keep the caller's string whenever it would not survive the round trip.
+fn arch(name: &str) -> Arch {
+    let arch = Arch::from(name);
+    if arch.to_string() == name {
+        arch
+    } else {
+        Arch::Other(name.to_owned())
+    }
+}
+
+fn descriptor(media_type: MediaType, digest: &str, size: u64) -> Result<Descriptor, Error> {
+    let digest: Digest = digest.parse().map_err(spec)?;
+    DescriptorBuilder::default()
+        .media_type(media_type)
+        .digest(digest)
+        .size(size)
+        .build()
+        .map_err(spec)
+}
+
+fn spec(e: impl std::fmt::Display) -> Error {
+    Error::InvalidConfig(e.to_string())
+}
+
+/// Compact JSON with every object's keys sorted, whatever map types the value uses.
+fn canonical_json(value: &impl Serialize) -> Result<Vec<u8>, Error> {
+    fn sorted(value: Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(String, Value)> =
+                    map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(entries.into_iter().collect())
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+            other => other,
+        }
+    }
+    let value = serde_json::to_value(value).map_err(spec)?;
+    serde_json::to_vec(&sorted(value)).map_err(spec)
+}
+
+/// RFC 3339 UTC time of a Unix epoch, e.g. `1970-01-01T00:00:00Z`.
+fn rfc3339(epoch: u64) -> Result<String, Error> {
+    // 9999-12-31T23:59:59Z: RFC 3339 years have four digits.
+    const MAX: u64 = 253_402_300_799;
+    if epoch > MAX {
+        return Err(Error::InvalidConfig(format!(
+            "epoch {epoch} is after the year 9999"
+        )));
+    }
+    let (days, secs) = (epoch / 86_400, epoch % 86_400);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (non-negative here).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    Ok(format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400).unwrap(), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000).unwrap(), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(253_402_300_799).unwrap(), "9999-12-31T23:59:59Z");
+        assert!(rfc3339(253_402_300_800).is_err());
+    }
+
+    #[test]
+    fn canonical_json_sorts_nested_keys() {
+        let labels: HashMap<&str, HashMap<&str, u8>> = HashMap::from([
+            ("b", HashMap::from([("z", 1), ("a", 2)])),
+            ("a", HashMap::new()),
+        ]);
+        let json = canonical_json(&labels).unwrap();
+        assert_eq!(json, br#"{"a":{},"b":{"a":2,"z":1}}"#);
+    }
+
+    #[test]
+    fn arch_strings_survive() {
+        assert_eq!(arch("amd64"), Arch::Amd64);
+        assert_eq!(arch("armbe").to_string(), "armbe");
+    }
+}

@@ -1,0 +1,202 @@
+//! The tree as a directory: what extracting the layer would give, without the tar.
+
+use std::collections::BTreeMap;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, XattrFlags};
+
+use crate::archive::{self, Counter};
+use crate::tree::{CAPABILITY_XATTR, Node};
+use crate::{Error, Tree, WriteOptions, WriteSummary};
+
+impl Tree {
+    /// Materialises the tree in `dest`, which must not exist or be an empty directory.
+    ///
+    /// It is built in a temporary directory beside `dest` and renamed at the end (nothing is
+    /// left on error). Directories and files get their exact modes (same setuid policy as
+    /// the layer) and `security.capability`; symlinks stay symlinks and several paths of one
+    /// host inode become hard links. Every entry, symlinks and `dest` itself included, gets
+    /// the mtime (and atime) `epoch`. When running as root every entry is owned by 0:0;
+    /// otherwise by the caller. Writing a capability needs root (CAP_SETFCAP): without it a
+    /// file with one is an error rather than a silently weaker copy.
+    pub fn write_rootfs(
+        &self,
+        dest: &Path,
+        options: &WriteOptions<'_>,
+    ) -> Result<WriteSummary, Error> {
+        match fs::symlink_metadata(dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(dest)(e)),
+            Ok(meta) if meta.is_dir() => {
+                let mut entries = fs::read_dir(dest).map_err(Error::io(dest))?;
+                if entries.next().is_some() {
+                    return Err(Error::DestinationNotEmpty {
+                        path: dest.to_path_buf(),
+                    });
+                }
+            }
+            Ok(_) => {
+                return Err(Error::DestinationNotEmpty {
+                    path: dest.to_path_buf(),
+                });
+            }
+        }
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".depclose-rootfs-")
+            .tempdir_in(parent)
+            .map_err(Error::io(parent))?;
+        let summary = Materializer::new(tmp.path(), options)?.run(self)?;
+        // rename(2) replaces an empty directory.
+        fs::rename(tmp.path(), dest).map_err(Error::io(dest))?;
+        // Renamed away: nothing left to clean up.
+        tmp.disable_cleanup(true);
+        Ok(summary)
+    }
+}
+
+struct Materializer<'a> {
+    root: &'a Path,
+    options: &'a WriteOptions<'a>,
+    as_root: bool,
+    mtime: Timestamps,
+}
+
+impl<'a> Materializer<'a> {
+    fn new(root: &'a Path, options: &'a WriteOptions<'a>) -> Result<Self, Error> {
+        let secs = i64::try_from(options.epoch).map_err(|_| {
+            Error::InvalidConfig(format!("epoch {} is out of range", options.epoch))
+        })?;
+        let time = Timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        };
+        Ok(Materializer {
+            root,
+            options,
+            as_root: rustix::process::geteuid().is_root(),
+            mtime: Timestamps {
+                last_access: time,
+                last_modification: time,
+            },
+        })
+    }
+
+    fn run(&self, tree: &Tree) -> Result<WriteSummary, Error> {
+        let mut summary = WriteSummary::default();
+        let mut counter = Counter::new(self.options.progress, tree.content_bytes());
+        let mut first_path: BTreeMap<(u64, u64), PathBuf> = BTreeMap::new();
+        let mut dirs = vec![(self.root.to_path_buf(), 0o755)];
+        self.chown(self.root)?;
+        for (rel, node) in &tree.nodes {
+            summary.entries += 1;
+            let path = self.root.join(rel);
+            match node {
+                Node::Dir { mode, .. } => {
+                    // Owner-writable until the children are in; the real mode comes last.
+                    DirBuilder::new()
+                        .mode(0o700)
+                        .create(&path)
+                        .map_err(Error::io(&path))?;
+                    self.chown(&path)?;
+                    dirs.push((path, *mode));
+                }
+                Node::Symlink { target } => {
+                    std::os::unix::fs::symlink(target, &path).map_err(Error::io(&path))?;
+                    if self.as_root {
+                        std::os::unix::fs::lchown(&path, Some(0), Some(0))
+                            .map_err(Error::io(&path))?;
+                    }
+                    self.set_mtime(&path)?;
+                }
+                Node::Bytes { contents, mode } => {
+                    let mode = self.options.file_mode(*mode, rel, &mut summary);
+                    let mut file = create(&path)?;
+                    file.write_all(contents).map_err(Error::io(&path))?;
+                    self.finish_file(file, &path, mode, None)?;
+                    counter.add(contents.len() as u64);
+                    summary.files += 1;
+                    summary.content_bytes += contents.len() as u64;
+                }
+                Node::File(source) => {
+                    let mode = self.options.file_mode(source.mode, rel, &mut summary);
+                    if let Some(first) = first_path.get(&(source.dev, source.ino)) {
+                        fs::hard_link(first, &path).map_err(Error::io(&path))?;
+                        summary.hardlinks += 1;
+                        continue;
+                    }
+                    let mut src = source.open()?;
+                    let mut file = create(&path)?;
+                    archive::copy_exact(
+                        &mut src,
+                        &source.path,
+                        &mut file,
+                        source.size,
+                        &mut counter,
+                    )
+                    .map_err(|e| e.on_sink(&path))?;
+                    self.finish_file(file, &path, mode, source.capability.as_deref())?;
+                    first_path.insert((source.dev, source.ino), path);
+                    summary.files += 1;
+                    summary.content_bytes += source.size;
+                }
+            }
+        }
+        // Deepest first: creating children changed the parents' mtimes, and a read-only
+        // mode must not stop the children being created.
+        for (dir, mode) in dirs.iter().rev() {
+            fs::set_permissions(dir, fs::Permissions::from_mode(*mode)).map_err(Error::io(dir))?;
+            self.set_mtime(dir)?;
+        }
+        Ok(summary)
+    }
+
+    fn chown(&self, path: &Path) -> Result<(), Error> {
+        if self.as_root {
+            std::os::unix::fs::chown(path, Some(0), Some(0)).map_err(Error::io(path))?;
+        }
+        Ok(())
+    }
+
+    /// Owner, then mode (chown clears setuid bits), then capability (chown clears it too),
+    /// then times (writing changed them).
+    fn finish_file(
+        &self,
+        file: File,
+        path: &Path,
+        mode: u32,
+        capability: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        if self.as_root {
+            std::os::unix::fs::fchown(&file, Some(0), Some(0)).map_err(Error::io(path))?;
+        }
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(Error::io(path))?;
+        if let Some(cap) = capability {
+            rustix::fs::fsetxattr(&file, CAPABILITY_XATTR, cap, XattrFlags::empty())
+                .map_err(|e| Error::io(path)(e.into()))?;
+        }
+        drop(file);
+        self.set_mtime(path)
+    }
+
+    fn set_mtime(&self, path: &Path) -> Result<(), Error> {
+        rustix::fs::utimensat(CWD, path, &self.mtime, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| Error::io(path)(e.into()))
+    }
+}
+
+fn create(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(Error::io(path))
+}
