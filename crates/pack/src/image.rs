@@ -448,7 +448,224 @@ fn rfc3339(epoch: u64) -> Result<String, Error> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::fs;
+
     use super::*;
+    use crate::testutil::{self, Member, read_tar};
+
+    fn config() -> ImageConfig {
+        let mut c = ImageConfig::new("amd64", vec!["/usr/bin/tool".into()], "tool:1.0");
+        c.env = vec!["PATH=/usr/bin".into()];
+        c.labels = BTreeMap::from([
+            ("b".to_owned(), "2".to_owned()),
+            ("a".to_owned(), "1".to_owned()),
+        ]);
+        c
+    }
+
+    fn names(members: &[Member]) -> Vec<String> {
+        members
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.path).into_owned())
+            .collect()
+    }
+
+    fn json(members: &[Member], name: &str) -> serde_json::Value {
+        let m = members.iter().find(|m| m.path == name.as_bytes()).unwrap();
+        serde_json::from_slice(&m.data).unwrap()
+    }
+
+    #[test]
+    fn image_layout_and_documents() {
+        let s = testutil::sample();
+        let dest = s.dir.path().join("out/image.tar");
+        fs::create_dir(dest.parent().unwrap()).unwrap();
+        let options = WriteOptions::default();
+        let summary = s.tree.write_image(&config(), &dest, &options).unwrap();
+        // Nothing but the image beside it.
+        let left: Vec<_> = fs::read_dir(dest.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1);
+        assert_eq!(
+            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+
+        let bytes = fs::read(&dest).unwrap();
+        let members = read_tar(&bytes);
+        let (c, m, l) = (
+            hex(&summary.config_digest),
+            hex(&summary.manifest_digest),
+            hex(&summary.layer.digest),
+        );
+        assert_eq!(
+            names(&members),
+            [
+                "oci-layout".to_owned(),
+                "index.json".into(),
+                "manifest.json".into(),
+                "repositories".into(),
+                "blobs".into(),
+                "blobs/sha256".into(),
+                format!("blobs/sha256/{c}"),
+                format!("blobs/sha256/{m}"),
+                format!("blobs/sha256/{l}"),
+            ]
+        );
+        for member in &members {
+            assert_eq!((member.uid, member.gid, member.mtime), (0, 0, 0));
+            let want = if member.kind == tar::EntryType::Directory {
+                0o755
+            } else {
+                0o644
+            };
+            assert_eq!(member.mode, want);
+            if let Some(hex) = String::from_utf8_lossy(&member.path).strip_prefix("blobs/sha256/") {
+                assert_eq!(archive::sha256_of(&member.data), format!("sha256:{hex}"));
+            }
+        }
+        let layer = &members[8].data;
+        assert_eq!(layer.len() as u64, summary.layer.size);
+        let mut direct = Vec::new();
+        s.tree.write_layer(&mut direct, &options).unwrap();
+        assert_eq!(&direct, layer);
+
+        assert_eq!(
+            json(&members, "oci-layout"),
+            serde_json::json!({"imageLayoutVersion": "1.0.0"})
+        );
+        assert_eq!(
+            json(&members, "manifest.json"),
+            serde_json::json!([{
+                "Config": format!("blobs/sha256/{c}"),
+                "RepoTags": ["tool:1.0"],
+                "Layers": [format!("blobs/sha256/{l}")],
+            }])
+        );
+        assert_eq!(
+            json(&members, "repositories"),
+            serde_json::json!({"tool": {"1.0": l}})
+        );
+        let index = json(&members, "index.json");
+        assert_eq!(index["schemaVersion"], 2);
+        assert_eq!(
+            index["mediaType"],
+            "application/vnd.oci.image.index.v1+json"
+        );
+        let desc = &index["manifests"][0];
+        assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+        assert_eq!(desc["digest"], summary.manifest_digest);
+        assert_eq!(
+            desc["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(
+            desc["platform"],
+            serde_json::json!({"architecture": "amd64", "os": "linux"})
+        );
+        assert_eq!(
+            desc["annotations"],
+            serde_json::json!({
+                "io.containerd.image.name": "docker.io/library/tool:1.0",
+                "org.opencontainers.image.ref.name": "1.0",
+            })
+        );
+        let manifest = json(&members, &format!("blobs/sha256/{m}"));
+        assert_eq!(manifest["config"]["digest"], summary.config_digest);
+        assert_eq!(
+            manifest["layers"][0]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar"
+        );
+        assert_eq!(manifest["layers"][0]["size"], summary.layer.size);
+        let config = json(&members, &format!("blobs/sha256/{c}"));
+        assert_eq!(config["architecture"], "amd64");
+        assert_eq!(config["os"], "linux");
+        assert_eq!(config["created"], "1970-01-01T00:00:00Z");
+        assert_eq!(config["rootfs"]["diff_ids"][0], summary.layer.digest);
+        assert_eq!(
+            config["config"]["Entrypoint"],
+            serde_json::json!(["/usr/bin/tool"])
+        );
+        assert_eq!(
+            config["config"]["Env"],
+            serde_json::json!(["PATH=/usr/bin"])
+        );
+        assert_eq!(
+            config["config"]["Labels"],
+            serde_json::json!({"a": "1", "b": "2"})
+        );
+        assert_eq!(config["history"][0]["created_by"], "depclose");
+    }
+
+    #[test]
+    fn image_is_reproducible_and_epoch_changes_digests() {
+        let s = testutil::sample();
+        let write = |name: &str, epoch| {
+            let dest = s.dir.path().join(name);
+            let options = WriteOptions {
+                epoch,
+                ..WriteOptions::default()
+            };
+            let summary = s.tree.write_image(&config(), &dest, &options).unwrap();
+            (fs::read(dest).unwrap(), summary)
+        };
+        let (a, sa) = write("a.tar", 1_700_000_000);
+        let (b, sb) = write("b.tar", 1_700_000_000);
+        assert_eq!(a, b);
+        assert_eq!(sa, sb);
+        let (c, sc) = write("c.tar", 0);
+        assert_ne!(a, c);
+        assert_ne!(sa.layer.digest, sc.layer.digest);
+        assert_ne!(sa.config_digest, sc.config_digest);
+        let config_json = |bytes: &[u8], s: &ImageSummary| {
+            json(
+                &read_tar(bytes),
+                &format!("blobs/sha256/{}", hex(&s.config_digest)),
+            )
+        };
+        let (mut ca, cc) = (config_json(&a, &sa), config_json(&c, &sc));
+        assert_eq!(ca["created"], "2023-11-14T22:13:20Z");
+        // Only created (twice) and the diff_id differ.
+        ca["created"] = cc["created"].clone();
+        ca["history"][0]["created"] = cc["history"][0]["created"].clone();
+        ca["rootfs"] = cc["rootfs"].clone();
+        assert_eq!(ca, cc);
+
+        // The same bytes to a writer.
+        let mut out = Vec::new();
+        let options = WriteOptions {
+            epoch: 1_700_000_000,
+            ..WriteOptions::default()
+        };
+        let so = s
+            .tree
+            .write_image_to(&config(), &mut out, s.dir.path(), &options)
+            .unwrap();
+        assert_eq!(out, a);
+        assert_eq!(so, sa);
+    }
+
+    #[test]
+    fn errors_leave_nothing_behind() {
+        let s = testutil::sample();
+        let out = s.dir.path().join("out");
+        fs::create_dir(&out).unwrap();
+        let dest = out.join("image.tar");
+        let mut bad = config();
+        bad.tag = "Bad:tag".into();
+        assert!(matches!(
+            s.tree.write_image(&bad, &dest, &WriteOptions::default()),
+            Err(Error::InvalidReference { .. })
+        ));
+        fs::remove_file(s.host("lib/libx.so.1.2")).unwrap();
+        let err = s
+            .tree
+            .write_image(&config(), &dest, &WriteOptions::default());
+        assert!(
+            matches!(&err, Err(Error::Io { path, .. }) if path == &s.host("lib/libx.so.1.2")),
+            "{err:?}"
+        );
+        assert_eq!(fs::read_dir(&out).unwrap().count(), 0);
+    }
 
     #[test]
     fn rfc3339_dates() {

@@ -200,3 +200,103 @@ fn create(path: &Path) -> Result<File, Error> {
         .open(path)
         .map_err(Error::io(path))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+    use crate::testutil::{self, CAP_NET_BIND_SERVICE, NON_UTF8};
+
+    #[test]
+    fn rootfs_holds_the_tree() {
+        let s = testutil::sample();
+        let dest = s.dir.path().join("rootfs");
+        let options = WriteOptions {
+            epoch: 1_700_000_000,
+            ..WriteOptions::default()
+        };
+        let summary = s.tree.write_rootfs(&dest, &options).unwrap();
+        assert_eq!(summary.entries, s.tree.len());
+        assert_eq!((summary.files, summary.hardlinks), (7, 1));
+        assert_eq!(summary.dropped_setuid, [PathBuf::from("/usr/bin/su")]);
+
+        let meta = |p: &str| fs::symlink_metadata(dest.join(p)).unwrap();
+        let mode = |p: &str| meta(p).mode() & 0o7777;
+        assert_eq!(mode(""), 0o755);
+        assert_eq!(mode("etc"), 0o750);
+        assert_eq!(mode("usr/bin/tool"), 0o755);
+        assert_eq!(mode("usr/bin/su"), 0o755);
+        assert_eq!(mode(&testutil::long_name()), 0o600);
+        assert_eq!(
+            fs::read(dest.join("etc/passwd")).unwrap(),
+            b"root:x:0:0::/:/bin/sh\n"
+        );
+        assert_eq!(
+            fs::read(dest.join("usr/lib/libx.so.1.2")).unwrap(),
+            fs::read(s.host("lib/libx.so.1.2")).unwrap()
+        );
+        assert_eq!(
+            meta("usr/lib/libx.so.1.2").ino(),
+            meta("usr/lib/zz-hard.so").ino()
+        );
+        assert_eq!(meta("usr/lib/zz-hard.so").nlink(), 2);
+        assert_eq!(
+            fs::read_link(dest.join("lib")).unwrap(),
+            PathBuf::from("usr/lib")
+        );
+        assert_eq!(
+            fs::read(dest.join(OsStr::from_bytes(NON_UTF8))).unwrap(),
+            "café".as_bytes()
+        );
+        for entry in ["", "etc", "usr", "usr/bin/tool", "lib", "usr/lib/libx.so.1"] {
+            assert_eq!(meta(entry).mtime(), 1_700_000_000, "{entry:?}");
+        }
+        if rustix::process::geteuid().is_root() {
+            assert_eq!((meta("usr").uid(), meta("lib").gid()), (0, 0));
+        }
+        if s.has_cap {
+            let mut buf = [0u8; 64];
+            let n = rustix::fs::getxattr(dest.join("usr/bin/ping"), CAPABILITY_XATTR, &mut buf[..])
+                .unwrap();
+            assert_eq!(&buf[..n], CAP_NET_BIND_SERVICE);
+        }
+        // Only the rootfs beside the host files: the temporary directory was renamed.
+        let names: Vec<_> = fs::read_dir(s.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn destination_must_be_empty_and_errors_clean_up() {
+        let s = testutil::sample();
+        let dest = s.dir.path().join("rootfs");
+        fs::create_dir(&dest).unwrap();
+        fs::write(dest.join("x"), "x").unwrap();
+        assert!(matches!(
+            s.tree.write_rootfs(&dest, &WriteOptions::default()),
+            Err(Error::DestinationNotEmpty { .. })
+        ));
+        fs::remove_file(dest.join("x")).unwrap();
+
+        fs::write(s.host("bin/tool"), "changed size").unwrap();
+        assert!(matches!(
+            s.tree.write_rootfs(&dest, &WriteOptions::default()),
+            Err(Error::SourceChanged { .. })
+        ));
+        assert_eq!(fs::read_dir(s.dir.path()).unwrap().count(), 2);
+        assert_eq!(fs::read_dir(&dest).unwrap().count(), 0);
+
+        // An empty directory is replaced.
+        fs::write(s.host("bin/tool"), "#!tool\n").unwrap();
+        let mut tree = Tree::new();
+        tree.add_file("/tool", s.host("bin/tool")).unwrap();
+        tree.write_rootfs(&dest, &WriteOptions::default()).unwrap();
+        assert!(dest.join("tool").is_file());
+    }
+}
