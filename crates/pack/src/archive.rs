@@ -1,12 +1,8 @@
-//! Tar headers written field by field, so that nothing of the host leaks in.
+//! Tar headers written field by field (never tar-rs' `HeaderMode`, which rewrites modes),
+//! so that nothing of the host leaks in. POSIX pax format; see [`Tree::write_layer`] for
+//! why PAX.
 //!
-//! Format: POSIX pax (ustar headers plus `x` extended headers). A name or link name that is
-//! longer than the 100-byte ustar field or not printable ASCII goes into a PAX `path` /
-//! `linkpath` record (with `hdrcharset=BINARY` when it is not UTF-8), and so do sizes and
-//! mtimes beyond 11 octal digits. PAX rather than GNU `L`/`K` long-name entries because the
-//! layer needs PAX anyway for `SCHILY.xattr.security.capability`, so one standard extension
-//! covers everything; Go's archive/tar (Docker, containerd, skopeo, umoci) and tar-rs read it.
-//! (tar-rs' own `Builder::append_data` would emit GNU long names in GNU headers.)
+//! [`Tree::write_layer`]: crate::Tree::write_layer
 
 use std::borrow::Cow;
 use std::io::{self, Read, Write};

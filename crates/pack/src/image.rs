@@ -1,15 +1,5 @@
 //! The image tar, in the shape `docker save` writes since Docker 25 (moby
-//! `image/tarexport/save.go`): an OCI image layout (`oci-layout`, `index.json`,
-//! `blobs/sha256/...`) plus Docker's `manifest.json` and `repositories`, so `docker load`,
-//! `podman load`, skopeo (`docker-archive:` and `oci-archive:`) and umoci all read it.
-//!
-//! Members, in this order: `oci-layout`, `index.json`, `manifest.json`, `repositories`,
-//! `blobs/`, `blobs/sha256/`, the config, the manifest, the layer. The small metadata comes
-//! first so a reader of the stream knows what it holds before the big layer arrives. The
-//! layer blob is the uncompressed layer tar (`application/vnd.oci.image.layer.v1.tar`), so
-//! its digest is its diff_id. Files are 0644, directories 0755, owner 0:0, mtime `epoch`.
-//! JSON is compact with object keys sorted: oci-spec keeps labels and annotations in
-//! `HashMap`s, whose order would change the digests from run to run.
+//! `image/tarexport/save.go`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -108,6 +98,21 @@ impl Tree {
     /// Writes the image tar to `dest` atomically: into a temporary file beside it (the layer
     /// into a second, unnamed one there), renamed over `dest` at the end. On error nothing is
     /// left behind. The image file gets mode 0644.
+    ///
+    /// The tar is what `docker save` writes since Docker 25: an OCI image layout plus
+    /// Docker's `manifest.json` and `repositories`, so `docker load`, `podman load`, skopeo
+    /// (`docker-archive:` and `oci-archive:`) and umoci all read it. Members, in order:
+    /// `oci-layout`, `index.json`, `manifest.json`, `repositories`, `blobs/`,
+    /// `blobs/sha256/`, the config, the manifest, the layer: the small metadata first, so a
+    /// reader of the stream knows what it holds before the big layer arrives. The layer blob
+    /// is the uncompressed layer (`application/vnd.oci.image.layer.v1.tar`), so its digest is
+    /// its diff_id. Members are 0644 (directories 0755), owner 0:0, mtime `epoch`; the
+    /// config's `created` is `epoch` too. `index.json` gives the manifest's platform and names
+    /// it as Docker does:
+    /// `io.containerd.image.name` = `docker.io/library/name:tag`,
+    /// `org.opencontainers.image.ref.name` = `tag`; `manifest.json`'s `RepoTags` has the
+    /// familiar `name:tag`. JSON is compact with object keys sorted (oci-spec keeps labels
+    /// and annotations in `HashMap`s, whose order would otherwise change the digests).
     pub fn write_image(
         &self,
         config: &ImageConfig,
@@ -137,8 +142,9 @@ impl Tree {
         Ok(summary)
     }
 
-    /// Writes the image tar to `out` (e.g. stdout). The layer is first written to an unnamed
-    /// temporary file in `temp_dir`, because the config and manifest need its digest.
+    /// Writes the same tar as [`Tree::write_image`] to `out` (e.g. stdout). The layer is
+    /// first written to an unnamed temporary file in `temp_dir`, because the config and
+    /// manifest need its digest.
     pub fn write_image_to<W: Write>(
         &self,
         config: &ImageConfig,

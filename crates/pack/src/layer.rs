@@ -1,12 +1,4 @@
-//! The layer tar.
-//!
-//! Entries in [`Tree`] order (by path components: parents first, no duplicates), names
-//! relative without `./`, owner 0:0 with empty user/group names (OCI ignores names when ids
-//! are present; GNU tar extracting as root would map a name like `root` through the host's
-//! `/etc/passwd` first), every mtime `epoch`, modes exact but for the setuid policy,
-//! `security.capability` as a PAX `SCHILY.xattr` record. A host inode reached by several
-//! paths is written once, at its first path in that order; the later paths are hard-link
-//! members (typeflag `1`) pointing at it, as `tar` itself does.
+//! The layer tar: the tree's entries as tar members.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -20,7 +12,22 @@ use crate::{Error, LayerSummary, Tree, WriteOptions, WriteSummary};
 impl Tree {
     /// Writes the layer tar (uncompressed) to `out`, hashing it on the way. File contents
     /// are streamed from their sources, never held whole in memory. The same tree and
-    /// options give the same bytes.
+    /// options give the same bytes:
+    ///
+    /// - members in tree order (by path components: parents first, no duplicates), names
+    ///   relative without `./`, directories with a trailing `/`;
+    /// - owner 0:0 with *empty* user and group names: OCI ignores names when ids are
+    ///   present, and GNU tar extracting as root would map a name like `root` through the
+    ///   extracting host's `/etc/passwd` before the id;
+    /// - every mtime `options.epoch`; modes exact, but setuid/setgid cleared on regular
+    ///   files unless `keep_setuid`; symlinks 0777;
+    /// - `security.capability` as a PAX `SCHILY.xattr.security.capability` record;
+    /// - POSIX pax format: a name or link name over 100 bytes or not printable ASCII goes
+    ///   into a PAX `path`/`linkpath` record (`hdrcharset=BINARY` if not UTF-8). PAX rather
+    ///   than GNU long-name members (what tar-rs' `Builder` would write) because the
+    ///   capability needs PAX anyway, and one standard extension then covers everything;
+    /// - a host inode reached by several paths is written once, at its first path in tree
+    ///   order; later paths are hard-link members (typeflag `1`) naming that first path.
     pub fn write_layer<W: Write>(
         &self,
         out: W,
