@@ -1,3 +1,384 @@
-//! Map the names a program needs to files in a root, as glibc's loader does.
+//! Map the names a program needs to files in a root, exactly as glibc's (or musl's) loader
+//! does, and record why each file was chosen.
+//!
+//! `depclose-resolve` owns the loader's policy: the breadth-first walk over `DT_NEEDED`, the
+//! RPATH chain along first loaders, `LD_LIBRARY_PATH`, `DT_RUNPATH`, `ld.so.cache`, the
+//! built-in directories with their glibc-hwcaps subdirectories, `$ORIGIN`/`$LIB`/`$PLATFORM`,
+//! reuse by name, soname and inode — all read inside a [`Root`], never outside it. It never
+//! runs the programs it reads. It knows nothing of tar files, JSON or terminals.
+//!
+//! ```no_run
+//! use depclose_resolve::{Resolver, ResolveOptions, Root};
+//!
+//! let resolver = Resolver::new(Root::new("/".as_ref())?, ResolveOptions::default());
+//! let closure = resolver.closure("/usr/bin/true".as_ref())?;
+//! for object in &closure.objects {
+//!     println!("{}", object.path);
+//! }
+//! # Ok::<(), depclose_resolve::Error>(())
+//! ```
 
 pub mod cache;
+mod closure;
+mod conf;
+mod cpu;
+mod dst;
+mod error;
+mod facts;
+mod legacy;
+mod root;
+
+use std::collections::HashMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use depclose_elf::{Class, Data, FileKind, Linkage, ObjectType};
+
+pub use closure::{
+    Attempt, Closure, Edge, EdgeTarget, Fatal, Found, How, Missing, MissingKind, Object, Outcome,
+    ScriptHop,
+};
+pub use error::Error;
+pub use facts::{FactsOptions, FactsSource, Flavor, HwcapsChoice, LoaderFacts, default_interpreter};
+pub use root::{Resolved, Root, SymlinkHop};
+
+use crate::cache::{CacheQuery, LdCache};
+use crate::closure::{FileEntry, Walk};
+
+/// The kernel follows at most this many nested `#!` interpreters (`BINPRM_MAX_RECURSION`
+/// is 4, plus the final ELF file).
+const MAX_SCRIPT_DEPTH: usize = 5;
+
+/// The `PATH` a login shell gets on Debian, for command names without `/`.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Which source stands in for step 4 of the search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheMode {
+    /// The root's `/etc/ld.so.cache`; without one, the `ld.so.conf` directories.
+    #[default]
+    Auto,
+    /// The `ld.so.conf` directories, as `ldconfig` would put them in a cache.
+    Conf,
+    /// No cache at all (`ld.so --inhibit-cache`).
+    None,
+}
+
+/// Everything that shapes a search besides the root.
+#[derive(Debug, Clone)]
+pub struct ResolveOptions {
+    /// `LD_LIBRARY_PATH`, if the program will run with one.
+    pub library_path: Option<String>,
+    /// Names to preload (`LD_PRELOAD`), before `/etc/ld.so.preload`'s.
+    pub preload: Vec<String>,
+    pub facts: FactsOptions,
+    /// The program's working directory inside the root (relative RPATH elements and names
+    /// are opened from it).
+    pub cwd: PathBuf,
+    pub cache: CacheMode,
+}
+
+impl Default for ResolveOptions {
+    fn default() -> Self {
+        ResolveOptions {
+            library_path: None,
+            preload: Vec::new(),
+            facts: FactsOptions::default(),
+            cwd: PathBuf::from("/"),
+            cache: CacheMode::Auto,
+        }
+    }
+}
+
+/// What stands in for the cache in this root.
+#[derive(Debug)]
+enum CacheSource {
+    Cache(LdCache),
+    Conf(Vec<String>),
+    None,
+}
+
+type FactsKey = (String, u16, Class, Data, u32);
+
+/// Computes closures in one root. Files read are remembered, so many targets in one root
+/// (a whole `/usr/bin`) read each library once; it can be shared between threads.
+#[derive(Debug)]
+pub struct Resolver {
+    root: Root,
+    options: ResolveOptions,
+    files: Mutex<HashMap<PathBuf, Arc<FileEntry>>>,
+    facts: Mutex<HashMap<FactsKey, Arc<LoaderFacts>>>,
+    cache: OnceLock<Result<CacheSource, String>>,
+}
+
+impl Resolver {
+    pub fn new(root: Root, options: ResolveOptions) -> Resolver {
+        Resolver {
+            root,
+            options,
+            files: Mutex::new(HashMap::new()),
+            facts: Mutex::new(HashMap::new()),
+            cache: OnceLock::new(),
+        }
+    }
+
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    pub fn options(&self) -> &ResolveOptions {
+        &self.options
+    }
+
+    /// Find a command name in `PATH` (a `:`-separated list of in-root directories) as a
+    /// shell would: the first regular file with an execute bit.
+    pub fn find_command(&self, name: &str, path: &str) -> Result<PathBuf, Error> {
+        for dir in path.split(':').filter(|d| !d.is_empty()) {
+            let candidate = Path::new(dir).join(name);
+            if let Ok((_, meta)) = self.root.metadata(&candidate) {
+                if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                    return Ok(candidate);
+                }
+            }
+        }
+        Err(Error::Input(format!(
+            "{name}: command not found in PATH ({}) inside {}",
+            path.split(':').filter(|d| !d.is_empty()).collect::<Vec<_>>().join(", "),
+            self.root.dir().display()
+        )))
+    }
+
+    /// The closure of one target: an ELF program or shared object, or a `#!` script (its
+    /// interpreter's closure, with the scripts recorded). `target` is an absolute path
+    /// inside the root.
+    pub fn closure(&self, target: &Path) -> Result<Closure, Error> {
+        let mut scripts = Vec::new();
+        let mut path = target.to_path_buf();
+        loop {
+            let (resolved, meta) = self.root.metadata(&path)?;
+            if meta.is_dir() {
+                return Err(Error::Input(format!("{}: is a directory", path.display())));
+            }
+            let host = self.root.host_path(&resolved.real);
+            match depclose_elf::read_file(&host).map_err(|e| rename_elf_error(e, &path))? {
+                FileKind::Script(s) => {
+                    if scripts.len() + 1 >= MAX_SCRIPT_DEPTH {
+                        return Err(Error::Input(format!(
+                            "{}: too many levels of #! interpreters",
+                            target.display()
+                        )));
+                    }
+                    if !s.interpreter.starts_with('/') {
+                        return Err(Error::Input(format!(
+                            "{}: #! interpreter {} is not an absolute path",
+                            path.display(),
+                            s.interpreter
+                        )));
+                    }
+                    let next = PathBuf::from(&s.interpreter);
+                    scripts.push(ScriptHop {
+                        path: path.clone(),
+                        interpreter: s.interpreter,
+                        argument: s.argument,
+                    });
+                    path = next;
+                }
+                FileKind::Other => {
+                    return Err(Error::Input(format!(
+                        "{}: not an ELF file or a #! script",
+                        path.display()
+                    )));
+                }
+                FileKind::Elf(elf) => return self.elf_closure(target, path, resolved, &meta, elf, scripts),
+            }
+        }
+    }
+
+    fn elf_closure(
+        &self,
+        target: &Path,
+        path: PathBuf,
+        resolved: Resolved,
+        meta: &std::fs::Metadata,
+        elf: depclose_elf::ElfInfo,
+        scripts: Vec<ScriptHop>,
+    ) -> Result<Closure, Error> {
+        let shown = path.display();
+        match (elf.class, elf.data) {
+            (Class::Invalid(c), _) => return Err(Error::Input(format!("{shown}: unknown ELF class {c}"))),
+            (_, Data::Invalid(d)) => return Err(Error::Input(format!("{shown}: unknown ELF data encoding {d}"))),
+            _ => {}
+        }
+        if !matches!(elf.object_type, ObjectType::Executable | ObjectType::SharedObject) {
+            return Err(Error::Input(format!(
+                "{shown}: not an executable or shared object ({:?})",
+                elf.object_type
+            )));
+        }
+        let entry = FileEntry {
+            kind: Ok(FileKind::Elf(elf.clone())),
+            file_id: (meta.dev(), meta.ino()),
+            size: meta.len(),
+        };
+        let linkage = elf.linkage;
+        let program = closure::Object::program(
+            root::path_str(&path).into_owned(),
+            resolved.real,
+            resolved.hops,
+            &entry,
+            elf.clone(),
+        );
+        if linkage != Linkage::Dynamic {
+            return Ok(Closure {
+                target: target.to_path_buf(),
+                scripts,
+                linkage,
+                facts: None,
+                objects: vec![program],
+                missing: Vec::new(),
+                fatal: None,
+                notes: Vec::new(),
+            });
+        }
+        let interpreter = match &elf.interpreter {
+            Some(i) => i.clone(),
+            None => default_interpreter(elf.machine, elf.class)
+                .ok_or_else(|| Error::Input(format!("{shown}: no PT_INTERP and no known interpreter for machine {}", elf.machine)))?
+                .to_owned(),
+        };
+        let facts = self.facts_for(&interpreter, &elf);
+        let mut preload = self.options.preload.clone();
+        if facts.flavor == Flavor::Glibc {
+            preload.extend(self.preload_file());
+        }
+        let mut closure = Walk::new(self, facts.clone(), program, target.to_path_buf(), scripts, linkage).run(&preload);
+        if facts.flavor == Flavor::Glibc {
+            match self.cache_source() {
+                Ok(CacheSource::Conf(_)) if self.options.cache == CacheMode::Auto => closure
+                    .notes
+                    .push("no /etc/ld.so.cache in the root: its ld.so.conf directories stand in for it".into()),
+                Err(e) => closure.notes.push(format!("ld.so.cache not used: {e}")),
+                _ => {}
+            }
+        }
+        Ok(closure)
+    }
+
+    fn facts_for(&self, interpreter: &str, elf: &depclose_elf::ElfInfo) -> Arc<LoaderFacts> {
+        let key = (interpreter.to_owned(), elf.machine, elf.class, elf.data, elf.flags);
+        let mut map = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key)
+            .or_insert_with(|| {
+                Arc::new(LoaderFacts::load(
+                    &self.root,
+                    interpreter,
+                    elf.machine,
+                    elf.class,
+                    elf.data,
+                    elf.flags,
+                    &self.options.facts,
+                ))
+            })
+            .clone()
+    }
+
+    /// `/etc/ld.so.preload`: `#` starts a comment; names are separated by `:`, blanks and
+    /// newlines (rtld.c).
+    fn preload_file(&self) -> Vec<String> {
+        let Ok(bytes) = self.root.read(Path::new("/etc/ld.so.preload")) else {
+            return Vec::new();
+        };
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or(""))
+            .flat_map(|l| l.split([':', ' ', '\t']))
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Read (once) what the loader would read from a resolved in-root path.
+    pub(crate) fn read_file(&self, real: &Path) -> Arc<FileEntry> {
+        if let Some(e) = self.files.lock().unwrap_or_else(|e| e.into_inner()).get(real) {
+            return e.clone();
+        }
+        let host = self.root.host_path(real);
+        let meta = std::fs::metadata(&host);
+        let entry = Arc::new(FileEntry {
+            kind: depclose_elf::read_file(&host).map_err(|e| match e {
+                depclose_elf::Error::Io { source, .. } => source.to_string(),
+                depclose_elf::Error::NotRegular { kind: "directory", .. } => {
+                    "cannot read file data: Is a directory".to_owned()
+                }
+                depclose_elf::Error::Empty { .. } => "file too short".to_owned(),
+                depclose_elf::Error::Malformed { reason, .. } => reason,
+                other => other.to_string(),
+            }),
+            file_id: meta.as_ref().map(|m| (m.dev(), m.ino())).unwrap_or_default(),
+            size: meta.map(|m| m.len()).unwrap_or_default(),
+        });
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(real.to_path_buf(), entry.clone());
+        entry
+    }
+
+    fn cache_source(&self) -> &Result<CacheSource, String> {
+        self.cache.get_or_init(|| {
+            let cache_path = Path::new("/etc/ld.so.cache");
+            let conf = || CacheSource::Conf(conf::directories(&self.root));
+            match self.options.cache {
+                CacheMode::None => Ok(CacheSource::None),
+                CacheMode::Conf => Ok(conf()),
+                CacheMode::Auto => match self.root.read(cache_path) {
+                    Ok(bytes) => LdCache::parse(&bytes)
+                        .map(CacheSource::Cache)
+                        .map_err(|e| format!("{}: {e}", cache_path.display())),
+                    Err(Error::NotFound { .. }) => Ok(conf()),
+                    Err(e) => Err(e.to_string()),
+                },
+            }
+        })
+    }
+
+    /// Step 4 of the search: the path the cache (or `ld.so.conf`) gives for `name`.
+    pub(crate) fn cache_lookup(&self, facts: &LoaderFacts, name: &str) -> Option<(String, How)> {
+        match self.cache_source().as_ref().ok()? {
+            CacheSource::None => None,
+            CacheSource::Cache(cache) => {
+                let accept = cache::accept_flags_for(facts.machine, facts.class == Class::Elf64, 0)?;
+                let query = CacheQuery {
+                    accept,
+                    hwcaps: &facts.hwcaps,
+                    x86_isa_1: facts.x86_isa_1(),
+                    legacy_hwcaps: facts.cache_legacy_hwcaps(),
+                };
+                cache.lookup(name, &query).map(|e| (e.value.clone(), How::Cache))
+            }
+            CacheSource::Conf(dirs) => dirs.iter().find_map(|d| {
+                let p = root::loader_join(d, name);
+                self.root
+                    .metadata(Path::new(&p))
+                    .ok()
+                    .filter(|(_, m)| m.is_file())
+                    .map(|_| (p, How::Conf))
+            }),
+        }
+    }
+}
+
+/// Keep the user's spelling of the target in errors about it.
+fn rename_elf_error(e: depclose_elf::Error, path: &Path) -> Error {
+    let path = path.to_path_buf();
+    match e {
+        depclose_elf::Error::Io { source, .. } => Error::Io { path, source },
+        depclose_elf::Error::Malformed { reason, .. } => {
+            Error::Elf(depclose_elf::Error::Malformed { path, reason })
+        }
+        depclose_elf::Error::NotRegular { kind, .. } => Error::Elf(depclose_elf::Error::NotRegular { path, kind }),
+        depclose_elf::Error::Empty { .. } => Error::Elf(depclose_elf::Error::Empty { path }),
+        other => Error::Elf(other),
+    }
+}

@@ -1,0 +1,209 @@
+//! The text formats: `list`, `tree`, `--why`, and the problem lines on stderr.
+
+use std::collections::HashSet;
+use std::io::{self, Write};
+
+use depclose_resolve::{Attempt, Closure, EdgeTarget, Found, How, Missing, MissingKind, Object, Outcome};
+
+/// Targets (and the scripts that lead to them) first, then every other object once, in load
+/// order, each as the loader opens it.
+pub(crate) fn list(out: &mut impl Write, closures: &[Closure]) -> io::Result<()> {
+    let mut seen = HashSet::new();
+    for c in closures {
+        for s in &c.scripts {
+            let p = s.path.display().to_string();
+            if seen.insert(p.clone()) {
+                writeln!(out, "{p}")?;
+            }
+        }
+        if seen.insert(c.objects[0].path.clone()) {
+            writeln!(out, "{}", c.objects[0].path)?;
+        }
+    }
+    for c in closures {
+        for o in &c.objects[1..] {
+            if seen.insert(o.path.clone()) {
+                writeln!(out, "{}", o.path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A short phrase for how an object was found.
+pub(crate) fn how(c: &Closure, f: &Found) -> String {
+    let sub = f.subdir.as_deref().map(|s| format!(", {s}")).unwrap_or_default();
+    let dir = f.dir.as_deref().unwrap_or("");
+    match f.how {
+        How::Program => "target".into(),
+        How::Interpreter => "interpreter (PT_INTERP)".into(),
+        How::Preload => "preload".into(),
+        How::Path => "path in DT_NEEDED".into(),
+        How::Rpath { owner } => format!("RPATH {dir} of {}{sub}", c.objects[owner].path),
+        How::LibraryPath => format!("LD_LIBRARY_PATH {dir}{sub}"),
+        How::Runpath => format!("RUNPATH {dir}{sub}"),
+        How::Cache => "ld.so.cache".into(),
+        How::Conf => format!("ld.so.conf {dir}{sub}"),
+        How::SystemDir => format!("system dir {dir}{sub}"),
+        How::MuslPath => format!("musl path {dir}"),
+        How::MuslSelf => "the musl loader itself".into(),
+    }
+}
+
+/// Who needs whom: each object under the object that first loaded it; later references
+/// are shown once, without their subtree.
+pub(crate) fn tree(out: &mut impl Write, closures: &[Closure]) -> io::Result<()> {
+    for c in closures {
+        for s in &c.scripts {
+            writeln!(out, "{} (#! {})", s.path.display(), s.interpreter)?;
+        }
+        let main = &c.objects[0];
+        writeln!(out, "{} [{:?}]", main.path, c.linkage)?;
+        let mut shown = vec![false; c.objects.len()];
+        shown[0] = true;
+        branch(out, c, 0, "", &mut shown)?;
+        if let Some(i) = c.objects.iter().position(|o| o.found.how == How::Interpreter) {
+            if !shown[i] {
+                writeln!(out, "└── {} [interpreter (PT_INTERP)]", c.objects[i].path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn branch(out: &mut impl Write, c: &Closure, id: usize, prefix: &str, shown: &mut [bool]) -> io::Result<()> {
+    let deps = &c.objects[id].deps;
+    for (n, e) in deps.iter().enumerate() {
+        let last = n + 1 == deps.len();
+        let (head, next) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
+        match e.target {
+            EdgeTarget::Object(t) => {
+                let o = &c.objects[t];
+                if shown[t] {
+                    writeln!(out, "{prefix}{head}{} => {} (already loaded)", e.name, o.path)?;
+                } else {
+                    shown[t] = true;
+                    writeln!(out, "{prefix}{head}{} => {} [{}]", e.name, o.path, how(c, &o.found))?;
+                    branch(out, c, t, &format!("{prefix}{next}"), shown)?;
+                }
+            }
+            EdgeTarget::Missing(_) => writeln!(out, "{prefix}{head}{} => NOT FOUND", e.name)?,
+            EdgeTarget::Skipped => writeln!(out, "{prefix}{head}{} (not looked up)", e.name)?,
+        }
+    }
+    Ok(())
+}
+
+fn outcome(o: &Outcome) -> String {
+    match o {
+        Outcome::Absent => "no such file".into(),
+        Outcome::Unreadable => "permission denied".into(),
+        Outcome::WrongClass => "wrong ELF class, skipped".into(),
+        Outcome::WrongMachine => "wrong machine, skipped".into(),
+        Outcome::NoDefLib => "in a system dir, skipped for DF_1_NODEFLIB".into(),
+        Outcome::Chosen => "chosen".into(),
+        Outcome::Fatal(r) => format!("error: {r}"),
+    }
+}
+
+fn trace(out: &mut impl Write, tried: &[Attempt]) -> io::Result<()> {
+    for a in tried {
+        writeln!(out, "    trying file={}  ({})", a.path, outcome(&a.outcome))?;
+    }
+    Ok(())
+}
+
+fn matches(o: &Object, name: &str) -> bool {
+    o.path == name
+        || o.names.iter().any(|n| n == name)
+        || o.elf.soname.as_deref() == Some(name)
+        || o.real.to_str() == Some(name)
+        || o.path.rsplit('/').next() == Some(name)
+}
+
+/// The chain from the target to `name` and the search that found (or did not find) it.
+pub(crate) fn why(out: &mut impl Write, closures: &[Closure], name: &str) -> io::Result<bool> {
+    let mut any = false;
+    for c in closures {
+        if let Some(id) = c.objects.iter().position(|o| matches(o, name)) {
+            any = true;
+            let mut chain = vec![id];
+            let mut at = c.objects[id].loader;
+            while let Some(l) = at {
+                chain.push(l);
+                at = c.objects[l].loader;
+            }
+            writeln!(out, "{}:", c.objects[0].path)?;
+            for (depth, &i) in chain.iter().rev().enumerate() {
+                let o = &c.objects[i];
+                writeln!(out, "{}{} [{}]", "  ".repeat(depth), o.path, how(c, &o.found))?;
+            }
+            let o = &c.objects[id];
+            let others: Vec<&str> = o
+                .needed_by
+                .iter()
+                .filter(|&&n| Some(n) != o.loader)
+                .map(|&n| c.objects[n].path.as_str())
+                .collect();
+            if !others.is_empty() {
+                writeln!(out, "  also needed by: {}", others.join(", "))?;
+            }
+            if !o.trace.is_empty() {
+                writeln!(out, "  search:")?;
+                trace(out, &o.trace)?;
+            }
+        }
+        for m in c.missing.iter().filter(|m| m.name == name) {
+            any = true;
+            writeln!(out, "{}:", c.objects[0].path)?;
+            writeln!(out, "  {} needed by {}: NOT FOUND", m.name, c.objects[m.requester].path)?;
+            trace(out, &m.tried)?;
+        }
+    }
+    Ok(any)
+}
+
+fn kind(m: &Missing) -> &'static str {
+    match m.kind {
+        MissingKind::Needed => "needed",
+        MissingKind::Filter => "filter",
+        MissingKind::Auxiliary => "auxiliary filter (optional)",
+        MissingKind::Interpreter => "interpreter",
+        MissingKind::Preload => "preload (ignored by the loader)",
+    }
+}
+
+/// Print every missing name and loader stop to stderr, one line each; true when complete.
+pub(crate) fn report_problems(closures: &[Closure]) -> bool {
+    let mut complete = true;
+    let mut said = HashSet::new();
+    for c in closures {
+        for m in &c.missing {
+            let requester = &c.objects[m.requester].path;
+            if !said.insert((m.name.clone(), requester.clone())) {
+                continue;
+            }
+            let tried: Vec<&str> = m.tried.iter().map(|a| a.path.as_str()).collect();
+            let searched = if let Some(r) = &m.reason {
+                r.clone()
+            } else if tried.is_empty() {
+                "no directory to search".into()
+            } else {
+                format!("tried {}", tried.join(", "))
+            };
+            let level = if m.required() { "error" } else { "warning" };
+            eprintln!("depclose: {level}: {}: not found ({} of {requester}; {searched})", m.name, kind(m));
+        }
+        if let Some(f) = &c.fatal {
+            eprintln!(
+                "depclose: error: {}: the loader stops at {}: {} (needed by {})",
+                f.name, f.path, f.reason, c.objects[f.requester].path
+            );
+        }
+        for n in &c.notes {
+            eprintln!("depclose: note: {n}");
+        }
+        complete &= c.is_complete();
+    }
+    complete
+}

@@ -1,0 +1,258 @@
+//! The JSON report (docs/json.md): dedicated structs, so the contract does not follow the
+//! library's types.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use depclose_resolve::{Closure, Found, How, MissingKind, Outcome, Root};
+
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    schema_version: u32,
+    root: String,
+    targets: Vec<Target<'a>>,
+}
+
+#[derive(Serialize)]
+struct Target<'a> {
+    target: String,
+    scripts: Vec<Script>,
+    linkage: &'static str,
+    complete: bool,
+    loader: Option<Loader>,
+    objects: Vec<ObjectOut<'a>>,
+    missing: Vec<MissingOut<'a>>,
+    fatal: Option<FatalOut<'a>>,
+    notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Script {
+    path: String,
+    interpreter: String,
+    argument: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Loader {
+    flavor: &'static str,
+    interpreter: String,
+    system_dirs: Vec<String>,
+    lib: String,
+    platform: Option<String>,
+    hwcaps: Vec<String>,
+    legacy_hwcaps_subdirs: Vec<String>,
+    glibc_version: Option<String>,
+    facts_from: &'static str,
+}
+
+#[derive(Serialize)]
+struct ObjectOut<'a> {
+    path: &'a str,
+    real_path: String,
+    soname: Option<&'a str>,
+    names: &'a [String],
+    found: FoundOut<'a>,
+    loader: Option<&'a str>,
+    needed_by: Vec<&'a str>,
+    needed: Vec<&'a str>,
+    size: u64,
+    sha256: String,
+}
+
+#[derive(Serialize)]
+struct FoundOut<'a> {
+    how: &'static str,
+    dir: Option<&'a str>,
+    subdir: Option<&'a str>,
+    rpath_of: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct MissingOut<'a> {
+    name: &'a str,
+    needed_by: &'a str,
+    kind: &'static str,
+    required: bool,
+    tried: Vec<AttemptOut<'a>>,
+    reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct AttemptOut<'a> {
+    path: &'a str,
+    outcome: String,
+}
+
+#[derive(Serialize)]
+struct FatalOut<'a> {
+    name: &'a str,
+    needed_by: &'a str,
+    path: &'a str,
+    reason: &'a str,
+}
+
+fn how_name(h: How) -> &'static str {
+    match h {
+        How::Program => "target",
+        How::Interpreter => "interpreter",
+        How::Preload => "preload",
+        How::Path => "path",
+        How::Rpath { .. } => "rpath",
+        How::LibraryPath => "ld_library_path",
+        How::Runpath => "runpath",
+        How::Cache => "ld.so.cache",
+        How::Conf => "ld.so.conf",
+        How::SystemDir => "system_dir",
+        How::MuslPath => "musl_path",
+        How::MuslSelf => "musl_loader",
+    }
+}
+
+fn outcome_name(o: &Outcome) -> String {
+    match o {
+        Outcome::Absent => "absent".into(),
+        Outcome::Unreadable => "unreadable".into(),
+        Outcome::WrongClass => "wrong_class".into(),
+        Outcome::WrongMachine => "wrong_machine".into(),
+        Outcome::NoDefLib => "nodeflib".into(),
+        Outcome::Chosen => "chosen".into(),
+        Outcome::Fatal(r) => format!("error: {r}"),
+    }
+}
+
+fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+pub(crate) fn write(out: &mut impl Write, root: &Root, closures: &[Closure]) -> io::Result<()> {
+    // Hash each distinct file once, in parallel.
+    let mut files: Vec<&Path> = closures.iter().flat_map(|c| c.objects.iter().map(|o| o.real.as_path())).collect();
+    files.sort();
+    files.dedup();
+    let digests: Mutex<HashMap<&Path, String>> = Mutex::new(HashMap::new());
+    files.par_iter().try_for_each(|p| -> io::Result<()> {
+        let d = sha256_file(&root.host_path(p)).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        digests.lock().unwrap_or_else(|e| e.into_inner()).insert(p, d);
+        Ok(())
+    })?;
+    let digests = digests.into_inner().unwrap_or_else(|e| e.into_inner());
+    let targets = closures.iter().map(|c| target(c, &digests)).collect();
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        root: root.dir().display().to_string(),
+        targets,
+    };
+    serde_json::to_writer_pretty(&mut *out, &report)?;
+    writeln!(out)
+}
+
+fn found<'a>(c: &'a Closure, f: &'a Found) -> FoundOut<'a> {
+    FoundOut {
+        how: how_name(f.how),
+        dir: f.dir.as_deref(),
+        subdir: f.subdir.as_deref(),
+        rpath_of: match f.how {
+            How::Rpath { owner } => Some(c.objects[owner].path.as_str()),
+            _ => None,
+        },
+    }
+}
+
+fn target<'a>(c: &'a Closure, digests: &HashMap<&Path, String>) -> Target<'a> {
+    let path = |i: usize| c.objects[i].path.as_str();
+    Target {
+        target: c.target.display().to_string(),
+        scripts: c
+            .scripts
+            .iter()
+            .map(|s| Script {
+                path: s.path.display().to_string(),
+                interpreter: s.interpreter.clone(),
+                argument: s.argument.clone(),
+            })
+            .collect(),
+        linkage: match c.linkage {
+            depclose_elf::Linkage::Dynamic => "dynamic",
+            depclose_elf::Linkage::Static => "static",
+            depclose_elf::Linkage::StaticPie => "static-pie",
+        },
+        complete: c.is_complete(),
+        loader: c.facts.as_ref().map(|f| Loader {
+            flavor: match f.flavor {
+                depclose_resolve::Flavor::Glibc => "glibc",
+                depclose_resolve::Flavor::Musl => "musl",
+            },
+            interpreter: f.interpreter.clone(),
+            system_dirs: f.system_dirs.clone(),
+            lib: f.lib.clone(),
+            platform: f.platform.clone(),
+            hwcaps: f.hwcaps.clone(),
+            legacy_hwcaps_subdirs: f.legacy_subdirs.clone(),
+            glibc_version: f.glibc_version.map(|(a, b)| format!("{a}.{b}")),
+            facts_from: match f.source {
+                depclose_resolve::FactsSource::LoaderBinary => "loader_binary",
+                depclose_resolve::FactsSource::Table => "table",
+            },
+        }),
+        objects: c
+            .objects
+            .iter()
+            .map(|o| ObjectOut {
+                path: &o.path,
+                real_path: o.real.display().to_string(),
+                soname: o.elf.soname.as_deref(),
+                names: &o.names,
+                found: found(c, &o.found),
+                loader: o.loader.map(path),
+                needed_by: o.needed_by.iter().map(|&i| path(i)).collect(),
+                needed: o.elf.needed().collect(),
+                size: o.size,
+                sha256: digests.get(o.real.as_path()).cloned().unwrap_or_default(),
+            })
+            .collect(),
+        missing: c
+            .missing
+            .iter()
+            .map(|m| MissingOut {
+                name: &m.name,
+                needed_by: path(m.requester),
+                kind: match m.kind {
+                    MissingKind::Needed => "needed",
+                    MissingKind::Filter => "filter",
+                    MissingKind::Auxiliary => "auxiliary",
+                    MissingKind::Interpreter => "interpreter",
+                    MissingKind::Preload => "preload",
+                },
+                required: m.required(),
+                tried: m.tried.iter().map(|a| AttemptOut { path: &a.path, outcome: outcome_name(&a.outcome) }).collect(),
+                reason: m.reason.as_deref(),
+            })
+            .collect(),
+        fatal: c.fatal.as_ref().map(|f| FatalOut {
+            name: &f.name,
+            needed_by: path(f.requester),
+            path: &f.path,
+            reason: &f.reason,
+        }),
+        notes: &c.notes,
+    }
+}

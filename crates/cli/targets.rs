@@ -1,0 +1,54 @@
+//! Turning the words on the command line into in-root paths of programs.
+
+use std::path::{Path, PathBuf};
+
+use depclose_elf::{FileKind, ObjectType};
+use depclose_resolve::Resolver;
+
+/// A target as the user named it, made an absolute path inside the root.
+pub(crate) fn expand(resolver: &Resolver, word: &str, cwd: &Path, path_var: &str) -> Result<Vec<PathBuf>, String> {
+    let root = resolver.root();
+    let path = if word.contains('/') {
+        let p = Path::new(word);
+        if root.is_host() {
+            cwd.join(p)
+        } else if let Some(inside) = root.in_root(p) {
+            inside
+        } else {
+            Path::new("/").join(p)
+        }
+    } else {
+        return resolver.find_command(word, path_var).map(|p| vec![p]).map_err(|e| {
+            let local = cwd.join(word);
+            if root.is_host() && local.is_file() {
+                format!("{e} (to analyse the file in this directory, write ./{word})")
+            } else if word == "httpd" {
+                format!("{e} (Debian and Ubuntu name Apache's program apache2)")
+            } else {
+                e.to_string()
+            }
+        });
+    };
+    let (resolved, meta) = root.metadata(&path).map_err(|e| e.to_string())?;
+    if !meta.is_dir() {
+        return Ok(vec![path]);
+    }
+    let host = root.host_path(&resolved.real);
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(&host).sort_by_file_name() {
+        let entry = entry.map_err(|e| format!("{}: {e}", host.display()))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        // Only ELF programs and shared objects; other files in the tree are not targets.
+        let is_elf = matches!(
+            depclose_elf::read_file(entry.path()),
+            Ok(FileKind::Elf(e)) if matches!(e.object_type, ObjectType::Executable | ObjectType::SharedObject)
+        );
+        if is_elf {
+            let rel = entry.path().strip_prefix(&host).unwrap_or(entry.path());
+            found.push(path.join(rel));
+        }
+    }
+    Ok(found)
+}

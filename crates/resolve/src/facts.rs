@@ -1,0 +1,447 @@
+//! The facts of one loader that decide a search: its system directories, `$LIB`,
+//! `$PLATFORM`, the glibc-hwcaps subdirectories it tries, its cache — or, for musl, its
+//! path file.
+//!
+//! They are read from the root's own loader binary where it spells them out (glibc keeps
+//! `SYSTEM_DIRS` with a table of their lengths, and `DL_DST_LIB` next to the DST names, as
+//! plain data in `ld.so`), and otherwise taken from a per-architecture table. Nothing is
+//! executed, so a foreign-architecture sysroot resolves by its own facts.
+
+use std::path::Path;
+
+use depclose_elf::{Class, Data, machine::*};
+
+use crate::root::Root;
+
+/// Which loader implementation's rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Glibc,
+    Musl,
+}
+
+/// Which glibc-hwcaps subdirectories the search tries.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HwcapsChoice {
+    /// What this machine's CPU supports (only when the root's architecture is the host's).
+    #[default]
+    Host,
+    /// None: the baseline only, as on the oldest CPU of the architecture.
+    None,
+    /// These subdirectory names, in priority order.
+    Names(Vec<String>),
+}
+
+/// Where the facts came from, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactsSource {
+    /// Read from the root's loader binary.
+    LoaderBinary,
+    /// The loader binary was absent or did not spell them out: the built-in table.
+    Table,
+}
+
+/// Everything about one loader that a search needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoaderFacts {
+    pub flavor: Flavor,
+    pub machine: u16,
+    pub class: Class,
+    pub data: Data,
+    /// The interpreter path (the program's `PT_INTERP`, or the architecture's default).
+    pub interpreter: String,
+    /// The built-in search directories (`SYSTEM_DIRS`), each ending in `/`.
+    pub system_dirs: Vec<String>,
+    /// `$LIB`.
+    pub lib: String,
+    /// `$PLATFORM`, if known.
+    pub platform: Option<String>,
+    /// Active glibc-hwcaps subdirectory names, in priority order.
+    pub hwcaps: Vec<String>,
+    /// Legacy hwcaps subdirectories (glibc before 2.37), each ending in `/`, in priority order.
+    pub legacy_subdirs: Vec<String>,
+    /// glibc's version as (major, minor), when the loader says it.
+    pub glibc_version: Option<(u32, u32)>,
+    pub source: FactsSource,
+    /// musl: the directories of `<prefix>/etc/ld-musl-<arch>.path` (or its default).
+    pub musl_path: Vec<String>,
+}
+
+/// Inputs that are the user's to choose.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FactsOptions {
+    pub hwcaps: HwcapsChoice,
+    pub platform: Option<String>,
+}
+
+/// One architecture's fixed facts.
+struct Arch {
+    machine: u16,
+    class64: bool,
+    triplet: &'static str,
+    interpreter: &'static str,
+    /// `SYSTEM_DIRS` upstream (non-multiarch) for this ABI.
+    slibdir: &'static str,
+    platform: &'static str,
+    /// glibc-hwcaps subdirectory names the loader knows, best first.
+    hwcaps: &'static [&'static str],
+}
+
+/// Debian's multiarch triplets and glibc's interpreters (`sysdeps/unix/sysv/linux/*/ldconfig.h`,
+/// `*/dl-hwcaps-subdirs.c`). ARM and MIPS pick by float ABI and word size below.
+const ARCHES: &[Arch] = &[
+    Arch { machine: EM_X86_64, class64: true, triplet: "x86_64-linux-gnu", interpreter: "/lib64/ld-linux-x86-64.so.2", slibdir: "/lib64", platform: "x86_64", hwcaps: &["x86-64-v4", "x86-64-v3", "x86-64-v2"] },
+    Arch { machine: EM_X86_64, class64: false, triplet: "x86_64-linux-gnux32", interpreter: "/libx32/ld-linux-x32.so.2", slibdir: "/libx32", platform: "x86_64", hwcaps: &["x86-64-v4", "x86-64-v3", "x86-64-v2"] },
+    Arch { machine: EM_386, class64: false, triplet: "i386-linux-gnu", interpreter: "/lib/ld-linux.so.2", slibdir: "/lib", platform: "i686", hwcaps: &[] },
+    Arch { machine: EM_AARCH64, class64: true, triplet: "aarch64-linux-gnu", interpreter: "/lib/ld-linux-aarch64.so.1", slibdir: "/lib64", platform: "aarch64", hwcaps: &[] },
+    Arch { machine: EM_ARM, class64: false, triplet: "arm-linux-gnueabihf", interpreter: "/lib/ld-linux-armhf.so.3", slibdir: "/lib", platform: "v7l", hwcaps: &[] },
+    Arch { machine: EM_PPC64, class64: true, triplet: "powerpc64le-linux-gnu", interpreter: "/lib64/ld64.so.2", slibdir: "/lib64", platform: "power8", hwcaps: &["power10", "power9"] },
+    Arch { machine: EM_PPC, class64: false, triplet: "powerpc-linux-gnu", interpreter: "/lib/ld.so.1", slibdir: "/lib", platform: "ppc", hwcaps: &[] },
+    Arch { machine: EM_S390, class64: true, triplet: "s390x-linux-gnu", interpreter: "/lib/ld64.so.1", slibdir: "/lib64", platform: "z13", hwcaps: &["z17", "z16", "z15", "z14", "z13"] },
+    Arch { machine: EM_RISCV, class64: true, triplet: "riscv64-linux-gnu", interpreter: "/lib/ld-linux-riscv64-lp64d.so.1", slibdir: "/lib64/lp64d", platform: "riscv64", hwcaps: &[] },
+    Arch { machine: EM_MIPS, class64: true, triplet: "mips64el-linux-gnuabi64", interpreter: "/lib64/ld.so.1", slibdir: "/lib64", platform: "mips64", hwcaps: &[] },
+    Arch { machine: EM_MIPS, class64: false, triplet: "mipsel-linux-gnu", interpreter: "/lib/ld.so.1", slibdir: "/lib", platform: "mips", hwcaps: &[] },
+    Arch { machine: EM_LOONGARCH, class64: true, triplet: "loongarch64-linux-gnu", interpreter: "/lib64/ld-linux-loongarch-lp64d.so.1", slibdir: "/lib64", platform: "loongarch64", hwcaps: &[] },
+    Arch { machine: EM_SPARCV9, class64: true, triplet: "sparc64-linux-gnu", interpreter: "/lib64/ld-linux.so.2", slibdir: "/lib64", platform: "sparcv9", hwcaps: &[] },
+];
+
+/// `EF_ARM_ABI_FLOAT_SOFT`: an ARM object built for the soft-float ABI.
+const EF_ARM_ABI_FLOAT_SOFT: u32 = 0x200;
+
+fn arch(machine: u16, class: Class, data: Data, flags: u32) -> Option<(&'static Arch, &'static str)> {
+    let class64 = class == Class::Elf64;
+    let a = ARCHES
+        .iter()
+        .find(|a| a.machine == machine && a.class64 == class64)?;
+    // The few ABIs whose triplet depends on byte order or float ABI.
+    let triplet = match (machine, data) {
+        (EM_PPC64, Data::Big) => "powerpc64-linux-gnu",
+        (EM_MIPS, Data::Big) if class64 => "mips64-linux-gnuabi64",
+        (EM_MIPS, Data::Big) => "mips-linux-gnu",
+        (EM_ARM, _) if flags & EF_ARM_ABI_FLOAT_SOFT != 0 => "arm-linux-gnueabi",
+        _ => a.triplet,
+    };
+    Some((a, triplet))
+}
+
+/// The interpreter an architecture's programs name, for targets that name none
+/// (shared objects analysed as main programs, like `ld.so --list libfoo.so`).
+pub fn default_interpreter(machine: u16, class: Class) -> Option<&'static str> {
+    arch(machine, class, Data::Little, 0).map(|(a, _)| a.interpreter)
+}
+
+/// The machine depclose itself runs on, to decide whether "host" hwcaps apply.
+fn host_machine() -> Option<u16> {
+    match std::env::consts::ARCH {
+        "x86_64" => Some(EM_X86_64),
+        "aarch64" => Some(EM_AARCH64),
+        "powerpc64" => Some(EM_PPC64),
+        "s390x" => Some(EM_S390),
+        _ => None,
+    }
+}
+
+impl LoaderFacts {
+    /// The facts of `interpreter` (in-root path) for objects of this machine and class.
+    pub fn load(
+        root: &Root,
+        interpreter: &str,
+        machine: u16,
+        class: Class,
+        data: Data,
+        flags: u32,
+        options: &FactsOptions,
+    ) -> LoaderFacts {
+        let arch = arch(machine, class, data, flags);
+        let binary = root.read(Path::new(interpreter)).ok();
+        let base = Path::new(interpreter)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if base.starts_with("ld-musl-") {
+            return musl_facts(root, interpreter, &base, machine, class, data);
+        }
+        let ptr = if class == Class::Elf64 { 8 } else { 4 };
+        let big = data == Data::Big;
+        let from_binary = binary.as_deref().and_then(|b| system_dirs_in(b, ptr, big));
+        let source = if from_binary.is_some() { FactsSource::LoaderBinary } else { FactsSource::Table };
+        let system_dirs = from_binary.unwrap_or_else(|| match arch {
+            // Debian's multiarch patch puts the triplet directories first.
+            Some((_, triplet)) if is_multiarch(root, triplet) => vec![
+                format!("/lib/{triplet}/"),
+                format!("/usr/lib/{triplet}/"),
+                "/lib/".to_owned(),
+                "/usr/lib/".to_owned(),
+            ],
+            Some((a, _)) => vec![format!("{}/", a.slibdir), format!("/usr{}/", a.slibdir)],
+            None => vec!["/lib/".to_owned(), "/usr/lib/".to_owned()],
+        });
+        let lib = binary
+            .as_deref()
+            .and_then(dst_lib_in)
+            .unwrap_or_else(|| system_dirs[0].trim_matches('/').to_owned());
+        let glibc_version = binary.as_deref().and_then(glibc_version_in);
+        let known_hwcaps: Vec<String> = arch
+            .map(|(a, _)| a.hwcaps.iter().map(|s| (*s).to_owned()).collect())
+            .unwrap_or_default();
+        let on_host = host_machine() == Some(machine);
+        let hwcaps = match &options.hwcaps {
+            HwcapsChoice::Host if on_host => host_hwcaps(&known_hwcaps),
+            HwcapsChoice::Host | HwcapsChoice::None => Vec::new(),
+            HwcapsChoice::Names(n) => n.clone(),
+        };
+        let platform = options
+            .platform
+            .clone()
+            .or_else(|| arch.map(|(a, _)| host_platform(a, on_host)));
+        let legacy = glibc_version.is_some_and(|v| v < (2, 37))
+            && matches!(options.hwcaps, HwcapsChoice::Host)
+            && on_host;
+        let legacy_subdirs = if legacy {
+            crate::legacy::subdirs(platform.as_deref(), machine)
+        } else {
+            Vec::new()
+        };
+        LoaderFacts {
+            flavor: Flavor::Glibc,
+            machine,
+            class,
+            data,
+            interpreter: interpreter.to_owned(),
+            system_dirs,
+            lib,
+            platform,
+            hwcaps,
+            legacy_subdirs,
+            glibc_version,
+            source,
+            musl_path: Vec::new(),
+        }
+    }
+}
+
+impl LoaderFacts {
+    /// The CPU's ISA level bits (`cpu_features->isa_1`) as far as the chosen hwcaps reach:
+    /// baseline, then one bit per x86-64 level. `None` off x86-64.
+    pub fn x86_isa_1(&self) -> Option<u32> {
+        if self.machine != EM_X86_64 {
+            return None;
+        }
+        let level = |n: &str| self.hwcaps.iter().any(|h| h == n);
+        Some(1 | u32::from(level("x86-64-v2")) << 1 | u32::from(level("x86-64-v3")) << 2 | u32::from(level("x86-64-v4")) << 3)
+    }
+
+    /// How the cache treats legacy hwcap entries: glibc 2.36 still matches them against the
+    /// CPU's hwcap and platform; 2.37 dropped them.
+    pub fn cache_legacy_hwcaps(&self) -> crate::cache::LegacyHwcaps {
+        use crate::cache::LegacyHwcaps;
+        match self.glibc_version {
+            Some(v) if v < (2, 37) => {
+                let host = !self.legacy_subdirs.is_empty();
+                LegacyHwcaps::Glibc236 {
+                    hwcap: if host { crate::legacy::masked_hwcap(self.machine) } else { 0 },
+                    platform_mask: if self.machine == EM_X86_64 { crate::legacy::X86_PLATFORM_MASK } else { 0 },
+                    platform: crate::legacy::platform_bit(self.machine, self.platform.as_deref()),
+                }
+            }
+            _ => LegacyHwcaps::Removed,
+        }
+    }
+}
+
+fn is_multiarch(root: &Root, triplet: &str) -> bool {
+    root.resolve_dir(&Path::new("/usr/lib").join(triplet)).is_some()
+        || root.resolve_dir(&Path::new("/lib").join(triplet)).is_some()
+}
+
+/// `$PLATFORM` as the kernel's AT_PLATFORM gives it. glibc on x86-64 replaces it with
+/// "haswell" or "xeon_phi" on some Intel CPUs only (`sysdeps/x86/cpu-features.c`).
+fn host_platform(a: &Arch, on_host: bool) -> String {
+    if on_host && a.machine == EM_X86_64 && a.class64 {
+        if let Some(p) = crate::cpu::x86_platform_override() {
+            return p.to_owned();
+        }
+    }
+    a.platform.to_owned()
+}
+
+fn host_hwcaps(known: &[String]) -> Vec<String> {
+    known
+        .iter()
+        .filter(|name| crate::cpu::supports_hwcaps(name))
+        .cloned()
+        .collect()
+}
+
+/// glibc's `SYSTEM_DIRS` as stored in `ld.so`: the strings, NUL-separated, each an absolute
+/// directory ending in `/`, directly after an array of their lengths (`system_dirs_len`,
+/// pointer-sized words). That exact shape is found nowhere else in the binary.
+fn system_dirs_in(bin: &[u8], ptr: usize, big: bool) -> Option<Vec<String>> {
+    let word = |at: usize| -> Option<usize> {
+        let b = bin.get(at..at + ptr)?;
+        let mut v: u64 = 0;
+        for i in 0..ptr {
+            let byte = if big { b[i] } else { b[ptr - 1 - i] };
+            v = (v << 8) | u64::from(byte);
+        }
+        usize::try_from(v).ok()
+    };
+    let mut from = 0;
+    while let Some(pos) = find(&bin[from..], b"/lib").map(|p| p + from) {
+        from = pos + 1;
+        let mut dirs = Vec::new();
+        let mut at = pos;
+        while let Some(len) = bin[at..].iter().position(|&b| b == 0) {
+            let s = &bin[at..at + len];
+            if len < 2 || s[0] != b'/' || s[len - 1] != b'/' || !s.iter().all(|b| b.is_ascii_graphic()) {
+                break;
+            }
+            dirs.push(String::from_utf8_lossy(s).into_owned());
+            at += len + 1;
+        }
+        if dirs.len() < 2 || pos < ptr * dirs.len() {
+            continue;
+        }
+        let table = pos - ptr * dirs.len();
+        let matches = dirs
+            .iter()
+            .enumerate()
+            .all(|(i, d)| word(table + i * ptr) == Some(d.len()));
+        if matches {
+            return Some(dirs);
+        }
+    }
+    None
+}
+
+/// `DL_DST_LIB`: glibc keeps the DST names and `$LIB`'s value side by side.
+fn dst_lib_in(bin: &[u8]) -> Option<String> {
+    let key = b"ORIGIN\0PLATFORM\0LIB\0";
+    let at = find(bin, key)? + key.len();
+    let len = bin[at..].iter().position(|&b| b == 0)?;
+    let s = std::str::from_utf8(&bin[at..at + len]).ok()?;
+    (s.starts_with("lib") && !s.contains(' ')).then(|| s.to_owned())
+}
+
+/// "release version 2.36" in the loader's banner.
+fn glibc_version_in(bin: &[u8]) -> Option<(u32, u32)> {
+    let key = b"release version ";
+    let at = find(bin, key)? + key.len();
+    let rest = &bin[at..bin.len().min(at + 16)];
+    let s: String = rest
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || **b == b'.')
+        .map(|&b| b as char)
+        .collect();
+    let mut it = s.split('.');
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// musl (`ldso/dynlink.c`): the path file is `<prefix>/etc/ld-musl-<arch>.path`, where the
+/// prefix is the interpreter's path minus its last two components; without it the default
+/// is `/lib:/usr/local/lib:/usr/lib`. Entries are separated by `:` or newlines.
+fn musl_facts(root: &Root, interpreter: &str, base: &str, machine: u16, class: Class, data: Data) -> LoaderFacts {
+    let arch_name = base
+        .trim_start_matches("ld-musl-")
+        .trim_end_matches(".so.1");
+    let interp = Path::new(interpreter);
+    let prefix = interp.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
+    let path_file = prefix.join(format!("etc/ld-musl-{arch_name}.path"));
+    let musl_path = match root.read(&path_file) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes)
+            .split([':', '\n'])
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Err(crate::Error::NotFound { .. }) => {
+            vec!["/lib".to_owned(), "/usr/local/lib".to_owned(), "/usr/lib".to_owned()]
+        }
+        // musl: a path file that exists but cannot be read gives an empty path.
+        Err(_) => Vec::new(),
+    };
+    LoaderFacts {
+        flavor: Flavor::Musl,
+        machine,
+        class,
+        data,
+        interpreter: interpreter.to_owned(),
+        system_dirs: Vec::new(),
+        lib: String::new(),
+        platform: None,
+        hwcaps: Vec::new(),
+        legacy_subdirs: Vec::new(),
+        glibc_version: None,
+        source: FactsSource::LoaderBinary,
+        musl_path,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_loader_facts_match_its_diagnostics() {
+        let root = Root::new(Path::new("/")).unwrap();
+        let f = LoaderFacts::load(
+            &root,
+            "/lib64/ld-linux-x86-64.so.2",
+            EM_X86_64,
+            Class::Elf64,
+            Data::Little,
+            0,
+            &FactsOptions::default(),
+        );
+        let out = std::process::Command::new("/lib64/ld-linux-x86-64.so.2")
+            .arg("--list-diagnostics")
+            .output()
+            .unwrap();
+        let diag = String::from_utf8(out.stdout).unwrap();
+        let dirs: Vec<String> = diag
+            .lines()
+            .filter(|l| l.starts_with("path.system_dirs["))
+            .map(|l| l.split('"').nth(1).unwrap().to_owned())
+            .collect();
+        assert_eq!(f.system_dirs, dirs);
+        assert_eq!(f.source, FactsSource::LoaderBinary);
+        let field = |k: &str| {
+            diag.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=\"")))
+                .map(|v| v.trim_end_matches('"').to_owned())
+        };
+        assert_eq!(Some(f.lib.clone()), field("dl_dst_lib"));
+        assert_eq!(f.platform, field("dl_platform"));
+        assert_eq!(f.glibc_version, Some((2, 36)));
+        // `ld.so --help` lists the glibc-hwcaps subdirectories it searches.
+        let help = std::process::Command::new("/lib64/ld-linux-x86-64.so.2")
+            .arg("--help")
+            .output()
+            .unwrap();
+        let help = String::from_utf8(help.stdout).unwrap();
+        let searched: Vec<String> = help
+            .lines()
+            .filter(|l| l.contains("(supported, searched)") && l.trim_start().starts_with("x86-64-v"))
+            .map(|l| l.split_whitespace().next().unwrap().to_owned())
+            .collect();
+        assert_eq!(f.hwcaps, searched);
+    }
+
+    #[test]
+    fn system_dirs_need_their_length_table() {
+        let mut bin = vec![0u8; 8];
+        bin.extend_from_slice(&5u64.to_le_bytes());
+        bin.extend_from_slice(&9u64.to_le_bytes());
+        bin.extend_from_slice(b"/lib/\0/usr/lib/\0\0");
+        assert_eq!(
+            system_dirs_in(&bin, 8, false),
+            Some(vec!["/lib/".to_owned(), "/usr/lib/".to_owned()])
+        );
+        bin[8] = 6;
+        assert_eq!(system_dirs_in(&bin, 8, false), None);
+    }
+}

@@ -1,0 +1,312 @@
+//! A root directory that stands for `/`: every path, symlink and configuration file is read
+//! inside it, the way the kernel would see it after `chroot`.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::Metadata;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::Error;
+
+/// The kernel gives up after 40 symlinks in one lookup (`MAXSYMLINKS`); so do we.
+const MAX_SYMLINKS: usize = 40;
+
+/// One symlink met while resolving a path: where it is and what it says, both as seen
+/// inside the root.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SymlinkHop {
+    /// The link's own path inside the root (its parents already resolved).
+    pub link: PathBuf,
+    /// The link's target text, unchanged (absolute or relative).
+    pub target: PathBuf,
+}
+
+/// A path resolved inside a root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The path with every symlink and `..` resolved, absolute inside the root.
+    pub real: PathBuf,
+    /// Every symlink followed on the way, in the order they were met.
+    pub hops: Vec<SymlinkHop>,
+}
+
+/// A directory standing for `/` (the host's own `/`, or a sysroot).
+#[derive(Debug)]
+pub struct Root {
+    dir: PathBuf,
+    /// Directories already resolved (the loader, too, remembers which search directories
+    /// exist): in-root path → resolved path, or `None` if it is not a directory.
+    dirs: Mutex<HashMap<PathBuf, Option<Resolved>>>,
+}
+
+impl Root {
+    /// A root at `dir` on the host (`/` for the host itself).
+    pub fn new(dir: &Path) -> Result<Root, Error> {
+        let dir = std::fs::canonicalize(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        if !dir.is_dir() {
+            return Err(Error::Input(format!("root {} is not a directory", dir.display())));
+        }
+        Ok(Root {
+            dir,
+            dirs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The host directory standing for `/`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True when the root is the host's own `/`.
+    pub fn is_host(&self) -> bool {
+        self.dir == Path::new("/")
+    }
+
+    /// The host path of an in-root absolute path, without resolving anything. Only for
+    /// paths already resolved with [`Root::resolve`] (or known to hold no symlinks).
+    pub fn host_path(&self, path: &Path) -> PathBuf {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        if rel.as_os_str().is_empty() {
+            self.dir.clone()
+        } else {
+            self.dir.join(rel)
+        }
+    }
+
+    /// The in-root path of a host path under the root (the inverse of [`Root::host_path`]).
+    pub fn in_root(&self, host: &Path) -> Option<PathBuf> {
+        host.strip_prefix(&self.dir).ok().map(|rel| Path::new("/").join(rel))
+    }
+
+    /// Resolve `path` (absolute inside the root) like the kernel: symlinks followed inside
+    /// the root (an absolute target restarts at the root, `..` stops at it).
+    pub fn resolve(&self, path: &Path) -> Result<Resolved, Error> {
+        let mut hops = Vec::new();
+        let real = self.walk(path, &mut hops, true)?;
+        Ok(Resolved { real, hops })
+    }
+
+    /// Resolve every component but the last; a final symlink is kept as it is.
+    pub fn resolve_parent(&self, path: &Path) -> Result<Resolved, Error> {
+        let mut hops = Vec::new();
+        let real = self.walk(path, &mut hops, false)?;
+        Ok(Resolved { real, hops })
+    }
+
+    /// Resolve `dir` if it is a directory, remembering the answer.
+    pub fn resolve_dir(&self, dir: &Path) -> Option<Resolved> {
+        if let Some(hit) = self.lock_dirs().get(dir) {
+            return hit.clone();
+        }
+        let r = self
+            .resolve(dir)
+            .ok()
+            .filter(|r| self.host_path(&r.real).is_dir());
+        self.lock_dirs().insert(dir.to_path_buf(), r.clone());
+        r
+    }
+
+    fn lock_dirs(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Option<Resolved>>> {
+        // A poisoned lock only means another thread panicked mid-insert of a cache entry;
+        // the map is still consistent.
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `lstat` of an in-root path that holds no symlinks but maybe the last component.
+    pub fn symlink_metadata(&self, path: &Path) -> std::io::Result<Metadata> {
+        std::fs::symlink_metadata(self.host_path(path))
+    }
+
+    /// `stat` of a path after resolving it inside the root.
+    pub fn metadata(&self, path: &Path) -> Result<(Resolved, Metadata), Error> {
+        let r = self.resolve(path)?;
+        let host = self.host_path(&r.real);
+        let m = std::fs::symlink_metadata(&host).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok((r, m))
+    }
+
+    /// Read a whole file inside the root (following symlinks inside it).
+    pub fn read(&self, path: &Path) -> Result<Vec<u8>, Error> {
+        let r = self.resolve(path)?;
+        std::fs::read(self.host_path(&r.real)).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    fn walk(&self, path: &Path, hops: &mut Vec<SymlinkHop>, follow_last: bool) -> Result<PathBuf, Error> {
+        let mut links = 0usize;
+        // Components still to walk, last first.
+        let mut todo: Vec<OsString> = Vec::new();
+        push_components(&mut todo, path);
+        let mut done = PathBuf::from("/");
+        while let Some(name) = todo.pop() {
+            if name == ".." {
+                done.pop();
+                continue;
+            }
+            let candidate = done.join(&name);
+            let is_last = todo.is_empty();
+            let meta = match std::fs::symlink_metadata(self.host_path(&candidate)) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_last => {
+                    return Err(Error::NotFound { path: path.to_path_buf() });
+                }
+                Err(source) => {
+                    return Err(if source.kind() == std::io::ErrorKind::NotFound {
+                        Error::NotFound { path: path.to_path_buf() }
+                    } else {
+                        Error::Io { path: candidate, source }
+                    });
+                }
+            };
+            if meta.file_type().is_symlink() && (follow_last || !is_last) {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(Error::SymlinkLoop { path: path.to_path_buf() });
+                }
+                let target = std::fs::read_link(self.host_path(&candidate)).map_err(|source| {
+                    Error::Io { path: candidate.clone(), source }
+                })?;
+                hops.push(SymlinkHop {
+                    link: candidate,
+                    target: target.clone(),
+                });
+                if target.is_absolute() {
+                    done = PathBuf::from("/");
+                }
+                push_components(&mut todo, &target);
+            } else {
+                if !is_last && !meta.is_dir() {
+                    return Err(Error::NotFound { path: path.to_path_buf() });
+                }
+                done = candidate;
+            }
+        }
+        Ok(done)
+    }
+
+    /// The (device, inode) of a resolved path: the loader's test for "the same file".
+    pub fn file_id(meta: &Metadata) -> (u64, u64) {
+        (meta.dev(), meta.ino())
+    }
+}
+
+/// Push the components of `p` onto `todo` so that popping yields them in order. `.` and
+/// the root are dropped; `..` is kept for the walker.
+fn push_components(todo: &mut Vec<OsString>, p: &Path) {
+    let parts: Vec<OsString> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    todo.extend(parts.into_iter().rev());
+}
+
+/// Join a directory string as the loader does (`dir` + `/` + `name`), keeping the
+/// directory's spelling: the result is what `ld.so --list` prints.
+pub(crate) fn loader_join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        return name.to_owned();
+    }
+    let mut s = String::with_capacity(dir.len() + 1 + name.len());
+    s.push_str(dir);
+    if !dir.ends_with('/') {
+        s.push('/');
+    }
+    s.push_str(name);
+    s
+}
+
+/// `dirname` as the loader computes `$ORIGIN` (`_dl_new_object`): everything before the last
+/// `/`, or `/` itself for a file in the root directory.
+pub(crate) fn loader_dirname(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => ".",
+    }
+}
+
+/// Lossless conversion for in-root paths that came from UTF-8 strings.
+pub(crate) fn path_str(p: &Path) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(p.as_os_str().as_bytes())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> (tempfile::TempDir, Root) {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::create_dir_all(d.join("usr/lib/x")).unwrap();
+        std::fs::write(d.join("usr/lib/x/libz.so.1.2"), b"z").unwrap();
+        symlink("usr/lib", d.join("lib")).unwrap();
+        symlink("libz.so.1.2", d.join("usr/lib/x/libz.so.1")).unwrap();
+        symlink("/usr/lib/x/libz.so.1", d.join("abs")).unwrap();
+        symlink("../../../../../../etc", d.join("usr/escape")).unwrap();
+        symlink("loop2", d.join("loop1")).unwrap();
+        symlink("loop1", d.join("loop2")).unwrap();
+        let r = Root::new(d).unwrap();
+        (t, r)
+    }
+
+    #[test]
+    fn symlinks_are_followed_inside_the_root_and_recorded() {
+        let (_t, r) = tree();
+        let got = r.resolve(Path::new("/lib/x/libz.so.1")).unwrap();
+        assert_eq!(got.real, Path::new("/usr/lib/x/libz.so.1.2"));
+        let hops: Vec<_> = got.hops.iter().map(|h| (h.link.clone(), h.target.clone())).collect();
+        assert_eq!(
+            hops,
+            vec![
+                (PathBuf::from("/lib"), PathBuf::from("usr/lib")),
+                (PathBuf::from("/usr/lib/x/libz.so.1"), PathBuf::from("libz.so.1.2")),
+            ]
+        );
+        let abs = r.resolve(Path::new("/abs")).unwrap();
+        assert_eq!(abs.real, Path::new("/usr/lib/x/libz.so.1.2"));
+    }
+
+    #[test]
+    fn dotdot_cannot_climb_out_and_loops_are_errors() {
+        let (_t, r) = tree();
+        // The escaping link lands on the root's /etc, which does not exist in the tree.
+        assert!(matches!(r.resolve(Path::new("/usr/escape")), Err(Error::NotFound { .. })));
+        assert_eq!(
+            r.resolve(Path::new("/../../usr/lib/../lib/x")).unwrap().real,
+            Path::new("/usr/lib/x")
+        );
+        assert!(matches!(r.resolve(Path::new("/loop1")), Err(Error::SymlinkLoop { .. })));
+    }
+
+    #[test]
+    fn parent_resolution_keeps_the_final_link() {
+        let (_t, r) = tree();
+        let got = r.resolve_parent(Path::new("/lib/x/libz.so.1")).unwrap();
+        assert_eq!(got.real, Path::new("/usr/lib/x/libz.so.1"));
+    }
+
+    #[test]
+    fn loader_strings() {
+        assert_eq!(loader_join("/a/", "b"), "/a/b");
+        assert_eq!(loader_join("/a", "b"), "/a/b");
+        assert_eq!(loader_dirname("/a/b/c.so"), "/a/b");
+        assert_eq!(loader_dirname("/c.so"), "/");
+    }
+}
