@@ -104,10 +104,10 @@ pub enum CacheError {
     /// The extension directory fails a check of `cache_extension_load`.
     #[error("ld.so.cache extension directory at offset {offset}: {reason}")]
     BadExtension { offset: u32, reason: &'static str },
-    /// [`write`]: a key, value or subdirectory name contains a NUL byte.
+    /// [`write()`]: a key, value or subdirectory name contains a NUL byte.
     #[error("cannot write {0:?} into an ld.so.cache: it contains a NUL byte")]
     NulInString(String),
-    /// [`write`]: the cache would not fit the format's 32-bit offsets and counts.
+    /// [`write()`]: the cache would not fit the format's 32-bit offsets and counts.
     #[error("ld.so.cache would exceed the format's 32-bit offsets")]
     TooLarge,
 }
@@ -1891,7 +1891,13 @@ mod tests {
         assert_eq!(v4in3.map(|e| (e.hwcap >> 32) & ISA_LEVEL_MASK), Some(3));
         let names = ["libhw.so.1", "libv4in3.so.1", "libonly.so.1"];
         let mut seen = BTreeSet::new();
-        let settings: [(&[&str], Option<&[&str]>, &[(&str, &str)]); 5] = [
+        // (--glibc-hwcaps-prepend, --glibc-hwcaps-mask, environment)
+        type Setting<'a> = (
+            &'a [&'a str],
+            Option<&'a [&'a str]>,
+            &'a [(&'a str, &'a str)],
+        );
+        let settings: [Setting<'_>; 5] = [
             (&[], None, &[]),
             (&["x86-64-v2"], None, &[]),
             (&[], Some(&["x86-64-v2", "x86-64-v3"]), &[]),
