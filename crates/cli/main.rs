@@ -12,7 +12,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use rayon::prelude::*;
 
-use depclose_resolve::{CacheMode, Closure, FactsOptions, HwcapsChoice, ResolveOptions, Resolver, Root};
+use depclose_resolve::{
+    CacheMode, Closure, FactsOptions, HwcapsChoice, ResolveOptions, Resolver, Root,
+};
 
 use crate::flags::{Args, CacheArg, Format};
 
@@ -26,7 +28,11 @@ fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_ERROR } else { EXIT_COMPLETE };
+            let code = if e.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_COMPLETE
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -76,9 +82,15 @@ fn hwcaps_choice(s: &str) -> Result<HwcapsChoice, Error> {
         "host" => HwcapsChoice::Host,
         "none" => HwcapsChoice::None,
         names => {
-            let list: Vec<String> = names.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect();
+            let list: Vec<String> = names
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
             if list.is_empty() || list.iter().any(|n| n.contains('/')) {
-                return Err(Error::Input(format!("--hwcaps {s}: expected host, none or subdirectory names")));
+                return Err(Error::Input(format!(
+                    "--hwcaps {s}: expected host, none or subdirectory names"
+                )));
             }
             HwcapsChoice::Names(list)
         }
@@ -88,7 +100,8 @@ fn hwcaps_choice(s: &str) -> Result<HwcapsChoice, Error> {
 fn run(args: &Args) -> Result<u8, Error> {
     let root_dir = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let root = Root::new(&root_dir).map_err(input)?;
-    let host_cwd = std::env::current_dir().map_err(|e| Error::Input(format!("current directory: {e}")))?;
+    let host_cwd =
+        std::env::current_dir().map_err(|e| Error::Input(format!("current directory: {e}")))?;
     let cwd = match (&args.cwd, root.is_host()) {
         (Some(c), _) => c.clone(),
         (None, true) => host_cwd.clone(),
@@ -117,9 +130,12 @@ fn run(args: &Args) -> Result<u8, Error> {
     };
     let mut targets = Vec::new();
     for word in &args.targets {
-        let expanded = targets::expand(&resolver, word, &host_cwd, &path_var).map_err(Error::Input)?;
+        let expanded =
+            targets::expand(&resolver, word, &host_cwd, &path_var).map_err(Error::Input)?;
         if expanded.is_empty() {
-            return Err(Error::Input(format!("{word}: no ELF files in this directory")));
+            return Err(Error::Input(format!(
+                "{word}: no ELF files in this directory"
+            )));
         }
         targets.extend(expanded);
     }
@@ -141,7 +157,9 @@ fn run(args: &Args) -> Result<u8, Error> {
         let found = output::why(&mut out, &closures, name)?;
         out.flush()?;
         if !found {
-            return Err(Error::Input(format!("{name}: not in the closure of any target")));
+            return Err(Error::Input(format!(
+                "{name}: not in the closure of any target"
+            )));
         }
     } else {
         match args.format {
@@ -152,5 +170,9 @@ fn run(args: &Args) -> Result<u8, Error> {
         out.flush()?;
     }
     let complete = output::report_problems(&closures);
-    Ok(if complete || args.allow_missing { EXIT_COMPLETE } else { EXIT_INCOMPLETE })
+    Ok(if complete || args.allow_missing {
+        EXIT_COMPLETE
+    } else {
+        EXIT_INCOMPLETE
+    })
 }

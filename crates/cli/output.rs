@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 use std::io::{self, Write};
 
-use depclose_resolve::{Attempt, Closure, EdgeTarget, Found, How, Missing, MissingKind, Object, Outcome};
+use depclose_resolve::{
+    Attempt, Closure, EdgeTarget, Found, How, Missing, MissingKind, Object, Outcome,
+};
 
 /// Targets (and the scripts that lead to them) first, then every other object once, in load
 /// order, each as the loader opens it.
@@ -32,7 +34,11 @@ pub(crate) fn list(out: &mut impl Write, closures: &[Closure]) -> io::Result<()>
 
 /// A short phrase for how an object was found.
 pub(crate) fn how(c: &Closure, f: &Found) -> String {
-    let sub = f.subdir.as_deref().map(|s| format!(", {s}")).unwrap_or_default();
+    let sub = f
+        .subdir
+        .as_deref()
+        .map(|s| format!(", {s}"))
+        .unwrap_or_default();
     let dir = f.dir.as_deref().unwrap_or("");
     match f.how {
         How::Program => "target".into(),
@@ -62,7 +68,11 @@ pub(crate) fn tree(out: &mut impl Write, closures: &[Closure]) -> io::Result<()>
         let mut shown = vec![false; c.objects.len()];
         shown[0] = true;
         branch(out, c, 0, "", &mut shown)?;
-        if let Some(i) = c.objects.iter().position(|o| o.found.how == How::Interpreter) {
+        if let Some(i) = c
+            .objects
+            .iter()
+            .position(|o| o.found.how == How::Interpreter)
+        {
             if !shown[i] {
                 writeln!(out, "└── {} [interpreter (PT_INTERP)]", c.objects[i].path)?;
             }
@@ -71,19 +81,39 @@ pub(crate) fn tree(out: &mut impl Write, closures: &[Closure]) -> io::Result<()>
     Ok(())
 }
 
-fn branch(out: &mut impl Write, c: &Closure, id: usize, prefix: &str, shown: &mut [bool]) -> io::Result<()> {
+fn branch(
+    out: &mut impl Write,
+    c: &Closure,
+    id: usize,
+    prefix: &str,
+    shown: &mut [bool],
+) -> io::Result<()> {
     let deps = &c.objects[id].deps;
     for (n, e) in deps.iter().enumerate() {
         let last = n + 1 == deps.len();
-        let (head, next) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
+        let (head, next) = if last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
         match e.target {
             EdgeTarget::Object(t) => {
                 let o = &c.objects[t];
                 if shown[t] {
-                    writeln!(out, "{prefix}{head}{} => {} (already loaded)", e.name, o.path)?;
+                    writeln!(
+                        out,
+                        "{prefix}{head}{} => {} (already loaded)",
+                        e.name, o.path
+                    )?;
                 } else {
                     shown[t] = true;
-                    writeln!(out, "{prefix}{head}{} => {} [{}]", e.name, o.path, how(c, &o.found))?;
+                    writeln!(
+                        out,
+                        "{prefix}{head}{} => {} [{}]",
+                        e.name,
+                        o.path,
+                        how(c, &o.found)
+                    )?;
                     branch(out, c, t, &format!("{prefix}{next}"), shown)?;
                 }
             }
@@ -136,7 +166,13 @@ pub(crate) fn why(out: &mut impl Write, closures: &[Closure], name: &str) -> io:
             writeln!(out, "{}:", c.objects[0].path)?;
             for (depth, &i) in chain.iter().rev().enumerate() {
                 let o = &c.objects[i];
-                writeln!(out, "{}{} [{}]", "  ".repeat(depth), o.path, how(c, &o.found))?;
+                writeln!(
+                    out,
+                    "{}{} [{}]",
+                    "  ".repeat(depth),
+                    o.path,
+                    how(c, &o.found)
+                )?;
             }
             let o = &c.objects[id];
             let others: Vec<&str> = o
@@ -156,7 +192,11 @@ pub(crate) fn why(out: &mut impl Write, closures: &[Closure], name: &str) -> io:
         for m in c.missing.iter().filter(|m| m.name == name) {
             any = true;
             writeln!(out, "{}:", c.objects[0].path)?;
-            writeln!(out, "  {} needed by {}: NOT FOUND", m.name, c.objects[m.requester].path)?;
+            writeln!(
+                out,
+                "  {} needed by {}: NOT FOUND",
+                m.name, c.objects[m.requester].path
+            )?;
             trace(out, &m.tried)?;
         }
     }
@@ -192,7 +232,11 @@ pub(crate) fn report_problems(closures: &[Closure]) -> bool {
                 format!("tried {}", tried.join(", "))
             };
             let level = if m.required() { "error" } else { "warning" };
-            eprintln!("depclose: {level}: {}: not found ({} of {requester}; {searched})", m.name, kind(m));
+            eprintln!(
+                "depclose: {level}: {}: not found ({} of {requester}; {searched})",
+                m.name,
+                kind(m)
+            );
         }
         if let Some(f) = &c.fatal {
             eprintln!(

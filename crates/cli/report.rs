@@ -145,13 +145,20 @@ fn sha256_file(path: &Path) -> io::Result<String> {
 
 pub(crate) fn write(out: &mut impl Write, root: &Root, closures: &[Closure]) -> io::Result<()> {
     // Hash each distinct file once, in parallel.
-    let mut files: Vec<&Path> = closures.iter().flat_map(|c| c.objects.iter().map(|o| o.real.as_path())).collect();
+    let mut files: Vec<&Path> = closures
+        .iter()
+        .flat_map(|c| c.objects.iter().map(|o| o.real.as_path()))
+        .collect();
     files.sort();
     files.dedup();
     let digests: Mutex<HashMap<&Path, String>> = Mutex::new(HashMap::new());
     files.par_iter().try_for_each(|p| -> io::Result<()> {
-        let d = sha256_file(&root.host_path(p)).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
-        digests.lock().unwrap_or_else(|e| e.into_inner()).insert(p, d);
+        let d = sha256_file(&root.host_path(p))
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        digests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(p, d);
         Ok(())
     })?;
     let digests = digests.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -243,7 +250,14 @@ fn target<'a>(c: &'a Closure, digests: &HashMap<&Path, String>) -> Target<'a> {
                     MissingKind::Preload => "preload",
                 },
                 required: m.required(),
-                tried: m.tried.iter().map(|a| AttemptOut { path: &a.path, outcome: outcome_name(&a.outcome) }).collect(),
+                tried: m
+                    .tried
+                    .iter()
+                    .map(|a| AttemptOut {
+                        path: &a.path,
+                        outcome: outcome_name(&a.outcome),
+                    })
+                    .collect(),
                 reason: m.reason.as_deref(),
             })
             .collect(),

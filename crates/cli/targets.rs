@@ -6,7 +6,12 @@ use depclose_elf::{FileKind, ObjectType};
 use depclose_resolve::Resolver;
 
 /// A target as the user named it, made an absolute path inside the root.
-pub(crate) fn expand(resolver: &Resolver, word: &str, cwd: &Path, path_var: &str) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn expand(
+    resolver: &Resolver,
+    word: &str,
+    cwd: &Path,
+    path_var: &str,
+) -> Result<Vec<PathBuf>, String> {
     let root = resolver.root();
     let path = if word.contains('/') {
         let p = Path::new(word);
@@ -18,16 +23,19 @@ pub(crate) fn expand(resolver: &Resolver, word: &str, cwd: &Path, path_var: &str
             Path::new("/").join(p)
         }
     } else {
-        return resolver.find_command(word, path_var).map(|p| vec![p]).map_err(|e| {
-            let local = cwd.join(word);
-            if root.is_host() && local.is_file() {
-                format!("{e} (to analyse the file in this directory, write ./{word})")
-            } else if word == "httpd" {
-                format!("{e} (Debian and Ubuntu name Apache's program apache2)")
-            } else {
-                e.to_string()
-            }
-        });
+        return resolver
+            .find_command(word, path_var)
+            .map(|p| vec![p])
+            .map_err(|e| {
+                let local = cwd.join(word);
+                if root.is_host() && local.is_file() {
+                    format!("{e} (to analyse the file in this directory, write ./{word})")
+                } else if word == "httpd" {
+                    format!("{e} (Debian and Ubuntu name Apache's program apache2)")
+                } else {
+                    e.to_string()
+                }
+            });
     };
     let (resolved, meta) = root.metadata(&path).map_err(|e| e.to_string())?;
     if !meta.is_dir() {

@@ -86,6 +86,8 @@ pub struct ElfInfo {
     pub ident_version: u8,
     pub osabi: u8,
     pub abi_version: u8,
+    /// `e_ident[9..16]` are all zero, as `open_verify` requires.
+    pub ident_padding_zero: bool,
     pub object_type: ObjectType,
     pub machine: u16,
     /// `e_flags`: the float ABI on ARM and MIPS, which picks the accepted ld.so.cache flags.
@@ -239,6 +241,7 @@ fn parse_elf(path: &Path, bytes: &[u8]) -> Result<ElfInfo, Error> {
         ident_version: bytes[EI_VERSION],
         osabi: bytes[EI_OSABI],
         abi_version: bytes[EI_ABIVERSION],
+        ident_padding_zero: bytes[EI_ABIVERSION + 1..16].iter().all(|&b| b == 0),
         object_type: ObjectType::Other(0),
         machine: 0,
         flags: 0,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use depclose_elf::{DependencyKind, ElfInfo, FileKind, Linkage, ObjectType, DF_1_NODEFLIB};
+use depclose_elf::{DF_1_NODEFLIB, DependencyKind, ElfInfo, FileKind, Linkage, ObjectType};
 
 use crate::dst::{self, DstValues};
 use crate::facts::{Flavor, LoaderFacts};
@@ -247,7 +247,14 @@ pub(crate) struct Walk<'r> {
 }
 
 impl<'r> Walk<'r> {
-    pub(crate) fn new(r: &'r Resolver, facts: Arc<LoaderFacts>, program: Object, target: PathBuf, scripts: Vec<ScriptHop>, linkage: Linkage) -> Self {
+    pub(crate) fn new(
+        r: &'r Resolver,
+        facts: Arc<LoaderFacts>,
+        program: Object,
+        target: PathBuf,
+        scripts: Vec<ScriptHop>,
+        linkage: Linkage,
+    ) -> Self {
         // The program and the interpreter are mapped by the kernel: glibc gives them no file
         // id, so only loaded libraries are matched by (device, inode).
         let by_file = HashMap::new();
@@ -288,7 +295,11 @@ impl<'r> Walk<'r> {
             }
         }
         let mut done = vec![false; 1];
-        while let Some(pos) = self.list.iter().position(|&id| !done.get(id).copied().unwrap_or(false)) {
+        while let Some(pos) = self
+            .list
+            .iter()
+            .position(|&id| !done.get(id).copied().unwrap_or(false))
+        {
             let id = self.list[pos];
             if done.len() <= id {
                 done.resize(id + 1, false);
@@ -320,8 +331,11 @@ impl<'r> Walk<'r> {
                 });
             }
         }
-        // An interpreter no object names is still mapped (the kernel did it); it comes last.
-        if let Some(rtld) = self.rtld.take() {
+        // An interpreter no object names is still mapped by the kernel for a program that
+        // names it (`ld.so --list` leaves it out); it comes last. A shared object analysed as
+        // a program has no PT_INTERP: the loader it would run under is not part of it.
+        let has_interp = self.c.objects[0].elf.interpreter.is_some();
+        if let Some(rtld) = self.rtld.take().filter(|_| has_interp) {
             self.list.push(self.c.objects.len());
             self.c.objects.push(rtld);
         }
@@ -339,7 +353,11 @@ impl<'r> Walk<'r> {
 
     /// Put a filtee right before its filter, moving it up if it is listed later.
     fn enlist_before(&mut self, id: usize, filter: usize) {
-        let at = self.list.iter().position(|&x| x == filter).unwrap_or(self.list.len());
+        let at = self
+            .list
+            .iter()
+            .position(|&x| x == filter)
+            .unwrap_or(self.list.len());
         match self.list.iter().position(|&x| x == id) {
             Some(p) if p < at => {}
             Some(p) => {
@@ -364,7 +382,15 @@ impl<'r> Walk<'r> {
             });
             return;
         };
-        let mut obj = self.object(opened, Found { how: How::Interpreter, dir: None, subdir: None }, None);
+        let mut obj = self.object(
+            opened,
+            Found {
+                how: How::Interpreter,
+                dir: None,
+                subdir: None,
+            },
+            None,
+        );
         // rtld.c: `l_libname` is the PT_INTERP string, then its soname.
         obj.names.push(interp_name);
         if let Some(so) = obj.elf.soname.clone() {
@@ -374,7 +400,13 @@ impl<'r> Walk<'r> {
     }
 
     /// Look `name` up for `requester`; map it if it is new.
-    fn map_dependency(&mut self, requester: usize, name: &str, kind: MissingKind, dep: DependencyKind) -> EdgeTarget {
+    fn map_dependency(
+        &mut self,
+        requester: usize,
+        name: &str,
+        kind: MissingKind,
+        dep: DependencyKind,
+    ) -> EdgeTarget {
         self.trace.clear();
         // glibc expands DSTs in DT_NEEDED before anything else (`expand_dst` in dl-deps.c).
         let name = if self.facts.flavor == Flavor::Glibc && dst::has_dst(name) {
@@ -384,11 +416,19 @@ impl<'r> Walk<'r> {
                 // fails on such a DT_AUXILIARY (its `fatal` argument is inverted).
                 _ if dep == DependencyKind::Auxiliary => {
                     let reason = "empty dynamic string token substitution".to_owned();
-                    self.c.fatal = Some(Fatal { name: name.to_owned(), requester, path: String::new(), reason: reason.clone() });
+                    self.c.fatal = Some(Fatal {
+                        name: name.to_owned(),
+                        requester,
+                        path: String::new(),
+                        reason: reason.clone(),
+                    });
                     return self.missing(requester, name, kind, Some(reason));
                 }
                 _ => {
-                    self.c.notes.push(format!("{}: {name}: skipped, a dynamic string token has no value", self.c.objects[requester].path));
+                    self.c.notes.push(format!(
+                        "{}: {name}: skipped, a dynamic string token has no value",
+                        self.c.objects[requester].path
+                    ));
                     return EdgeTarget::Skipped;
                 }
             }
@@ -398,7 +438,9 @@ impl<'r> Walk<'r> {
         if let Some(id) = self.already_loaded(&name) {
             return self.link(requester, id, &name);
         }
-        let search = if self.facts.flavor == Flavor::Musl && let Some(t) = self.musl_self(&name) {
+        let search = if self.facts.flavor == Flavor::Musl
+            && let Some(t) = self.musl_self(&name)
+        {
             t
         } else if name.contains('/') {
             self.search_path(&name)
@@ -422,13 +464,24 @@ impl<'r> Walk<'r> {
             }
             Search::NotFound => self.missing(requester, &name, kind, None),
             Search::Fatal(path, reason) => {
-                self.c.fatal = Some(Fatal { name: name.clone(), requester, path, reason });
+                self.c.fatal = Some(Fatal {
+                    name: name.clone(),
+                    requester,
+                    path,
+                    reason,
+                });
                 self.missing(requester, &name, kind, None)
             }
         }
     }
 
-    fn missing(&mut self, requester: usize, name: &str, kind: MissingKind, reason: Option<String>) -> EdgeTarget {
+    fn missing(
+        &mut self,
+        requester: usize,
+        name: &str,
+        kind: MissingKind,
+        reason: Option<String>,
+    ) -> EdgeTarget {
         self.c.missing.push(Missing {
             name: name.to_owned(),
             requester,
@@ -458,15 +511,15 @@ impl<'r> Walk<'r> {
         // The program's own `l_name` is "" on a real exec: only its soname can match.
         let hit = self.c.objects.iter().enumerate().position(|(id, o)| {
             o.names.iter().any(|n| n == name)
-                || (glibc
-                    && ((id != 0 && o.path == name) || o.elf.soname.as_deref() == Some(name)))
+                || (glibc && ((id != 0 && o.path == name) || o.elf.soname.as_deref() == Some(name)))
         });
         if hit.is_some() {
             return hit;
         }
-        let rtld_hit = self.rtld.as_ref().is_some_and(|o| {
-            glibc && (o.path == name || o.names.iter().any(|n| n == name))
-        });
+        let rtld_hit = self
+            .rtld
+            .as_ref()
+            .is_some_and(|o| glibc && (o.path == name || o.names.iter().any(|n| n == name)));
         rtld_hit.then(|| self.place_rtld())
     }
 
@@ -483,7 +536,13 @@ impl<'r> Walk<'r> {
     }
 
     fn object(&self, o: Opened, found: Found, loader: Option<usize>) -> Object {
-        let FileKind::Elf(elf) = o.entry.kind.as_ref().map(Clone::clone).unwrap_or(FileKind::Other) else {
+        let FileKind::Elf(elf) = o
+            .entry
+            .kind
+            .as_ref()
+            .map(Clone::clone)
+            .unwrap_or(FileKind::Other)
+        else {
             unreachable!("only verified ELF files become objects")
         };
         Object {
@@ -513,11 +572,16 @@ impl<'r> Walk<'r> {
         };
         let resolved = match self.r.root.resolve(&abs) {
             Ok(r) => r,
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
                 return Err(self.note(path, Outcome::Unreadable));
             }
             Err(Error::SymlinkLoop { .. }) => {
-                return Err(self.note(path, Outcome::Fatal("too many levels of symbolic links".into())));
+                return Err(self.note(
+                    path,
+                    Outcome::Fatal("too many levels of symbolic links".into()),
+                ));
             }
             Err(_) => return Err(self.note(path, Outcome::Absent)),
         };
@@ -527,11 +591,19 @@ impl<'r> Walk<'r> {
                 return Err(self.note(path, Outcome::Unreadable));
             }
         }
-        Ok(Opened { path: path.to_owned(), real: resolved.real, hops: resolved.hops, entry })
+        Ok(Opened {
+            path: path.to_owned(),
+            real: resolved.real,
+            hops: resolved.hops,
+            entry,
+        })
     }
 
     fn note(&mut self, path: &str, outcome: Outcome) -> Outcome {
-        self.trace.push(Attempt { path: path.to_owned(), outcome: outcome.clone() });
+        self.trace.push(Attempt {
+            path: path.to_owned(),
+            outcome: outcome.clone(),
+        });
         outcome
     }
 
@@ -563,7 +635,9 @@ impl<'r> Walk<'r> {
             Some("ELF file version ident does not match current one")
         } else if !musl && !(elf.osabi == 0 || elf.osabi == 3) {
             Some("ELF file OS ABI invalid")
-        } else if !musl && !(elf.abi_version == 0 || (elf.osabi == 3 && elf.abi_version < LIBC_ABI_MAX)) {
+        } else if !musl
+            && !(elf.abi_version == 0 || (elf.osabi == 3 && elf.abi_version < LIBC_ABI_MAX))
+        {
             Some("ELF file ABI version invalid")
         } else if !elf.ident_padding_zero {
             Some("nonzero padding in e_ident")
@@ -577,12 +651,18 @@ impl<'r> Walk<'r> {
         }
         if elf.machine != f.machine {
             if musl {
-                return self.fatal(&o.path, "ELF file for another machine (musl does not skip it)");
+                return self.fatal(
+                    &o.path,
+                    "ELF file for another machine (musl does not skip it)",
+                );
             }
             self.note(&o.path, Outcome::WrongMachine);
             return Verdict::Skip;
         }
-        if !matches!(elf.object_type, ObjectType::SharedObject | ObjectType::Executable) {
+        if !matches!(
+            elf.object_type,
+            ObjectType::SharedObject | ObjectType::Executable
+        ) {
             return self.fatal(&o.path, "only ET_DYN and ET_EXEC can be loaded");
         }
         self.note(&o.path, Outcome::Chosen);
@@ -612,7 +692,14 @@ impl<'r> Walk<'r> {
     /// A name with a `/`: opened as it is, relative names against the cwd.
     fn search_path(&mut self, name: &str) -> Search {
         match self.try_file(name) {
-            Some(Ok(o)) => Search::Found(o, Found { how: How::Path, dir: None, subdir: None }),
+            Some(Ok(o)) => Search::Found(
+                o,
+                Found {
+                    how: How::Path,
+                    dir: None,
+                    subdir: None,
+                },
+            ),
             Some(Err(r)) => Search::Fatal(name.to_owned(), r),
             None => Search::NotFound,
         }
@@ -683,7 +770,9 @@ impl<'r> Walk<'r> {
         let values = self.dst_values(owner);
         let mut out: Vec<String> = Vec::new();
         for elem in list.split(separators) {
-            let Some(mut e) = dst::expand(elem, &values) else { continue };
+            let Some(mut e) = dst::expand(elem, &values) else {
+                continue;
+            };
             while e.len() > 1 && e.ends_with('/') {
                 e.pop();
             }
@@ -755,14 +844,27 @@ impl<'r> Walk<'r> {
         let hit = self.r.cache_lookup(&self.facts, name)?;
         let (path, how) = hit;
         // "Don't use a cache entry for a library in one of the system directories."
-        if nodeflib && self.facts.system_dirs.iter().any(|d| path.starts_with(d.as_str())) {
+        if nodeflib
+            && self
+                .facts
+                .system_dirs
+                .iter()
+                .any(|d| path.starts_with(d.as_str()))
+        {
             self.note(&path, Outcome::NoDefLib);
             return None;
         }
         match self.try_file(&path) {
             Some(Ok(o)) => {
                 let dir = loader_dirname(&path).to_owned();
-                Some(Search::Found(o, Found { how, dir: Some(dir), subdir: None }))
+                Some(Search::Found(
+                    o,
+                    Found {
+                        how,
+                        dir: Some(dir),
+                        subdir: None,
+                    },
+                ))
             }
             Some(Err(r)) => Some(Search::Fatal(path, r)),
             None => None,
@@ -788,7 +890,14 @@ impl<'r> Walk<'r> {
             hops: o.hops.clone(),
             entry: self.r.read_file(&o.real),
         };
-        Some(Search::Found(opened, Found { how: How::MuslSelf, dir: None, subdir: None }))
+        Some(Search::Found(
+            opened,
+            Found {
+                how: How::MuslSelf,
+                dir: None,
+                subdir: None,
+            },
+        ))
     }
 
     /// musl `load_library`: LD_LIBRARY_PATH, then the RPATH (or RUNPATH, which replaces it)
@@ -818,7 +927,8 @@ impl<'r> Walk<'r> {
             at = self.c.objects[id].loader;
         }
         let dirs = self.facts.musl_path.clone();
-        self.search_musl_dirs(name, &dirs, How::MuslPath).unwrap_or(Search::NotFound)
+        self.search_musl_dirs(name, &dirs, How::MuslPath)
+            .unwrap_or(Search::NotFound)
     }
 
     fn search_musl_dirs(&mut self, name: &str, dirs: &[String], how: How) -> Option<Search> {
@@ -826,7 +936,16 @@ impl<'r> Walk<'r> {
             // musl joins with "%.*s/%s": always one `/`, the directory as written.
             let path = format!("{dir}/{name}");
             match self.try_file(&path) {
-                Some(Ok(o)) => return Some(Search::Found(o, Found { how, dir: Some(dir.clone()), subdir: None })),
+                Some(Ok(o)) => {
+                    return Some(Search::Found(
+                        o,
+                        Found {
+                            how,
+                            dir: Some(dir.clone()),
+                            subdir: None,
+                        },
+                    ));
+                }
                 Some(Err(r)) => return Some(Search::Fatal(path, r)),
                 None => {}
             }
@@ -842,7 +961,10 @@ fn reorder(c: &mut Closure, order: &[usize]) {
         new_index[old] = new;
     }
     let map = |i: usize| new_index[i];
-    let mut slots: Vec<Option<Object>> = std::mem::take(&mut c.objects).into_iter().map(Some).collect();
+    let mut slots: Vec<Option<Object>> = std::mem::take(&mut c.objects)
+        .into_iter()
+        .map(Some)
+        .collect();
     c.objects = order.iter().filter_map(|&old| slots[old].take()).collect();
     for o in &mut c.objects {
         o.loader = o.loader.map(map);
@@ -869,7 +991,10 @@ fn reorder(c: &mut Closure, order: &[usize]) {
 
 /// musl path lists: `:` or newline separated, empty elements skipped.
 fn musl_list(s: &str) -> Vec<String> {
-    s.split([':', '\n']).filter(|e| !e.is_empty()).map(str::to_owned).collect()
+    s.split([':', '\n'])
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// glibc accepts `EI_ABIVERSION` below `LIBC_ABI_MAX` for `ELFOSABI_GNU` objects
@@ -880,7 +1005,11 @@ impl Object {
     /// `DT_RPATH`, unless the object also has `DT_RUNPATH` (then glibc drops it on reading:
     /// `get-dynamic-info.h`).
     fn own_rpath(&self) -> Option<String> {
-        if self.elf.runpath.is_some() { None } else { self.elf.rpath.clone() }
+        if self.elf.runpath.is_some() {
+            None
+        } else {
+            self.elf.rpath.clone()
+        }
     }
 
     fn origin_of_program(&self) -> &str {
@@ -893,7 +1022,13 @@ impl Object {
     }
 
     /// Build the program object (index 0) of a walk.
-    pub(crate) fn program(path: String, real: PathBuf, hops: Vec<SymlinkHop>, entry: &FileEntry, elf: ElfInfo) -> Object {
+    pub(crate) fn program(
+        path: String,
+        real: PathBuf,
+        hops: Vec<SymlinkHop>,
+        entry: &FileEntry,
+        elf: ElfInfo,
+    ) -> Object {
         Object {
             path,
             real,
@@ -901,7 +1036,11 @@ impl Object {
             size: entry.size,
             elf: Arc::new(elf),
             names: Vec::new(),
-            found: Found { how: How::Program, dir: None, subdir: None },
+            found: Found {
+                how: How::Program,
+                dir: None,
+                subdir: None,
+            },
             loader: None,
             needed_by: Vec::new(),
             deps: Vec::new(),
@@ -910,4 +1049,3 @@ impl Object {
         }
     }
 }
-

@@ -26,7 +26,10 @@ fn parse(root: &Root, file: &Path, depth: usize, dirs: &mut Vec<String>) {
     let base = file.parent().unwrap_or(Path::new("/"));
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        if let Some(rest) = line.strip_prefix("include").filter(|r| r.starts_with([' ', '\t'])) {
+        if let Some(rest) = line
+            .strip_prefix("include")
+            .filter(|r| r.starts_with([' ', '\t']))
+        {
             for pattern in rest.split_whitespace() {
                 for f in glob_in_root(root, &base.join(pattern)) {
                     parse(root, &f, depth + 1, dirs);
@@ -38,7 +41,11 @@ fn parse(root: &Root, file: &Path, depth: usize, dirs: &mut Vec<String>) {
             for d in line.split([' ', '\t', ',', ':']).filter(|d| !d.is_empty()) {
                 // An old-style "dir=TYPE" suffix names a library type; the dir is before it.
                 let d = d.split('=').next().unwrap_or(d).trim_end_matches('/');
-                let d = if d.is_empty() { "/".to_owned() } else { format!("{d}/") };
+                let d = if d.is_empty() {
+                    "/".to_owned()
+                } else {
+                    format!("{d}/")
+                };
                 if d.starts_with('/') && !dirs.contains(&d) {
                     dirs.push(d);
                 }
@@ -50,9 +57,16 @@ fn parse(root: &Root, file: &Path, depth: usize, dirs: &mut Vec<String>) {
 /// Expand an in-root glob, sorted like glob(3).
 fn glob_in_root(root: &Root, pattern: &Path) -> Vec<PathBuf> {
     let host = root.host_path(pattern);
-    let Some(pat) = host.to_str() else { return Vec::new() };
-    let Ok(paths) = glob::glob(pat) else { return Vec::new() };
-    let mut out: Vec<PathBuf> = paths.filter_map(Result::ok).filter_map(|p| root.in_root(&p)).collect();
+    let Some(pat) = host.to_str() else {
+        return Vec::new();
+    };
+    let Ok(paths) = glob::glob(pat) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = paths
+        .filter_map(Result::ok)
+        .filter_map(|p| root.in_root(&p))
+        .collect();
     out.sort();
     out
 }
@@ -67,17 +81,31 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
         std::fs::create_dir_all(d.join("etc/ld.so.conf.d")).unwrap();
-        std::fs::write(d.join("etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n/opt/z/lib # last\n").unwrap();
+        std::fs::write(
+            d.join("etc/ld.so.conf"),
+            "include /etc/ld.so.conf.d/*.conf\n/opt/z/lib # last\n",
+        )
+        .unwrap();
         std::fs::write(d.join("etc/ld.so.conf.d/b.conf"), "/b1:/b2,/b3\n").unwrap();
-        std::fs::write(d.join("etc/ld.so.conf.d/a.conf"), "# a\n/a/lib/\nhwcap 0 nosegneg\n").unwrap();
+        std::fs::write(
+            d.join("etc/ld.so.conf.d/a.conf"),
+            "# a\n/a/lib/\nhwcap 0 nosegneg\n",
+        )
+        .unwrap();
         let root = Root::new(d).unwrap();
-        assert_eq!(directories(&root), ["/a/lib/", "/b1/", "/b2/", "/b3/", "/opt/z/lib/"]);
+        assert_eq!(
+            directories(&root),
+            ["/a/lib/", "/b1/", "/b2/", "/b3/", "/opt/z/lib/"]
+        );
     }
 
     #[test]
     fn host_conf_lists_the_multiarch_dirs() {
         let root = Root::new(Path::new("/")).unwrap();
         let dirs = directories(&root);
-        assert!(dirs.contains(&"/usr/lib/x86_64-linux-gnu/".to_owned()), "{dirs:?}");
+        assert!(
+            dirs.contains(&"/usr/lib/x86_64-linux-gnu/".to_owned()),
+            "{dirs:?}"
+        );
     }
 }

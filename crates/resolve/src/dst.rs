@@ -39,7 +39,8 @@ fn token_at(s: &str) -> Option<(&'static str, usize)> {
 
 /// True when `s` holds at least one known token.
 pub(crate) fn has_dst(s: &str) -> bool {
-    s.match_indices('$').any(|(i, _)| token_at(&s[i + 1..]).is_some())
+    s.match_indices('$')
+        .any(|(i, _)| token_at(&s[i + 1..]).is_some())
 }
 
 /// `s` with every known token replaced; `None` when a token has no value.
@@ -84,7 +85,10 @@ mod tests {
     fn both_spellings_expand() {
         assert_eq!(expand("$ORIGIN/../lib", &V).unwrap(), "/opt/app/bin/../lib");
         assert_eq!(expand("${ORIGIN}/x", &V).unwrap(), "/opt/app/bin/x");
-        assert_eq!(expand("/usr/$LIB/$PLATFORM", &V).unwrap(), "/usr/lib/x86_64-linux-gnu/x86_64");
+        assert_eq!(
+            expand("/usr/$LIB/$PLATFORM", &V).unwrap(),
+            "/usr/lib/x86_64-linux-gnu/x86_64"
+        );
         assert_eq!(expand("/a/${PLATFORM}b", &V).unwrap(), "/a/x86_64b");
     }
 
@@ -100,7 +104,10 @@ mod tests {
 
     #[test]
     fn a_token_without_a_value_drops_the_element() {
-        let v = DstValues { platform: None, ..V };
+        let v = DstValues {
+            platform: None,
+            ..V
+        };
         assert_eq!(expand("/x/$PLATFORM", &v), None);
         assert_eq!(expand("/x/$ORIGIN", &DstValues { origin: None, ..V }), None);
     }

@@ -48,6 +48,9 @@ pub struct LoaderFacts {
     pub machine: u16,
     pub class: Class,
     pub data: Data,
+    /// `e_flags` of the program: the float ABI picks the cache entries ARM, RISC-V and
+    /// LoongArch loaders accept.
+    pub e_flags: u32,
     /// The interpreter path (the program's `PT_INTERP`, or the architecture's default).
     pub interpreter: String,
     /// The built-in search directories (`SYSTEM_DIRS`), each ending in `/`.
@@ -90,25 +93,134 @@ struct Arch {
 /// Debian's multiarch triplets and glibc's interpreters (`sysdeps/unix/sysv/linux/*/ldconfig.h`,
 /// `*/dl-hwcaps-subdirs.c`). ARM and MIPS pick by float ABI and word size below.
 const ARCHES: &[Arch] = &[
-    Arch { machine: EM_X86_64, class64: true, triplet: "x86_64-linux-gnu", interpreter: "/lib64/ld-linux-x86-64.so.2", slibdir: "/lib64", platform: "x86_64", hwcaps: &["x86-64-v4", "x86-64-v3", "x86-64-v2"] },
-    Arch { machine: EM_X86_64, class64: false, triplet: "x86_64-linux-gnux32", interpreter: "/libx32/ld-linux-x32.so.2", slibdir: "/libx32", platform: "x86_64", hwcaps: &["x86-64-v4", "x86-64-v3", "x86-64-v2"] },
-    Arch { machine: EM_386, class64: false, triplet: "i386-linux-gnu", interpreter: "/lib/ld-linux.so.2", slibdir: "/lib", platform: "i686", hwcaps: &[] },
-    Arch { machine: EM_AARCH64, class64: true, triplet: "aarch64-linux-gnu", interpreter: "/lib/ld-linux-aarch64.so.1", slibdir: "/lib64", platform: "aarch64", hwcaps: &[] },
-    Arch { machine: EM_ARM, class64: false, triplet: "arm-linux-gnueabihf", interpreter: "/lib/ld-linux-armhf.so.3", slibdir: "/lib", platform: "v7l", hwcaps: &[] },
-    Arch { machine: EM_PPC64, class64: true, triplet: "powerpc64le-linux-gnu", interpreter: "/lib64/ld64.so.2", slibdir: "/lib64", platform: "power8", hwcaps: &["power10", "power9"] },
-    Arch { machine: EM_PPC, class64: false, triplet: "powerpc-linux-gnu", interpreter: "/lib/ld.so.1", slibdir: "/lib", platform: "ppc", hwcaps: &[] },
-    Arch { machine: EM_S390, class64: true, triplet: "s390x-linux-gnu", interpreter: "/lib/ld64.so.1", slibdir: "/lib64", platform: "z13", hwcaps: &["z17", "z16", "z15", "z14", "z13"] },
-    Arch { machine: EM_RISCV, class64: true, triplet: "riscv64-linux-gnu", interpreter: "/lib/ld-linux-riscv64-lp64d.so.1", slibdir: "/lib64/lp64d", platform: "riscv64", hwcaps: &[] },
-    Arch { machine: EM_MIPS, class64: true, triplet: "mips64el-linux-gnuabi64", interpreter: "/lib64/ld.so.1", slibdir: "/lib64", platform: "mips64", hwcaps: &[] },
-    Arch { machine: EM_MIPS, class64: false, triplet: "mipsel-linux-gnu", interpreter: "/lib/ld.so.1", slibdir: "/lib", platform: "mips", hwcaps: &[] },
-    Arch { machine: EM_LOONGARCH, class64: true, triplet: "loongarch64-linux-gnu", interpreter: "/lib64/ld-linux-loongarch-lp64d.so.1", slibdir: "/lib64", platform: "loongarch64", hwcaps: &[] },
-    Arch { machine: EM_SPARCV9, class64: true, triplet: "sparc64-linux-gnu", interpreter: "/lib64/ld-linux.so.2", slibdir: "/lib64", platform: "sparcv9", hwcaps: &[] },
+    Arch {
+        machine: EM_X86_64,
+        class64: true,
+        triplet: "x86_64-linux-gnu",
+        interpreter: "/lib64/ld-linux-x86-64.so.2",
+        slibdir: "/lib64",
+        platform: "x86_64",
+        hwcaps: &["x86-64-v4", "x86-64-v3", "x86-64-v2"],
+    },
+    Arch {
+        machine: EM_X86_64,
+        class64: false,
+        triplet: "x86_64-linux-gnux32",
+        interpreter: "/libx32/ld-linux-x32.so.2",
+        slibdir: "/libx32",
+        platform: "x86_64",
+        hwcaps: &["x86-64-v4", "x86-64-v3", "x86-64-v2"],
+    },
+    Arch {
+        machine: EM_386,
+        class64: false,
+        triplet: "i386-linux-gnu",
+        interpreter: "/lib/ld-linux.so.2",
+        slibdir: "/lib",
+        platform: "i686",
+        hwcaps: &[],
+    },
+    Arch {
+        machine: EM_AARCH64,
+        class64: true,
+        triplet: "aarch64-linux-gnu",
+        interpreter: "/lib/ld-linux-aarch64.so.1",
+        slibdir: "/lib64",
+        platform: "aarch64",
+        hwcaps: &[],
+    },
+    Arch {
+        machine: EM_ARM,
+        class64: false,
+        triplet: "arm-linux-gnueabihf",
+        interpreter: "/lib/ld-linux-armhf.so.3",
+        slibdir: "/lib",
+        platform: "v7l",
+        hwcaps: &[],
+    },
+    Arch {
+        machine: EM_PPC64,
+        class64: true,
+        triplet: "powerpc64le-linux-gnu",
+        interpreter: "/lib64/ld64.so.2",
+        slibdir: "/lib64",
+        platform: "power8",
+        hwcaps: &["power10", "power9"],
+    },
+    Arch {
+        machine: EM_PPC,
+        class64: false,
+        triplet: "powerpc-linux-gnu",
+        interpreter: "/lib/ld.so.1",
+        slibdir: "/lib",
+        platform: "ppc",
+        hwcaps: &[],
+    },
+    Arch {
+        machine: EM_S390,
+        class64: true,
+        triplet: "s390x-linux-gnu",
+        interpreter: "/lib/ld64.so.1",
+        slibdir: "/lib64",
+        platform: "z13",
+        hwcaps: &["z17", "z16", "z15", "z14", "z13"],
+    },
+    Arch {
+        machine: EM_RISCV,
+        class64: true,
+        triplet: "riscv64-linux-gnu",
+        interpreter: "/lib/ld-linux-riscv64-lp64d.so.1",
+        slibdir: "/lib64/lp64d",
+        platform: "riscv64",
+        hwcaps: &[],
+    },
+    Arch {
+        machine: EM_MIPS,
+        class64: true,
+        triplet: "mips64el-linux-gnuabi64",
+        interpreter: "/lib64/ld.so.1",
+        slibdir: "/lib64",
+        platform: "mips64",
+        hwcaps: &[],
+    },
+    Arch {
+        machine: EM_MIPS,
+        class64: false,
+        triplet: "mipsel-linux-gnu",
+        interpreter: "/lib/ld.so.1",
+        slibdir: "/lib",
+        platform: "mips",
+        hwcaps: &[],
+    },
+    Arch {
+        machine: EM_LOONGARCH,
+        class64: true,
+        triplet: "loongarch64-linux-gnu",
+        interpreter: "/lib64/ld-linux-loongarch-lp64d.so.1",
+        slibdir: "/lib64",
+        platform: "loongarch64",
+        hwcaps: &[],
+    },
+    Arch {
+        machine: EM_SPARCV9,
+        class64: true,
+        triplet: "sparc64-linux-gnu",
+        interpreter: "/lib64/ld-linux.so.2",
+        slibdir: "/lib64",
+        platform: "sparcv9",
+        hwcaps: &[],
+    },
 ];
 
 /// `EF_ARM_ABI_FLOAT_SOFT`: an ARM object built for the soft-float ABI.
 const EF_ARM_ABI_FLOAT_SOFT: u32 = 0x200;
 
-fn arch(machine: u16, class: Class, data: Data, flags: u32) -> Option<(&'static Arch, &'static str)> {
+fn arch(
+    machine: u16,
+    class: Class,
+    data: Data,
+    flags: u32,
+) -> Option<(&'static Arch, &'static str)> {
     let class64 = class == Class::Elf64;
     let a = ARCHES
         .iter()
@@ -164,7 +276,11 @@ impl LoaderFacts {
         let ptr = if class == Class::Elf64 { 8 } else { 4 };
         let big = data == Data::Big;
         let from_binary = binary.as_deref().and_then(|b| system_dirs_in(b, ptr, big));
-        let source = if from_binary.is_some() { FactsSource::LoaderBinary } else { FactsSource::Table };
+        let source = if from_binary.is_some() {
+            FactsSource::LoaderBinary
+        } else {
+            FactsSource::Table
+        };
         let system_dirs = from_binary.unwrap_or_else(|| match arch {
             // Debian's multiarch patch puts the triplet directories first.
             Some((_, triplet)) if is_multiarch(root, triplet) => vec![
@@ -207,6 +323,7 @@ impl LoaderFacts {
             machine,
             class,
             data,
+            e_flags: flags,
             interpreter: interpreter.to_owned(),
             system_dirs,
             lib,
@@ -228,7 +345,11 @@ impl LoaderFacts {
             return None;
         }
         let level = |n: &str| self.hwcaps.iter().any(|h| h == n);
-        Some(1 | u32::from(level("x86-64-v2")) << 1 | u32::from(level("x86-64-v3")) << 2 | u32::from(level("x86-64-v4")) << 3)
+        Some(
+            1 | u32::from(level("x86-64-v2")) << 1
+                | u32::from(level("x86-64-v3")) << 2
+                | u32::from(level("x86-64-v4")) << 3,
+        )
     }
 
     /// How the cache treats legacy hwcap entries: glibc 2.36 still matches them against the
@@ -239,8 +360,16 @@ impl LoaderFacts {
             Some(v) if v < (2, 37) => {
                 let host = !self.legacy_subdirs.is_empty();
                 LegacyHwcaps::Glibc236 {
-                    hwcap: if host { crate::legacy::masked_hwcap(self.machine) } else { 0 },
-                    platform_mask: if self.machine == EM_X86_64 { crate::legacy::X86_PLATFORM_MASK } else { 0 },
+                    hwcap: if host {
+                        crate::legacy::masked_hwcap(self.machine)
+                    } else {
+                        0
+                    },
+                    platform_mask: if self.machine == EM_X86_64 {
+                        crate::legacy::X86_PLATFORM_MASK
+                    } else {
+                        0
+                    },
                     platform: crate::legacy::platform_bit(self.machine, self.platform.as_deref()),
                 }
             }
@@ -250,7 +379,8 @@ impl LoaderFacts {
 }
 
 fn is_multiarch(root: &Root, triplet: &str) -> bool {
-    root.resolve_dir(&Path::new("/usr/lib").join(triplet)).is_some()
+    root.resolve_dir(&Path::new("/usr/lib").join(triplet))
+        .is_some()
         || root.resolve_dir(&Path::new("/lib").join(triplet)).is_some()
 }
 
@@ -293,7 +423,11 @@ fn system_dirs_in(bin: &[u8], ptr: usize, big: bool) -> Option<Vec<String>> {
         let mut at = pos;
         while let Some(len) = bin[at..].iter().position(|&b| b == 0) {
             let s = &bin[at..at + len];
-            if len < 2 || s[0] != b'/' || s[len - 1] != b'/' || !s.iter().all(|b| b.is_ascii_graphic()) {
+            if len < 2
+                || s[0] != b'/'
+                || s[len - 1] != b'/'
+                || !s.iter().all(|b| b.is_ascii_graphic())
+            {
                 break;
             }
             dirs.push(String::from_utf8_lossy(s).into_owned());
@@ -344,12 +478,22 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// musl (`ldso/dynlink.c`): the path file is `<prefix>/etc/ld-musl-<arch>.path`, where the
 /// prefix is the interpreter's path minus its last two components; without it the default
 /// is `/lib:/usr/local/lib:/usr/lib`. Entries are separated by `:` or newlines.
-fn musl_facts(root: &Root, interpreter: &str, base: &str, machine: u16, class: Class, data: Data) -> LoaderFacts {
+fn musl_facts(
+    root: &Root,
+    interpreter: &str,
+    base: &str,
+    machine: u16,
+    class: Class,
+    data: Data,
+) -> LoaderFacts {
     let arch_name = base
         .trim_start_matches("ld-musl-")
         .trim_end_matches(".so.1");
     let interp = Path::new(interpreter);
-    let prefix = interp.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
+    let prefix = interp
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("/"));
     let path_file = prefix.join(format!("etc/ld-musl-{arch_name}.path"));
     let musl_path = match root.read(&path_file) {
         Ok(bytes) => String::from_utf8_lossy(&bytes)
@@ -358,7 +502,11 @@ fn musl_facts(root: &Root, interpreter: &str, base: &str, machine: u16, class: C
             .map(str::to_owned)
             .collect(),
         Err(crate::Error::NotFound { .. }) => {
-            vec!["/lib".to_owned(), "/usr/local/lib".to_owned(), "/usr/lib".to_owned()]
+            vec![
+                "/lib".to_owned(),
+                "/usr/local/lib".to_owned(),
+                "/usr/lib".to_owned(),
+            ]
         }
         // musl: a path file that exists but cannot be read gives an empty path.
         Err(_) => Vec::new(),
@@ -368,6 +516,7 @@ fn musl_facts(root: &Root, interpreter: &str, base: &str, machine: u16, class: C
         machine,
         class,
         data,
+        e_flags: 0,
         interpreter: interpreter.to_owned(),
         system_dirs: Vec::new(),
         lib: String::new(),
@@ -425,7 +574,9 @@ mod tests {
         let help = String::from_utf8(help.stdout).unwrap();
         let searched: Vec<String> = help
             .lines()
-            .filter(|l| l.contains("(supported, searched)") && l.trim_start().starts_with("x86-64-v"))
+            .filter(|l| {
+                l.contains("(supported, searched)") && l.trim_start().starts_with("x86-64-v")
+            })
             .map(|l| l.split_whitespace().next().unwrap().to_owned())
             .collect();
         assert_eq!(f.hwcaps, searched);

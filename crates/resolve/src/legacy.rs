@@ -34,7 +34,11 @@ pub(crate) fn subdirs(platform: Option<&str>, machine: u16) -> Vec<String> {
 
 /// `dl_hwcap & hwcap_mask` with the default mask: the bits legacy cache entries may use.
 pub(crate) fn masked_hwcap(machine: u16) -> u64 {
-    if machine == EM_X86_64 { x86_hwcap() & X86_HWCAP_IMPORTANT } else { 0 }
+    if machine == EM_X86_64 {
+        x86_hwcap() & X86_HWCAP_IMPORTANT
+    } else {
+        0
+    }
 }
 
 /// `_dl_string_platform`: the bit of a platform name among x86's known platforms

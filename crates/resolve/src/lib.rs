@@ -40,7 +40,9 @@ pub use closure::{
     ScriptHop,
 };
 pub use error::Error;
-pub use facts::{FactsOptions, FactsSource, Flavor, HwcapsChoice, LoaderFacts, default_interpreter};
+pub use facts::{
+    FactsOptions, FactsSource, Flavor, HwcapsChoice, LoaderFacts, default_interpreter,
+};
 pub use root::{Resolved, Root, SymlinkHop};
 
 use crate::cache::{CacheQuery, LdCache};
@@ -144,7 +146,10 @@ impl Resolver {
         }
         Err(Error::Input(format!(
             "{name}: command not found in PATH ({}) inside {}",
-            path.split(':').filter(|d| !d.is_empty()).collect::<Vec<_>>().join(", "),
+            path.split(':')
+                .filter(|d| !d.is_empty())
+                .collect::<Vec<_>>()
+                .join(", "),
             self.root.dir().display()
         )))
     }
@@ -190,7 +195,9 @@ impl Resolver {
                         path.display()
                     )));
                 }
-                FileKind::Elf(elf) => return self.elf_closure(target, path, resolved, &meta, elf, scripts),
+                FileKind::Elf(elf) => {
+                    return self.elf_closure(target, path, resolved, &meta, elf, scripts);
+                }
             }
         }
     }
@@ -206,11 +213,20 @@ impl Resolver {
     ) -> Result<Closure, Error> {
         let shown = path.display();
         match (elf.class, elf.data) {
-            (Class::Invalid(c), _) => return Err(Error::Input(format!("{shown}: unknown ELF class {c}"))),
-            (_, Data::Invalid(d)) => return Err(Error::Input(format!("{shown}: unknown ELF data encoding {d}"))),
+            (Class::Invalid(c), _) => {
+                return Err(Error::Input(format!("{shown}: unknown ELF class {c}")));
+            }
+            (_, Data::Invalid(d)) => {
+                return Err(Error::Input(format!(
+                    "{shown}: unknown ELF data encoding {d}"
+                )));
+            }
             _ => {}
         }
-        if !matches!(elf.object_type, ObjectType::Executable | ObjectType::SharedObject) {
+        if !matches!(
+            elf.object_type,
+            ObjectType::Executable | ObjectType::SharedObject
+        ) {
             return Err(Error::Input(format!(
                 "{shown}: not an executable or shared object ({:?})",
                 elf.object_type
@@ -244,7 +260,12 @@ impl Resolver {
         let interpreter = match &elf.interpreter {
             Some(i) => i.clone(),
             None => default_interpreter(elf.machine, elf.class)
-                .ok_or_else(|| Error::Input(format!("{shown}: no PT_INTERP and no known interpreter for machine {}", elf.machine)))?
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "{shown}: no PT_INTERP and no known interpreter for machine {}",
+                        elf.machine
+                    ))
+                })?
                 .to_owned(),
         };
         let facts = self.facts_for(&interpreter, &elf);
@@ -252,12 +273,23 @@ impl Resolver {
         if facts.flavor == Flavor::Glibc {
             preload.extend(self.preload_file());
         }
-        let mut closure = Walk::new(self, facts.clone(), program, target.to_path_buf(), scripts, linkage).run(&preload);
+        let mut closure = Walk::new(
+            self,
+            facts.clone(),
+            program,
+            target.to_path_buf(),
+            scripts,
+            linkage,
+        )
+        .run(&preload);
         if facts.flavor == Flavor::Glibc {
             match self.cache_source() {
                 Ok(CacheSource::Conf(_)) if self.options.cache == CacheMode::Auto => closure
                     .notes
-                    .push("no /etc/ld.so.cache in the root: its ld.so.conf directories stand in for it".into()),
+                    .push(
+                    "no /etc/ld.so.cache in the root: its ld.so.conf directories stand in for it"
+                        .into(),
+                ),
                 Err(e) => closure.notes.push(format!("ld.so.cache not used: {e}")),
                 _ => {}
             }
@@ -266,7 +298,13 @@ impl Resolver {
     }
 
     fn facts_for(&self, interpreter: &str, elf: &depclose_elf::ElfInfo) -> Arc<LoaderFacts> {
-        let key = (interpreter.to_owned(), elf.machine, elf.class, elf.data, elf.flags);
+        let key = (
+            interpreter.to_owned(),
+            elf.machine,
+            elf.class,
+            elf.data,
+            elf.flags,
+        );
         let mut map = self.facts.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(key)
             .or_insert_with(|| {
@@ -300,7 +338,12 @@ impl Resolver {
 
     /// Read (once) what the loader would read from a resolved in-root path.
     pub(crate) fn read_file(&self, real: &Path) -> Arc<FileEntry> {
-        if let Some(e) = self.files.lock().unwrap_or_else(|e| e.into_inner()).get(real) {
+        if let Some(e) = self
+            .files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(real)
+        {
             return e.clone();
         }
         let host = self.root.host_path(real);
@@ -308,14 +351,17 @@ impl Resolver {
         let entry = Arc::new(FileEntry {
             kind: depclose_elf::read_file(&host).map_err(|e| match e {
                 depclose_elf::Error::Io { source, .. } => source.to_string(),
-                depclose_elf::Error::NotRegular { kind: "directory", .. } => {
-                    "cannot read file data: Is a directory".to_owned()
-                }
+                depclose_elf::Error::NotRegular {
+                    kind: "directory", ..
+                } => "cannot read file data: Is a directory".to_owned(),
                 depclose_elf::Error::Empty { .. } => "file too short".to_owned(),
                 depclose_elf::Error::Malformed { reason, .. } => reason,
                 other => other.to_string(),
             }),
-            file_id: meta.as_ref().map(|m| (m.dev(), m.ino())).unwrap_or_default(),
+            file_id: meta
+                .as_ref()
+                .map(|m| (m.dev(), m.ino()))
+                .unwrap_or_default(),
             size: meta.map(|m| m.len()).unwrap_or_default(),
         });
         self.files
@@ -348,14 +394,20 @@ impl Resolver {
         match self.cache_source().as_ref().ok()? {
             CacheSource::None => None,
             CacheSource::Cache(cache) => {
-                let accept = cache::accept_flags_for(facts.machine, facts.class == Class::Elf64, 0)?;
+                let accept = cache::accept_flags_for(
+                    facts.machine,
+                    facts.class == Class::Elf64,
+                    facts.e_flags,
+                )?;
                 let query = CacheQuery {
                     accept,
                     hwcaps: &facts.hwcaps,
                     x86_isa_1: facts.x86_isa_1(),
                     legacy_hwcaps: facts.cache_legacy_hwcaps(),
                 };
-                cache.lookup(name, &query).map(|e| (e.value.clone(), How::Cache))
+                cache
+                    .lookup(name, &query)
+                    .map(|e| (e.value.clone(), How::Cache))
             }
             CacheSource::Conf(dirs) => dirs.iter().find_map(|d| {
                 let p = root::loader_join(d, name);
@@ -377,7 +429,9 @@ fn rename_elf_error(e: depclose_elf::Error, path: &Path) -> Error {
         depclose_elf::Error::Malformed { reason, .. } => {
             Error::Elf(depclose_elf::Error::Malformed { path, reason })
         }
-        depclose_elf::Error::NotRegular { kind, .. } => Error::Elf(depclose_elf::Error::NotRegular { path, kind }),
+        depclose_elf::Error::NotRegular { kind, .. } => {
+            Error::Elf(depclose_elf::Error::NotRegular { path, kind })
+        }
         depclose_elf::Error::Empty { .. } => Error::Elf(depclose_elf::Error::Empty { path }),
         other => Error::Elf(other),
     }

@@ -50,7 +50,10 @@ impl Root {
             source,
         })?;
         if !dir.is_dir() {
-            return Err(Error::Input(format!("root {} is not a directory", dir.display())));
+            return Err(Error::Input(format!(
+                "root {} is not a directory",
+                dir.display()
+            )));
         }
         Ok(Root {
             dir,
@@ -81,7 +84,9 @@ impl Root {
 
     /// The in-root path of a host path under the root (the inverse of [`Root::host_path`]).
     pub fn in_root(&self, host: &Path) -> Option<PathBuf> {
-        host.strip_prefix(&self.dir).ok().map(|rel| Path::new("/").join(rel))
+        host.strip_prefix(&self.dir)
+            .ok()
+            .map(|rel| Path::new("/").join(rel))
     }
 
     /// Resolve `path` (absolute inside the root) like the kernel: symlinks followed inside
@@ -143,7 +148,12 @@ impl Root {
         })
     }
 
-    fn walk(&self, path: &Path, hops: &mut Vec<SymlinkHop>, follow_last: bool) -> Result<PathBuf, Error> {
+    fn walk(
+        &self,
+        path: &Path,
+        hops: &mut Vec<SymlinkHop>,
+        follow_last: bool,
+    ) -> Result<PathBuf, Error> {
         let mut links = 0usize;
         // Components still to walk, last first.
         let mut todo: Vec<OsString> = Vec::new();
@@ -159,24 +169,35 @@ impl Root {
             let meta = match std::fs::symlink_metadata(self.host_path(&candidate)) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_last => {
-                    return Err(Error::NotFound { path: path.to_path_buf() });
+                    return Err(Error::NotFound {
+                        path: path.to_path_buf(),
+                    });
                 }
                 Err(source) => {
                     return Err(if source.kind() == std::io::ErrorKind::NotFound {
-                        Error::NotFound { path: path.to_path_buf() }
+                        Error::NotFound {
+                            path: path.to_path_buf(),
+                        }
                     } else {
-                        Error::Io { path: candidate, source }
+                        Error::Io {
+                            path: candidate,
+                            source,
+                        }
                     });
                 }
             };
             if meta.file_type().is_symlink() && (follow_last || !is_last) {
                 links += 1;
                 if links > MAX_SYMLINKS {
-                    return Err(Error::SymlinkLoop { path: path.to_path_buf() });
+                    return Err(Error::SymlinkLoop {
+                        path: path.to_path_buf(),
+                    });
                 }
-                let target = std::fs::read_link(self.host_path(&candidate)).map_err(|source| {
-                    Error::Io { path: candidate.clone(), source }
-                })?;
+                let target =
+                    std::fs::read_link(self.host_path(&candidate)).map_err(|source| Error::Io {
+                        path: candidate.clone(),
+                        source,
+                    })?;
                 hops.push(SymlinkHop {
                     link: candidate,
                     target: target.clone(),
@@ -187,7 +208,9 @@ impl Root {
                 push_components(&mut todo, &target);
             } else {
                 if !is_last && !meta.is_dir() {
-                    return Err(Error::NotFound { path: path.to_path_buf() });
+                    return Err(Error::NotFound {
+                        path: path.to_path_buf(),
+                    });
                 }
                 done = candidate;
             }
@@ -271,12 +294,19 @@ mod tests {
         let (_t, r) = tree();
         let got = r.resolve(Path::new("/lib/x/libz.so.1")).unwrap();
         assert_eq!(got.real, Path::new("/usr/lib/x/libz.so.1.2"));
-        let hops: Vec<_> = got.hops.iter().map(|h| (h.link.clone(), h.target.clone())).collect();
+        let hops: Vec<_> = got
+            .hops
+            .iter()
+            .map(|h| (h.link.clone(), h.target.clone()))
+            .collect();
         assert_eq!(
             hops,
             vec![
                 (PathBuf::from("/lib"), PathBuf::from("usr/lib")),
-                (PathBuf::from("/usr/lib/x/libz.so.1"), PathBuf::from("libz.so.1.2")),
+                (
+                    PathBuf::from("/usr/lib/x/libz.so.1"),
+                    PathBuf::from("libz.so.1.2")
+                ),
             ]
         );
         let abs = r.resolve(Path::new("/abs")).unwrap();
@@ -287,12 +317,20 @@ mod tests {
     fn dotdot_cannot_climb_out_and_loops_are_errors() {
         let (_t, r) = tree();
         // The escaping link lands on the root's /etc, which does not exist in the tree.
-        assert!(matches!(r.resolve(Path::new("/usr/escape")), Err(Error::NotFound { .. })));
+        assert!(matches!(
+            r.resolve(Path::new("/usr/escape")),
+            Err(Error::NotFound { .. })
+        ));
         assert_eq!(
-            r.resolve(Path::new("/../../usr/lib/../lib/x")).unwrap().real,
+            r.resolve(Path::new("/../../usr/lib/../lib/x"))
+                .unwrap()
+                .real,
             Path::new("/usr/lib/x")
         );
-        assert!(matches!(r.resolve(Path::new("/loop1")), Err(Error::SymlinkLoop { .. })));
+        assert!(matches!(
+            r.resolve(Path::new("/loop1")),
+            Err(Error::SymlinkLoop { .. })
+        ));
     }
 
     #[test]
