@@ -33,8 +33,9 @@ pub(crate) struct Args {
 
     /// glibc-hwcaps subdirectories to search: `host` (this CPU's, so listings equal
     /// ldd's), `none` (baseline only, portable), or a comma-separated list of names.
-    #[arg(long, value_name = "host|none|NAMES", default_value = "host")]
-    pub(crate) hwcaps: String,
+    /// Default: `host` for listings, `none` for images (which may run on another CPU).
+    #[arg(long, value_name = "host|none|NAMES")]
+    pub(crate) hwcaps: Option<String>,
 
     /// The value of $PLATFORM (default: what the loader would use on this machine).
     #[arg(long, value_name = "NAME")]
@@ -57,6 +58,62 @@ pub(crate) struct Args {
     /// Show how NAME (a soname or path) was reached and how the loader searched for it.
     #[arg(long, value_name = "NAME")]
     pub(crate) why: Option<String>,
+
+    /// Also list what glibc loads at run time for every program (libgcc_s.so.1, for
+    /// thread cancellation); images always get it.
+    #[arg(long)]
+    pub(crate) runtime: bool,
+
+    /// Write a single-layer image (docker-archive and OCI layout in one tar) to FILE, or to
+    /// stdout with `-`.
+    #[arg(long, value_name = "FILE", help_heading = "Image")]
+    pub(crate) emit: Option<PathBuf>,
+
+    /// Write the image's root filesystem to DIR (which must not exist or be empty).
+    #[arg(long, value_name = "DIR", help_heading = "Image")]
+    pub(crate) emit_rootfs: Option<PathBuf>,
+
+    /// Add a file or directory (recursively) to the image, at DEST (default: the same
+    /// path); ELF files among them are analysed and their closures join (repeatable).
+    #[arg(long, value_name = "SRC[:DEST]", help_heading = "Image")]
+    pub(crate) add: Vec<String>,
+
+    /// Image Cmd: arguments after the entrypoint (repeatable, in order).
+    #[arg(
+        long,
+        value_name = "ARG",
+        help_heading = "Image",
+        allow_hyphen_values = true
+    )]
+    pub(crate) cmd: Vec<String>,
+
+    /// Image Env entry KEY=VALUE (repeatable); PATH is set by default.
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "Image")]
+    pub(crate) env: Vec<String>,
+
+    /// Image working directory.
+    #[arg(long, value_name = "DIR", help_heading = "Image")]
+    pub(crate) workdir: Option<String>,
+
+    /// Image user (a name from the root's /etc/passwd, or UID[:GID]).
+    #[arg(long, value_name = "USER", help_heading = "Image")]
+    pub(crate) user: Option<String>,
+
+    /// Image label KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "Image")]
+    pub(crate) label: Vec<String>,
+
+    /// Image name and tag (default: the first target's file name, `latest`).
+    #[arg(long, value_name = "NAME:TAG", help_heading = "Image")]
+    pub(crate) tag: Option<String>,
+
+    /// Do not add /etc/passwd, /etc/group and /tmp.
+    #[arg(long, help_heading = "Image")]
+    pub(crate) no_defaults: bool,
+
+    /// Keep setuid and setgid bits (dropped with a warning by default).
+    #[arg(long, help_heading = "Image")]
+    pub(crate) keep_setuid: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,7 @@
 //! The `depclose` command: flags, formats and exit codes around the library crates.
 
 mod flags;
+mod image;
 mod output;
 mod report;
 mod targets;
@@ -98,6 +99,10 @@ fn hwcaps_choice(s: &str) -> Result<HwcapsChoice, Error> {
 }
 
 fn run(args: &Args) -> Result<u8, Error> {
+    let emitting = args.emit.is_some() || args.emit_rootfs.is_some();
+    if !emitting && !args.add.is_empty() {
+        return Err(Error::Input("--add needs --emit or --emit-rootfs".into()));
+    }
     let root_dir = args.root.clone().unwrap_or_else(|| PathBuf::from("/"));
     let root = Root::new(&root_dir).map_err(input)?;
     let host_cwd =
@@ -111,7 +116,13 @@ fn run(args: &Args) -> Result<u8, Error> {
         library_path: args.library_path.clone(),
         preload: args.preload.clone(),
         facts: FactsOptions {
-            hwcaps: hwcaps_choice(&args.hwcaps)?,
+            // An image may run on another CPU of the architecture: by default it gets the
+            // baseline libraries, never only a glibc-hwcaps variant.
+            hwcaps: match &args.hwcaps {
+                Some(h) => hwcaps_choice(h)?,
+                None if emitting => HwcapsChoice::None,
+                None => HwcapsChoice::Host,
+            },
             platform: args.platform.clone(),
         },
         cwd,
@@ -139,6 +150,10 @@ fn run(args: &Args) -> Result<u8, Error> {
         }
         targets.extend(expanded);
     }
+    let n_targets = targets.len();
+    if emitting {
+        targets.extend(image::added_elf_files(&resolver, &host_cwd, &args.add)?);
+    }
     let results: Vec<Result<Closure, depclose_resolve::Error>> =
         targets.par_iter().map(|t| resolver.closure(t)).collect();
     // A single target that cannot be read is an input error; in a directory, one bad file is
@@ -147,9 +162,30 @@ fn run(args: &Args) -> Result<u8, Error> {
     for r in results {
         match r {
             Ok(c) => closures.push(c),
-            Err(e) if targets.len() == 1 => return Err(input(e)),
+            Err(e) if n_targets == 1 || emitting => return Err(input(e)),
             Err(e) => eprintln!("depclose: warning: skipped: {e}"),
         }
+    }
+    if args.runtime || emitting {
+        let before: usize = closures.iter().map(|c| c.objects.len()).sum();
+        closures = image::add_runtime(&resolver, closures);
+        let after: usize = closures.iter().map(|c| c.objects.len()).sum();
+        if emitting && after > before {
+            eprintln!(
+                "depclose: note: added {}: glibc loads it at run time for pthread_cancel and pthread_exit",
+                image::LIBGCC_S
+            );
+        }
+    }
+    if emitting {
+        let complete = output::report_problems(&closures);
+        if !complete && !args.allow_missing {
+            eprintln!(
+                "depclose: error: the closure is incomplete; no image written (--allow-missing writes it anyway)"
+            );
+            return Ok(EXIT_INCOMPLETE);
+        }
+        return emit(args, &resolver, &closures, &host_cwd);
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -163,7 +199,7 @@ fn run(args: &Args) -> Result<u8, Error> {
         }
     } else {
         match args.format {
-            Format::List => output::list(&mut out, &closures)?,
+            Format::List => output::list(&mut out, &closures, args.runtime)?,
             Format::Tree => output::tree(&mut out, &closures)?,
             Format::Json => report::write(&mut out, resolver.root(), &closures)?,
         }
@@ -175,4 +211,100 @@ fn run(args: &Args) -> Result<u8, Error> {
     } else {
         EXIT_INCOMPLETE
     })
+}
+
+/// Stage, verify inside the staged tree, then write the image and/or the rootfs.
+fn emit(
+    args: &Args,
+    resolver: &Resolver,
+    closures: &[Closure],
+    cwd: &std::path::Path,
+) -> Result<u8, Error> {
+    let tree = image::stage(resolver, closures, args, cwd)?;
+    let epoch = image::epoch()?;
+    let config = image::config(closures, args)?;
+    let progress = image::progress;
+    let options = image::write_options(args, epoch, &progress);
+    // The check runs on a materialised copy, so it sees exactly what the image will hold.
+    let scratch_parent = args
+        .emit_rootfs
+        .as_deref()
+        .or(args.emit.as_deref().filter(|p| p.as_os_str() != "-"))
+        .and_then(|p| p.parent())
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let scratch = tempfile::Builder::new()
+        .prefix(".depclose-verify")
+        .tempdir_in(&scratch_parent)
+        .map_err(|e| Error::Input(format!("{}: {e}", scratch_parent.display())))?;
+    let staged = scratch.path().join("rootfs");
+    let quiet = WriteOptionsQuiet::from(&options);
+    tree.write_rootfs(&staged, &quiet.0).map_err(input)?;
+    let problems = image::verify(&staged, closures, resolver.options())?;
+    drop(scratch);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("depclose: error: {p}");
+        }
+        eprintln!("depclose: error: the staged image does not resolve on its own; nothing written");
+        return Ok(EXIT_INCOMPLETE);
+    }
+    if let Some(dir) = &args.emit_rootfs {
+        let s = tree.write_rootfs(dir, &options).map_err(input)?;
+        for p in &s.dropped_setuid {
+            eprintln!(
+                "depclose: warning: {}: setuid/setgid bits dropped (--keep-setuid keeps them)",
+                p.display()
+            );
+        }
+        eprintln!(
+            "depclose: wrote {}: {} files, {} bytes",
+            dir.display(),
+            s.files,
+            s.content_bytes
+        );
+    }
+    if let Some(dest) = &args.emit {
+        let summary = if dest.as_os_str() == "-" {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let s = tree
+                .write_image_to(&config, &mut out, &std::env::temp_dir(), &options)
+                .map_err(input)?;
+            out.flush()?;
+            s
+        } else {
+            tree.write_image(&config, dest, &options).map_err(input)?
+        };
+        if args.emit_rootfs.is_none() {
+            for p in &summary.layer.contents.dropped_setuid {
+                eprintln!(
+                    "depclose: warning: {}: setuid/setgid bits dropped (--keep-setuid keeps them)",
+                    p.display()
+                );
+            }
+        }
+        eprintln!(
+            "depclose: wrote {} ({}): {} {}, {} files, {} bytes",
+            dest.display(),
+            config.tag,
+            summary.manifest_digest,
+            config.architecture,
+            summary.layer.contents.files,
+            summary.layer.contents.content_bytes
+        );
+    }
+    Ok(EXIT_COMPLETE)
+}
+
+/// The same options without progress, for the scratch copy.
+struct WriteOptionsQuiet<'a>(depclose_pack::WriteOptions<'a>);
+
+impl<'a> From<&depclose_pack::WriteOptions<'a>> for WriteOptionsQuiet<'a> {
+    fn from(o: &depclose_pack::WriteOptions<'a>) -> Self {
+        let mut q = *o;
+        q.progress = None;
+        WriteOptionsQuiet(q)
+    }
 }

@@ -9,7 +9,8 @@ use depclose_resolve::{
 
 /// Targets (and the scripts that lead to them) first, then every other object once, in load
 /// order, each as the loader opens it.
-pub(crate) fn list(out: &mut impl Write, closures: &[Closure]) -> io::Result<()> {
+/// Objects loaded at run time (`runtime`) are listed only when asked for.
+pub(crate) fn list(out: &mut impl Write, closures: &[Closure], runtime: bool) -> io::Result<()> {
     let mut seen = HashSet::new();
     for c in closures {
         for s in &c.scripts {
@@ -23,7 +24,7 @@ pub(crate) fn list(out: &mut impl Write, closures: &[Closure]) -> io::Result<()>
         }
     }
     for c in closures {
-        for o in &c.objects[1..] {
+        for o in c.objects[1..].iter().filter(|o| runtime || !o.runtime) {
             if seen.insert(o.path.clone()) {
                 writeln!(out, "{}", o.path)?;
             }
@@ -210,6 +211,7 @@ fn kind(m: &Missing) -> &'static str {
         MissingKind::Auxiliary => "auxiliary filter (optional)",
         MissingKind::Interpreter => "interpreter",
         MissingKind::Preload => "preload (ignored by the loader)",
+        MissingKind::Runtime => "loaded at run time",
     }
 }
 

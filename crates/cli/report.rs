@@ -66,6 +66,7 @@ struct ObjectOut<'a> {
     needed: Vec<&'a str>,
     size: u64,
     sha256: String,
+    runtime: bool,
 }
 
 #[derive(Serialize)]
@@ -234,6 +235,7 @@ fn target<'a>(c: &'a Closure, digests: &HashMap<&Path, String>) -> Target<'a> {
                 needed: o.elf.needed().collect(),
                 size: o.size,
                 sha256: digests.get(o.real.as_path()).cloned().unwrap_or_default(),
+                runtime: o.runtime,
             })
             .collect(),
         missing: c
@@ -248,6 +250,7 @@ fn target<'a>(c: &'a Closure, digests: &HashMap<&Path, String>) -> Target<'a> {
                     MissingKind::Auxiliary => "auxiliary",
                     MissingKind::Interpreter => "interpreter",
                     MissingKind::Preload => "preload",
+                    MissingKind::Runtime => "runtime",
                 },
                 required: m.required(),
                 tried: m

@@ -147,10 +147,15 @@ impl Tree {
             }
             None => IMPLICIT_DIR_MODE,
         };
+        self.add_dir_with_mode(dest, mode)
+    }
+
+    /// Adds a directory with an explicit mode (e.g. 01777 for `/tmp`).
+    pub fn add_dir_with_mode(&mut self, dest: impl AsRef<Path>, mode: u32) -> Result<(), Error> {
         self.insert(
             dest.as_ref(),
             Node::Dir {
-                mode,
+                mode: mode & 0o7777,
                 explicit: true,
             },
         )

@@ -72,6 +72,8 @@ pub struct Object {
     pub deps: Vec<Edge>,
     /// The candidates tried before it was found.
     pub trace: Vec<Attempt>,
+    /// Loaded at run time (`dlopen`), not by the loader's walk: `ld.so --list` does not show it.
+    pub runtime: bool,
     file_id: (u64, u64),
 }
 
@@ -178,7 +180,10 @@ pub struct Missing {
 impl Missing {
     /// Whether the program cannot start without it.
     pub fn required(&self) -> bool {
-        !matches!(self.kind, MissingKind::Auxiliary | MissingKind::Preload)
+        !matches!(
+            self.kind,
+            MissingKind::Auxiliary | MissingKind::Preload | MissingKind::Runtime
+        )
     }
 }
 
@@ -193,6 +198,8 @@ pub enum MissingKind {
     Interpreter,
     /// A preload: the loader warns and goes on.
     Preload,
+    /// A library loaded at run time (`dlopen`): the program runs until it needs it.
+    Runtime,
 }
 
 /// Where the loader stops.
@@ -244,6 +251,8 @@ pub(crate) struct Walk<'r> {
     trace: Vec<Attempt>,
     /// The search list (object indices), which is also the order `ld.so --list` prints.
     list: Vec<usize>,
+    /// Objects whose dependencies have been mapped.
+    done: Vec<bool>,
 }
 
 impl<'r> Walk<'r> {
@@ -276,6 +285,7 @@ impl<'r> Walk<'r> {
             by_file,
             trace: Vec::new(),
             list: vec![0],
+            done: Vec::new(),
         }
     }
 
@@ -294,17 +304,79 @@ impl<'r> Walk<'r> {
                 }
             }
         }
-        let mut done = vec![false; 1];
+        self.walk_list();
+        // An interpreter no object names is still mapped by the kernel for a program that
+        // names it (`ld.so --list` leaves it out); it comes last. A shared object analysed as
+        // a program has no PT_INTERP: the loader it would run under is not part of it.
+        let has_interp = self.c.objects[0].elf.interpreter.is_some();
+        if let Some(rtld) = self.rtld.take().filter(|_| has_interp) {
+            self.list.push(self.c.objects.len());
+            self.c.objects.push(rtld);
+        }
+        let order = std::mem::take(&mut self.list);
+        reorder(&mut self.c, &order);
+        self.c
+    }
+
+    /// Resume a finished walk to add what `requester` loads at run time (`dlopen(name)`),
+    /// with its dependencies; objects it adds are marked [`Object::runtime`].
+    pub(crate) fn resume(r: &'r Resolver, c: Closure, facts: Arc<LoaderFacts>) -> Self {
+        let interp = c
+            .objects
+            .iter()
+            .position(|o| o.found.how == How::Interpreter);
+        let by_file = c
+            .objects
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != 0 && Some(i) != interp)
+            .map(|(i, o)| (o.file_id, i))
+            .collect();
+        let n = c.objects.len();
+        Walk {
+            r,
+            facts,
+            c,
+            rtld: None,
+            rtld_index: interp,
+            by_file,
+            trace: Vec::new(),
+            list: (0..n).collect(),
+            done: vec![true; n],
+        }
+    }
+
+    pub(crate) fn dlopen(mut self, requester: usize, name: &str) -> Closure {
+        let before = self.c.objects.len();
+        if let EdgeTarget::Object(id) = self.map_dependency(
+            requester,
+            name,
+            MissingKind::Runtime,
+            DependencyKind::Needed,
+        ) {
+            self.enlist(id);
+        }
+        self.walk_list();
+        for o in &mut self.c.objects[before..] {
+            o.runtime = true;
+        }
+        let order = std::mem::take(&mut self.list);
+        reorder(&mut self.c, &order);
+        self.c
+    }
+
+    /// Walk the search list until every object's dependencies are mapped.
+    fn walk_list(&mut self) {
         while let Some(pos) = self
             .list
             .iter()
-            .position(|&id| !done.get(id).copied().unwrap_or(false))
+            .position(|&id| !self.done.get(id).copied().unwrap_or(false))
         {
             let id = self.list[pos];
-            if done.len() <= id {
-                done.resize(id + 1, false);
+            if self.done.len() <= id {
+                self.done.resize(id + 1, false);
             }
-            done[id] = true;
+            self.done[id] = true;
             let deps = self.c.objects[id].elf.dependencies.clone();
             for dep in deps {
                 let kind = match dep.kind {
@@ -331,17 +403,6 @@ impl<'r> Walk<'r> {
                 });
             }
         }
-        // An interpreter no object names is still mapped by the kernel for a program that
-        // names it (`ld.so --list` leaves it out); it comes last. A shared object analysed as
-        // a program has no PT_INTERP: the loader it would run under is not part of it.
-        let has_interp = self.c.objects[0].elf.interpreter.is_some();
-        if let Some(rtld) = self.rtld.take().filter(|_| has_interp) {
-            self.list.push(self.c.objects.len());
-            self.c.objects.push(rtld);
-        }
-        let order = std::mem::take(&mut self.list);
-        reorder(&mut self.c, &order);
-        self.c
     }
 
     /// Append a newly mapped object to the search list.
@@ -557,6 +618,7 @@ impl<'r> Walk<'r> {
             needed_by: Vec::new(),
             deps: Vec::new(),
             trace: self.trace.clone(),
+            runtime: false,
             file_id: o.entry.file_id,
         }
     }
@@ -1045,6 +1107,7 @@ impl Object {
             needed_by: Vec::new(),
             deps: Vec::new(),
             trace: Vec::new(),
+            runtime: false,
             file_id: entry.file_id,
         }
     }

@@ -297,6 +297,16 @@ impl Resolver {
         Ok(closure)
     }
 
+    /// Extend a closure with what object `requester` loads at run time by `name` (as
+    /// `dlopen` searches: the requester's RPATH chain, `LD_LIBRARY_PATH`, its RUNPATH, the
+    /// cache, the system directories), and that object's own dependencies.
+    pub fn dlopen(&self, closure: Closure, requester: usize, name: &str) -> Closure {
+        let Some(facts) = closure.facts.clone() else {
+            return closure;
+        };
+        Walk::resume(self, closure, facts).dlopen(requester, name)
+    }
+
     fn facts_for(&self, interpreter: &str, elf: &depclose_elf::ElfInfo) -> Arc<LoaderFacts> {
         let key = (
             interpreter.to_owned(),

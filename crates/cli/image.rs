@@ -1,0 +1,490 @@
+//! From closures to an image: every path the loader opens with the symlinks on the way,
+//! runtime additions, the user's extra files, a few basics, and a check that the staged
+//! tree resolves on its own.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Component, Path, PathBuf};
+
+use depclose_elf::{FileKind, ObjectType, machine::*};
+use depclose_pack::{ImageConfig, Tree, WriteOptions};
+use depclose_resolve::{Closure, How, ResolveOptions, Resolver, Root};
+
+use crate::flags::Args;
+use crate::{Error, input};
+
+/// glibc `dlopen`s this for `pthread_cancel`/`pthread_exit` (`misc/unwind-link.c`); without it
+/// such programs abort ("libgcc_s.so.1 must be installed for pthread_cancel to work").
+pub(crate) const LIBGCC_S: &str = "libgcc_s.so.1";
+
+/// Add what glibc loads at run time to every closure that holds glibc's libc.
+pub(crate) fn add_runtime(resolver: &Resolver, closures: Vec<Closure>) -> Vec<Closure> {
+    closures
+        .into_iter()
+        .map(|c| {
+            let libc = c.objects.iter().position(|o| {
+                o.elf.soname.as_deref() == Some("libc.so.6")
+                    && c.facts
+                        .as_ref()
+                        .is_some_and(|f| f.flavor == depclose_resolve::Flavor::Glibc)
+            });
+            match libc {
+                Some(i)
+                    if !c
+                        .objects
+                        .iter()
+                        .any(|o| o.names.iter().any(|n| n == LIBGCC_S)) =>
+                {
+                    resolver.dlopen(c, i, LIBGCC_S)
+                }
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// One `--add SRC[:DEST]`.
+struct Addition {
+    src: PathBuf,
+    dest: PathBuf,
+}
+
+fn parse_add(root: &Root, cwd: &Path, spec: &str) -> Result<Addition, Error> {
+    let (src, dest) = match spec.split_once(':') {
+        Some((s, d)) => (s, Some(d)),
+        None => (spec, None),
+    };
+    let src = if root.is_host() {
+        cwd.join(src)
+    } else {
+        Path::new("/").join(src)
+    };
+    let src = root
+        .in_root(&src)
+        .filter(|_| !root.is_host())
+        .unwrap_or(src);
+    let dest = match dest {
+        Some(d) if d.starts_with('/') => PathBuf::from(d),
+        Some(d) => {
+            return Err(Error::Input(format!(
+                "--add {spec}: DEST {d} must be an absolute path in the image"
+            )));
+        }
+        None => src.clone(),
+    };
+    Ok(Addition { src, dest })
+}
+
+/// Expand `--add` into ELF targets to analyse; the files themselves are staged later.
+pub(crate) fn added_elf_files(
+    resolver: &Resolver,
+    cwd: &Path,
+    specs: &[String],
+) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let add = parse_add(resolver.root(), cwd, spec)?;
+        for_each_entry(resolver.root(), &add, &mut |src, _dest, kind| {
+            if let Entry::File = kind {
+                let host = resolver.root().host_path(src);
+                if matches!(depclose_elf::read_file(&host), Ok(FileKind::Elf(e)) if matches!(e.object_type, ObjectType::Executable | ObjectType::SharedObject))
+                {
+                    out.push(src.to_path_buf());
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+enum Entry {
+    Dir,
+    File,
+    Symlink(PathBuf),
+}
+
+/// Walk an addition: the source itself (symlinks on the way to it are resolved), and for a
+/// directory everything below it, symlinks kept as symlinks.
+fn for_each_entry(
+    root: &Root,
+    add: &Addition,
+    f: &mut dyn FnMut(&Path, &Path, Entry) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (resolved, meta) = root
+        .metadata(&add.src)
+        .map_err(|e| Error::Input(format!("--add: {e}")))?;
+    if !meta.is_dir() {
+        return f(&resolved.real, &add.dest, Entry::File);
+    }
+    let host = root.host_path(&resolved.real);
+    for entry in walkdir::WalkDir::new(&host).sort_by_file_name() {
+        let entry = entry.map_err(|e| Error::Input(format!("--add {}: {e}", add.src.display())))?;
+        let rel = entry.path().strip_prefix(&host).unwrap_or(entry.path());
+        let src = resolved.real.join(rel);
+        let dest = if rel.as_os_str().is_empty() {
+            add.dest.clone()
+        } else {
+            add.dest.join(rel)
+        };
+        let ft = entry.file_type();
+        let kind = if ft.is_symlink() {
+            Entry::Symlink(
+                std::fs::read_link(entry.path())
+                    .map_err(|e| Error::Input(format!("{}: {e}", src.display())))?,
+            )
+        } else if ft.is_dir() {
+            Entry::Dir
+        } else {
+            Entry::File
+        };
+        f(&src, &dest, kind)?;
+    }
+    Ok(())
+}
+
+/// Stage an in-root path as the loader opens it: every symlink on the way, then the file.
+fn stage_path(tree: &mut Tree, root: &Root, cwd: &Path, path: &str) -> Result<(), Error> {
+    let abs = if path.starts_with('/') {
+        PathBuf::from(path)
+    } else {
+        cwd.join(path)
+    };
+    // A `..` in the path needs the directory before it in the image too.
+    let mut prefix = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                if let Some(r) = root.resolve_dir(&prefix) {
+                    stage_hops(tree, &r.hops)?;
+                    tree.add_dir(&r.real, None).map_err(input)?;
+                }
+                prefix.pop();
+            }
+            Component::Normal(n) => prefix.push(n),
+            _ => {}
+        }
+    }
+    let r = root.resolve(&abs).map_err(input)?;
+    stage_hops(tree, &r.hops)?;
+    tree.add_file(&r.real, root.host_path(&r.real))
+        .map_err(input)
+}
+
+fn stage_hops(tree: &mut Tree, hops: &[depclose_resolve::SymlinkHop]) -> Result<(), Error> {
+    for h in hops {
+        tree.add_symlink(&h.link, &h.target).map_err(input)?;
+    }
+    Ok(())
+}
+
+/// Everything the image holds.
+pub(crate) fn stage(
+    resolver: &Resolver,
+    closures: &[Closure],
+    args: &Args,
+    cwd: &Path,
+) -> Result<Tree, Error> {
+    let root = resolver.root();
+    let run_cwd = &resolver.options().cwd;
+    let mut tree = Tree::new();
+    for c in closures {
+        for s in &c.scripts {
+            stage_path(&mut tree, root, run_cwd, &s.path.to_string_lossy())?;
+        }
+        for o in &c.objects {
+            stage_path(&mut tree, root, run_cwd, &o.path)?;
+        }
+    }
+    for spec in &args.add {
+        let add = parse_add(root, cwd, spec)?;
+        for_each_entry(root, &add, &mut |src, dest, kind| {
+            let r = match kind {
+                Entry::Dir => tree.add_dir(dest, Some(&root.host_path(src))),
+                Entry::File => tree.add_file(dest, root.host_path(src)),
+                Entry::Symlink(t) => tree.add_symlink(dest, t),
+            };
+            r.map_err(input)
+        })?;
+    }
+    if let Some(cache) = image_cache(closures) {
+        if !tree.contains("/etc/ld.so.cache") {
+            tree.add_bytes("/etc/ld.so.cache", cache, 0o644)
+                .map_err(input)?;
+        }
+    }
+    if !args.no_defaults {
+        let (passwd, group) = accounts(root, args.user.as_deref());
+        if !tree.contains("/etc/passwd") {
+            tree.add_bytes("/etc/passwd", passwd, 0o644)
+                .map_err(input)?;
+        }
+        if !tree.contains("/etc/group") {
+            tree.add_bytes("/etc/group", group, 0o644).map_err(input)?;
+        }
+        if !tree.contains("/tmp") {
+            tree.add_dir_with_mode("/tmp", 0o1777).map_err(input)?;
+        }
+    }
+    Ok(tree)
+}
+
+/// An `/etc/ld.so.cache` for the image when some library was found only through the host's
+/// cache (an `ld.so.conf` directory the image's loader would not search): the image has no
+/// `ldconfig` run, so depclose writes the cache itself. `None` when the system directories
+/// suffice.
+fn image_cache(closures: &[Closure]) -> Option<Vec<u8>> {
+    let mut needed = false;
+    let mut entries: BTreeMap<(String, String), depclose_resolve::cache::CacheEntry> =
+        BTreeMap::new();
+    let mut order = depclose_resolve::cache::ByteOrder::Little;
+    for c in closures {
+        let Some(f) = &c.facts else { continue };
+        let Some(accept) = depclose_resolve::cache::accept_flags_for(
+            f.machine,
+            f.class == depclose_elf::Class::Elf64,
+            f.e_flags,
+        ) else {
+            continue;
+        };
+        if f.data == depclose_elf::Data::Big {
+            order = depclose_resolve::cache::ByteOrder::Big;
+        }
+        for o in &c.objects {
+            if !matches!(o.found.how, How::Cache | How::Conf) {
+                continue;
+            }
+            let dir = o
+                .path
+                .rsplit_once('/')
+                .map(|(d, _)| format!("{d}/"))
+                .unwrap_or_default();
+            if !f.system_dirs.contains(&dir) {
+                needed = true;
+            }
+            for name in o.names.iter().filter(|n| !n.contains('/')) {
+                entries.insert(
+                    (name.clone(), o.path.clone()),
+                    depclose_resolve::cache::CacheEntry {
+                        key: name.clone(),
+                        value: o.path.clone(),
+                        flags: accept.default_id,
+                        hwcap: 0,
+                        hwcaps_subdir: None,
+                    },
+                );
+            }
+        }
+    }
+    if !needed {
+        return None;
+    }
+    let list: Vec<_> = entries.into_values().collect();
+    depclose_resolve::cache::write(&list, order, Some("depclose")).ok()
+}
+
+/// `/etc/passwd` and `/etc/group` with root and nobody, plus the `--user` account from the
+/// root's own files when it names one.
+fn accounts(root: &Root, user: Option<&str>) -> (String, String) {
+    let mut passwd = String::from(
+        "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n",
+    );
+    let mut group = String::from("root:x:0:\nnogroup:x:65534:\n");
+    let name = user
+        .map(|u| u.split(':').next().unwrap_or(u))
+        .filter(|n| !n.is_empty() && !n.bytes().all(|b| b.is_ascii_digit()));
+    if let Some(name) = name.filter(|n| *n != "root" && *n != "nobody") {
+        let read = |p: &str| {
+            root.read(Path::new(p))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        };
+        let host_passwd = read("/etc/passwd");
+        if let Some(line) = host_passwd
+            .lines()
+            .find(|l| l.split(':').next() == Some(name))
+        {
+            passwd.push_str(line);
+            passwd.push('\n');
+            let gid = line.split(':').nth(3).unwrap_or("");
+            if let Some(g) = read("/etc/group")
+                .lines()
+                .find(|l| l.split(':').nth(2) == Some(gid))
+            {
+                group.push_str(g);
+                group.push('\n');
+            }
+        }
+    }
+    (passwd, group)
+}
+
+/// OCI architecture and variant of an ELF machine (`loader-notes` §4.4).
+fn platform(
+    machine: u16,
+    class64: bool,
+    big: bool,
+) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match (machine, class64, big) {
+        (EM_X86_64, true, _) => ("amd64", None),
+        (EM_AARCH64, true, _) => ("arm64", Some("v8")),
+        (EM_ARM, false, _) => ("arm", Some("v7")),
+        (EM_386, false, _) => ("386", None),
+        (EM_PPC64, true, false) => ("ppc64le", None),
+        (EM_PPC64, true, true) => ("ppc64", None),
+        (EM_S390, true, _) => ("s390x", None),
+        (EM_RISCV, true, _) => ("riscv64", None),
+        (EM_MIPS, true, false) => ("mips64le", None),
+        (EM_LOONGARCH, true, _) => ("loong64", None),
+        _ => return None,
+    })
+}
+
+/// A reference name from a file name: lower case, only the characters references allow.
+fn default_tag(target: &Path) -> String {
+    let name: String = target
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{}:latest", if name.is_empty() { "depclose" } else { name })
+}
+
+pub(crate) fn config(closures: &[Closure], args: &Args) -> Result<ImageConfig, Error> {
+    let first = &closures[0];
+    let elf = &first.objects[0].elf;
+    let (arch, variant) = platform(
+        elf.machine,
+        elf.class == depclose_elf::Class::Elf64,
+        elf.data == depclose_elf::Data::Big,
+    )
+    .ok_or_else(|| {
+        Error::Input(format!(
+            "{}: no OCI architecture for ELF machine {}",
+            first.target.display(),
+            elf.machine
+        ))
+    })?;
+    let entry = first
+        .scripts
+        .first()
+        .map(|s| s.path.clone())
+        .unwrap_or_else(|| PathBuf::from(&first.objects[0].path));
+    let tag = args
+        .tag
+        .clone()
+        .unwrap_or_else(|| default_tag(&first.target));
+    let mut c = ImageConfig::new(arch, vec![entry.to_string_lossy().into_owned()], &tag);
+    c.variant = variant.map(str::to_owned);
+    c.cmd = (!args.cmd.is_empty()).then(|| args.cmd.clone());
+    c.env = vec![format!("PATH={}", depclose_resolve::DEFAULT_PATH)];
+    for kv in &args.env {
+        let Some((k, _)) = kv.split_once('=') else {
+            return Err(Error::Input(format!("--env {kv}: expected KEY=VALUE")));
+        };
+        c.env
+            .retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k));
+        c.env.push(kv.clone());
+    }
+    c.working_dir = args.workdir.clone();
+    c.user = args.user.clone();
+    for kv in &args.label {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| Error::Input(format!("--label {kv}: expected KEY=VALUE")))?;
+        c.labels.insert(k.to_owned(), v.to_owned());
+    }
+    c.created_by = format!("depclose {}", env!("CARGO_PKG_VERSION"));
+    Ok(c)
+}
+
+/// Re-resolve every program of the staged tree inside it, as its own root, and name every
+/// object that would resolve to another file or not at all.
+pub(crate) fn verify(
+    staged: &Path,
+    closures: &[Closure],
+    options: &ResolveOptions,
+) -> Result<Vec<String>, Error> {
+    let root = Root::new(staged).map_err(input)?;
+    let mut opts = options.clone();
+    opts.cwd = PathBuf::from("/");
+    opts.cache = depclose_resolve::CacheMode::Auto;
+    let inside = Resolver::new(root, opts);
+    let mut problems = Vec::new();
+    for c in closures {
+        let mut again = match inside.closure(&c.target) {
+            Ok(a) => a,
+            Err(e) => {
+                problems.push(format!("{}: {e}", c.target.display()));
+                continue;
+            }
+        };
+        if c.objects.iter().any(|o| o.runtime) {
+            again = add_runtime(&inside, vec![again]).remove(0);
+        }
+        for o in c.objects.iter() {
+            match again.objects.iter().find(|a| a.real == o.real) {
+                Some(_) => {}
+                None => problems.push(format!(
+                    "{}: {} would not be found inside the image (the host found it as {})",
+                    c.target.display(),
+                    o.path,
+                    crate::output::how(c, &o.found)
+                )),
+            }
+        }
+        for m in again.missing.iter().filter(|m| m.required()) {
+            problems.push(format!(
+                "{}: {} would be missing inside the image",
+                c.target.display(),
+                m.name
+            ));
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    Ok(problems)
+}
+
+/// The epoch for every timestamp: `SOURCE_DATE_EPOCH` (reproducible-builds.org), else 0.
+pub(crate) fn epoch() -> Result<u64, Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| Error::Input(format!("SOURCE_DATE_EPOCH={v}: not a number of seconds"))),
+        Err(_) => Ok(depclose_pack::DEFAULT_EPOCH),
+    }
+}
+
+/// Progress on stderr, only when it is a terminal.
+pub(crate) fn progress(done: u64, total: u64) {
+    if std::io::stderr().is_terminal() {
+        let mb = |b: u64| b as f64 / 1e6;
+        eprint!("\rdepclose: writing {:.1}/{:.1} MB", mb(done), mb(total));
+        if done >= total {
+            eprintln!();
+        }
+    }
+}
+
+pub(crate) fn write_options<'a>(
+    args: &Args,
+    epoch: u64,
+    progress: &'a dyn depclose_pack::Progress,
+) -> WriteOptions<'a> {
+    let mut o = WriteOptions::default();
+    o.epoch = epoch;
+    o.keep_setuid = args.keep_setuid;
+    o.progress = Some(progress);
+    o
+}
