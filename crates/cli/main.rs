@@ -179,7 +179,8 @@ fn run(args: &Args) -> Result<u8, Error> {
     }
     if emitting {
         let complete = output::report_problems(&closures);
-        if !complete && !args.allow_missing {
+        let stops = closures.iter().any(|c| c.fatal.is_some());
+        if !complete && (!args.allow_missing || stops) {
             eprintln!(
                 "depclose: error: the closure is incomplete; no image written (--allow-missing writes it anyway)"
             );
@@ -206,7 +207,9 @@ fn run(args: &Args) -> Result<u8, Error> {
         out.flush()?;
     }
     let complete = output::report_problems(&closures);
-    Ok(if complete || args.allow_missing {
+    // --allow-missing accepts missing names, not a loader that would stop with an error.
+    let stops = closures.iter().any(|c| c.fatal.is_some());
+    Ok(if complete || (args.allow_missing && !stops) {
         EXIT_COMPLETE
     } else {
         EXIT_INCOMPLETE

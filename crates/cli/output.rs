@@ -53,7 +53,6 @@ pub(crate) fn how(c: &Closure, f: &Found) -> String {
         How::Conf => format!("ld.so.conf {dir}{sub}"),
         How::SystemDir => format!("system dir {dir}{sub}"),
         How::MuslPath => format!("musl path {dir}"),
-        How::MuslSelf => "the musl loader itself".into(),
     }
 }
 
@@ -221,6 +220,13 @@ pub(crate) fn report_problems(closures: &[Closure]) -> bool {
     let mut said = HashSet::new();
     for c in closures {
         for m in &c.missing {
+            // The loader's stop is reported below, once.
+            if c.fatal
+                .as_ref()
+                .is_some_and(|f| f.name == m.name && f.requester == m.requester)
+            {
+                continue;
+            }
             let requester = &c.objects[m.requester].path;
             if !said.insert((m.name.clone(), requester.clone())) {
                 continue;
@@ -235,7 +241,7 @@ pub(crate) fn report_problems(closures: &[Closure]) -> bool {
             };
             let level = if m.required() { "error" } else { "warning" };
             eprintln!(
-                "depclose: {level}: {}: not found ({} of {requester}; {searched})",
+                "depclose: {level}: {}: not found ({} by {requester}; {searched})",
                 m.name,
                 kind(m)
             );

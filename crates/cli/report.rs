@@ -114,7 +114,6 @@ fn how_name(h: How) -> &'static str {
         How::Conf => "ld.so.conf",
         How::SystemDir => "system_dir",
         How::MuslPath => "musl_path",
-        How::MuslSelf => "musl_loader",
     }
 }
 

@@ -132,8 +132,6 @@ pub enum How {
     SystemDir,
     /// musl's path file (or its default path).
     MuslPath,
-    /// musl: a reserved name (`libc.so`, `libm.so`, …) that is the loader itself.
-    MuslSelf,
 }
 
 /// One file the search tried.
@@ -458,6 +456,11 @@ impl<'r> Walk<'r> {
             obj.names.push(so);
         }
         self.rtld = Some(obj);
+        // musl's loader is the first object of its list (`ldso` follows the program).
+        if self.facts.flavor == Flavor::Musl {
+            let id = self.place_rtld();
+            self.enlist(id);
+        }
     }
 
     /// Look `name` up for `requester`; map it if it is new.
@@ -499,11 +502,12 @@ impl<'r> Walk<'r> {
         if let Some(id) = self.already_loaded(&name) {
             return self.link(requester, id, &name);
         }
-        let search = if self.facts.flavor == Flavor::Musl
-            && let Some(t) = self.musl_self(&name)
+        if self.facts.flavor == Flavor::Musl
+            && let Some(id) = self.musl_self(&name)
         {
-            t
-        } else if name.contains('/') {
+            return self.link(requester, id, &name);
+        }
+        let search = if name.contains('/') {
             self.search_path(&name)
         } else if self.facts.flavor == Flavor::Musl {
             self.search_musl(&name, requester)
@@ -935,31 +939,14 @@ impl<'r> Walk<'r> {
 
     /// musl's reserved names: `libc`, `libpthread`, `librt`, `libm`, `libdl`, `libutil`,
     /// `libxnet` (followed by `.`) and the loader's own name are the loader itself.
-    fn musl_self(&mut self, name: &str) -> Option<Search> {
+    fn musl_self(&self, name: &str) -> Option<usize> {
         const RESERVED: [&str; 7] = ["c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet."];
         let reserved = name
             .strip_prefix("lib")
             .is_some_and(|rest| RESERVED.iter().any(|r| rest.starts_with(r)));
-        if !reserved && name != self.facts.interpreter {
-            return None;
-        }
-        self.rtld.as_ref()?;
-        let id = self.place_rtld();
-        let o = &self.c.objects[id];
-        let opened = Opened {
-            path: o.path.clone(),
-            real: o.real.clone(),
-            hops: o.hops.clone(),
-            entry: self.r.read_file(&o.real),
-        };
-        Some(Search::Found(
-            opened,
-            Found {
-                how: How::MuslSelf,
-                dir: None,
-                subdir: None,
-            },
-        ))
+        (reserved || name == self.facts.interpreter)
+            .then_some(self.rtld_index)
+            .flatten()
     }
 
     /// musl `load_library`: LD_LIBRARY_PATH, then the RPATH (or RUNPATH, which replaces it)
