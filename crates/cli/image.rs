@@ -482,9 +482,9 @@ pub(crate) fn write_options<'a>(
     epoch: u64,
     progress: &'a dyn depclose_pack::Progress,
 ) -> WriteOptions<'a> {
-    let mut o = WriteOptions::default();
-    o.epoch = epoch;
-    o.keep_setuid = args.keep_setuid;
-    o.progress = Some(progress);
-    o
+    WriteOptions {
+        epoch,
+        keep_setuid: args.keep_setuid,
+        progress: Some(progress),
+    }
 }

@@ -430,7 +430,11 @@ impl<'r> Walk<'r> {
     fn map_interpreter(&mut self) {
         let interp = self.facts.interpreter.clone();
         let interp_name = interp.clone();
-        let Ok(opened) = self.open(&interp) else {
+        let opened = self
+            .open(&interp)
+            .ok()
+            .filter(|o| matches!(o.entry.kind, Ok(FileKind::Elf(_))));
+        let Some(opened) = opened else {
             self.c.missing.push(Missing {
                 name: interp,
                 requester: 0,
@@ -601,14 +605,10 @@ impl<'r> Walk<'r> {
     }
 
     fn object(&self, o: Opened, found: Found, loader: Option<usize>) -> Object {
-        let FileKind::Elf(elf) = o
-            .entry
-            .kind
-            .as_ref()
-            .map(Clone::clone)
-            .unwrap_or(FileKind::Other)
-        else {
-            unreachable!("only verified ELF files become objects")
+        let elf = match &o.entry.kind {
+            Ok(FileKind::Elf(e)) => e.clone(),
+            // `verify` accepts only ELF files, and `map_interpreter` checks its file too.
+            _ => unreachable!("only verified ELF files become objects"),
         };
         Object {
             path: o.path,
@@ -699,10 +699,11 @@ impl<'r> Walk<'r> {
             })
         } else if elf.ident_version != 1 {
             Some("ELF file version ident does not match current one")
-        } else if !musl && !(elf.osabi == 0 || elf.osabi == 3) {
+        } else if !(musl || elf.osabi == 0 || elf.osabi == 3) {
             Some("ELF file OS ABI invalid")
-        } else if !musl
-            && !(elf.abi_version == 0 || (elf.osabi == 3 && elf.abi_version < LIBC_ABI_MAX))
+        } else if !(musl
+            || elf.abi_version == 0
+            || (elf.osabi == 3 && elf.abi_version < LIBC_ABI_MAX))
         {
             Some("ELF file ABI version invalid")
         } else if !elf.ident_padding_zero {
