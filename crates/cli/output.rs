@@ -64,19 +64,20 @@ pub(crate) fn tree(out: &mut impl Write, closures: &[Closure]) -> io::Result<()>
             writeln!(out, "{} (#! {})", s.path.display(), s.interpreter)?;
         }
         let main = &c.objects[0];
-        writeln!(out, "{} [{:?}]", main.path, c.linkage)?;
+        let kind = match c.linkage {
+            depclose_elf::Linkage::Dynamic => {
+                match c.objects.iter().find(|o| o.found.how == How::Interpreter) {
+                    Some(i) => format!("interpreter {}", i.path),
+                    None => "dynamic".to_owned(),
+                }
+            }
+            depclose_elf::Linkage::Static => "static".to_owned(),
+            depclose_elf::Linkage::StaticPie => "static-pie".to_owned(),
+        };
+        writeln!(out, "{} [{kind}]", main.path)?;
         let mut shown = vec![false; c.objects.len()];
         shown[0] = true;
         branch(out, c, 0, "", &mut shown)?;
-        if let Some(i) = c
-            .objects
-            .iter()
-            .position(|o| o.found.how == How::Interpreter)
-        {
-            if !shown[i] {
-                writeln!(out, "└── {} [interpreter (PT_INTERP)]", c.objects[i].path)?;
-            }
-        }
     }
     Ok(())
 }
@@ -89,8 +90,12 @@ fn branch(
     shown: &mut [bool],
 ) -> io::Result<()> {
     let deps = &c.objects[id].deps;
+    // What this object loads at run time (`dlopen`) follows its dependencies.
+    let runtime: Vec<usize> = (0..c.objects.len())
+        .filter(|&t| c.objects[t].runtime && c.objects[t].loader == Some(id) && !shown[t])
+        .collect();
     for (n, e) in deps.iter().enumerate() {
-        let last = n + 1 == deps.len();
+        let last = n + 1 == deps.len() && runtime.is_empty();
         let (head, next) = if last {
             ("└── ", "    ")
         } else {
@@ -99,13 +104,9 @@ fn branch(
         match e.target {
             EdgeTarget::Object(t) => {
                 let o = &c.objects[t];
-                if shown[t] {
-                    writeln!(
-                        out,
-                        "{prefix}{head}{} => {} (already loaded)",
-                        e.name, o.path
-                    )?;
-                } else {
+                // An object's subtree hangs under the object that loaded it (`l_loader`);
+                // other references name it only.
+                if o.loader == Some(id) && !shown[t] {
                     shown[t] = true;
                     writeln!(
                         out,
@@ -115,11 +116,32 @@ fn branch(
                         how(c, &o.found)
                     )?;
                     branch(out, c, t, &format!("{prefix}{next}"), shown)?;
+                } else if t == id {
+                    writeln!(out, "{prefix}{head}{} => itself", e.name)?;
+                } else {
+                    writeln!(out, "{prefix}{head}{} => {}", e.name, o.path)?;
                 }
             }
             EdgeTarget::Missing(_) => writeln!(out, "{prefix}{head}{} => NOT FOUND", e.name)?,
             EdgeTarget::Skipped => writeln!(out, "{prefix}{head}{} (not looked up)", e.name)?,
         }
+    }
+    for (n, &t) in runtime.iter().enumerate() {
+        let (head, next) = if n + 1 == runtime.len() {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
+        let o = &c.objects[t];
+        shown[t] = true;
+        let name = o.names.first().map_or(o.path.as_str(), String::as_str);
+        writeln!(
+            out,
+            "{prefix}{head}{name} => {} [dlopen at run time; {}]",
+            o.path,
+            how(c, &o.found)
+        )?;
+        branch(out, c, t, &format!("{prefix}{next}"), shown)?;
     }
     Ok(())
 }
