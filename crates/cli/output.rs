@@ -150,6 +150,7 @@ fn outcome(o: &Outcome) -> String {
     match o {
         Outcome::Absent => "no such file".into(),
         Outcome::Unreadable => "permission denied".into(),
+        Outcome::SymlinkLoop => "too many levels of symbolic links".into(),
         Outcome::WrongClass => "wrong ELF class, skipped".into(),
         Outcome::WrongMachine => "wrong machine, skipped".into(),
         Outcome::NoDefLib => "in a system dir, skipped for DF_1_NODEFLIB".into(),

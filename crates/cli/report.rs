@@ -67,6 +67,7 @@ struct ObjectOut<'a> {
     size: u64,
     sha256: String,
     runtime: bool,
+    tried: Vec<AttemptOut<'a>>,
 }
 
 #[derive(Serialize)]
@@ -121,6 +122,7 @@ fn outcome_name(o: &Outcome) -> String {
     match o {
         Outcome::Absent => "absent".into(),
         Outcome::Unreadable => "unreadable".into(),
+        Outcome::SymlinkLoop => "symlink_loop".into(),
         Outcome::WrongClass => "wrong_class".into(),
         Outcome::WrongMachine => "wrong_machine".into(),
         Outcome::NoDefLib => "nodeflib".into(),
@@ -170,6 +172,16 @@ pub(crate) fn write(out: &mut impl Write, root: &Root, closures: &[Closure]) -> 
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)
+}
+
+fn attempts(tried: &[depclose_resolve::Attempt]) -> Vec<AttemptOut<'_>> {
+    tried
+        .iter()
+        .map(|a| AttemptOut {
+            path: &a.path,
+            outcome: outcome_name(&a.outcome),
+        })
+        .collect()
 }
 
 fn found<'a>(c: &'a Closure, f: &'a Found) -> FoundOut<'a> {
@@ -235,6 +247,7 @@ fn target<'a>(c: &'a Closure, digests: &HashMap<&Path, String>) -> Target<'a> {
                 size: o.size,
                 sha256: digests.get(o.real.as_path()).cloned().unwrap_or_default(),
                 runtime: o.runtime,
+                tried: attempts(&o.trace),
             })
             .collect(),
         missing: c
@@ -252,14 +265,7 @@ fn target<'a>(c: &'a Closure, digests: &HashMap<&Path, String>) -> Target<'a> {
                     MissingKind::Runtime => "runtime",
                 },
                 required: m.required(),
-                tried: m
-                    .tried
-                    .iter()
-                    .map(|a| AttemptOut {
-                        path: &a.path,
-                        outcome: outcome_name(&a.outcome),
-                    })
-                    .collect(),
+                tried: attempts(&m.tried),
                 reason: m.reason.as_deref(),
             })
             .collect(),

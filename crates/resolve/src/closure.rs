@@ -148,6 +148,8 @@ pub enum Outcome {
     Absent,
     /// Not readable (`EACCES`): the loader goes on.
     Unreadable,
+    /// A symlink loop (`ELOOP`).
+    SymlinkLoop,
     /// An ELF file of the other class: skipped.
     WrongClass,
     /// An ELF file for another machine: skipped.
@@ -643,12 +645,9 @@ impl<'r> Walk<'r> {
             {
                 return Err(self.note(path, Outcome::Unreadable));
             }
-            Err(Error::SymlinkLoop { .. }) => {
-                return Err(self.note(
-                    path,
-                    Outcome::Fatal("too many levels of symbolic links".into()),
-                ));
-            }
+            // glibc goes on to the next candidate (and, unlike depclose, abandons the rest
+            // of that path list; docs/divergences.md).
+            Err(Error::SymlinkLoop { .. }) => return Err(self.note(path, Outcome::SymlinkLoop)),
             Err(_) => return Err(self.note(path, Outcome::Absent)),
         };
         let entry = self.r.read_file(&resolved.real);
