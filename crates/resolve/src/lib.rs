@@ -144,12 +144,15 @@ impl Resolver {
                 }
             }
         }
+        let mut dirs: Vec<&str> = Vec::new();
+        for d in path.split(':').filter(|d| !d.is_empty()) {
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
         Err(Error::Input(format!(
             "{name}: command not found in PATH ({}) inside {}",
-            path.split(':')
-                .filter(|d| !d.is_empty())
-                .collect::<Vec<_>>()
-                .join(", "),
+            dirs.join(", "),
             self.root.dir().display()
         )))
     }
