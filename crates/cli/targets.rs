@@ -14,7 +14,12 @@ pub(crate) fn expand(
 ) -> Result<Vec<PathBuf>, String> {
     let root = resolver.root();
     let path = if word.contains('/') {
-        let p = Path::new(word);
+        // `./prog` names the same path as `prog` in the cwd; drop the `.` components.
+        let p: PathBuf = Path::new(word)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        let p = p.as_path();
         if root.is_host() {
             cwd.join(p)
         } else if let Some(inside) = root.in_root(p) {
