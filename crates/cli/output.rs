@@ -159,9 +159,31 @@ fn outcome(o: &Outcome) -> String {
     }
 }
 
-fn trace(out: &mut impl Write, tried: &[Attempt]) -> io::Result<()> {
+/// The search as `LD_DEBUG=libs` would show it: each step, then the files it tried.
+fn trace(out: &mut impl Write, c: &Closure, tried: &[Attempt]) -> io::Result<()> {
+    let mut step = None;
     for a in tried {
-        writeln!(out, "    trying file={}  ({})", a.path, outcome(&a.outcome))?;
+        if a.via != step {
+            step = a.via;
+            let what = match a.via {
+                Some(How::Rpath { owner }) => format!("RPATH of {}", c.objects[owner].path),
+                Some(How::LibraryPath) => "LD_LIBRARY_PATH".into(),
+                Some(How::Runpath) => "RUNPATH".into(),
+                Some(How::Cache) => "ld.so.cache".into(),
+                Some(How::Conf) => "ld.so.conf directories".into(),
+                Some(How::SystemDir) => "system directories".into(),
+                Some(How::MuslPath) => "musl path".into(),
+                Some(How::Path) => "path as given".into(),
+                _ => "interpreter".into(),
+            };
+            writeln!(out, "    search {what}")?;
+        }
+        writeln!(
+            out,
+            "      trying file={}  ({})",
+            a.path,
+            outcome(&a.outcome)
+        )?;
     }
     Ok(())
 }
@@ -208,8 +230,8 @@ pub(crate) fn why(out: &mut impl Write, closures: &[Closure], name: &str) -> io:
                 writeln!(out, "  also needed by: {}", others.join(", "))?;
             }
             if !o.trace.is_empty() {
-                writeln!(out, "  search:")?;
-                trace(out, &o.trace)?;
+                writeln!(out, "  the search (as LD_DEBUG=libs shows it):")?;
+                trace(out, c, &o.trace)?;
             }
         }
         for m in c.missing.iter().filter(|m| m.name == name) {
@@ -220,7 +242,7 @@ pub(crate) fn why(out: &mut impl Write, closures: &[Closure], name: &str) -> io:
                 "  {} needed by {}: NOT FOUND",
                 m.name, c.objects[m.requester].path
             )?;
-            trace(out, &m.tried)?;
+            trace(out, c, &m.tried)?;
         }
     }
     Ok(any)

@@ -92,6 +92,7 @@ struct MissingOut<'a> {
 struct AttemptOut<'a> {
     path: &'a str,
     outcome: String,
+    via: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -180,6 +181,7 @@ fn attempts(tried: &[depclose_resolve::Attempt]) -> Vec<AttemptOut<'_>> {
         .map(|a| AttemptOut {
             path: &a.path,
             outcome: outcome_name(&a.outcome),
+            via: a.via.map(how_name),
         })
         .collect()
 }

@@ -139,6 +139,8 @@ pub enum How {
 pub struct Attempt {
     pub path: String,
     pub outcome: Outcome,
+    /// The step of the search that tried it (`None` for the program's interpreter).
+    pub via: Option<How>,
 }
 
 /// What became of one candidate.
@@ -253,6 +255,8 @@ pub(crate) struct Walk<'r> {
     list: Vec<usize>,
     /// Objects whose dependencies have been mapped.
     done: Vec<bool>,
+    /// The search step under way, for the trace.
+    via: Option<How>,
 }
 
 impl<'r> Walk<'r> {
@@ -286,6 +290,7 @@ impl<'r> Walk<'r> {
             trace: Vec::new(),
             list: vec![0],
             done: Vec::new(),
+            via: None,
         }
     }
 
@@ -343,6 +348,7 @@ impl<'r> Walk<'r> {
             trace: Vec::new(),
             list: (0..n).collect(),
             done: vec![true; n],
+            via: None,
         }
     }
 
@@ -478,6 +484,7 @@ impl<'r> Walk<'r> {
         dep: DependencyKind,
     ) -> EdgeTarget {
         self.trace.clear();
+        self.via = None;
         // glibc expands DSTs in DT_NEEDED before anything else (`expand_dst` in dl-deps.c).
         let name = if self.facts.flavor == Flavor::Glibc && dst::has_dst(name) {
             match dst::expand(name, &self.dst_values(requester)) {
@@ -668,6 +675,7 @@ impl<'r> Walk<'r> {
         self.trace.push(Attempt {
             path: path.to_owned(),
             outcome: outcome.clone(),
+            via: self.via,
         });
         outcome
     }
@@ -757,6 +765,7 @@ impl<'r> Walk<'r> {
 
     /// A name with a `/`: opened as it is, relative names against the cwd.
     fn search_path(&mut self, name: &str) -> Search {
+        self.via = Some(How::Path);
         match self.try_file(name) {
             Some(Ok(o)) => Search::Found(
                 o,
@@ -773,6 +782,7 @@ impl<'r> Walk<'r> {
 
     /// `open_path`: each directory, with its hwcaps subdirectories first.
     fn search_dirs(&mut self, name: &str, dirs: &[String], how: How) -> Option<Search> {
+        self.via = Some(how);
         let subdirs: Vec<String> = self
             .facts
             .hwcaps
@@ -907,8 +917,10 @@ impl<'r> Walk<'r> {
     }
 
     fn search_cache(&mut self, name: &str, nodeflib: bool) -> Option<Search> {
+        self.via = Some(How::Cache);
         let hit = self.r.cache_lookup(&self.facts, name)?;
         let (path, how) = hit;
+        self.via = Some(how);
         // "Don't use a cache entry for a library in one of the system directories."
         if nodeflib
             && self
@@ -981,6 +993,7 @@ impl<'r> Walk<'r> {
     }
 
     fn search_musl_dirs(&mut self, name: &str, dirs: &[String], how: How) -> Option<Search> {
+        self.via = Some(how);
         for dir in dirs {
             // musl joins with "%.*s/%s": always one `/`, the directory as written.
             let path = format!("{dir}/{name}");
