@@ -404,8 +404,11 @@ fn host_hwcaps(known: &[String]) -> Vec<String> {
 }
 
 /// glibc's `SYSTEM_DIRS` as stored in `ld.so`: the strings, NUL-separated, each an absolute
-/// directory ending in `/`, directly after an array of their lengths (`system_dirs_len`,
-/// pointer-sized words). That exact shape is found nowhere else in the binary.
+/// directory ending in `/`, next to an array of their lengths (`system_dirs_len`,
+/// pointer-sized words). Where the linker puts that array differs: directly before the
+/// strings (x86-64), or after them at the next aligned offset past some zero padding
+/// (aarch64: bookworm's `ld-linux-aarch64.so.1` pads the strings' end to 16 bytes). That
+/// exact shape is found nowhere else in the binary.
 fn system_dirs_in(bin: &[u8], ptr: usize, big: bool) -> Option<Vec<String>> {
     let word = |at: usize| -> Option<usize> {
         let b = bin.get(at..at + ptr)?;
@@ -433,15 +436,28 @@ fn system_dirs_in(bin: &[u8], ptr: usize, big: bool) -> Option<Vec<String>> {
             dirs.push(String::from_utf8_lossy(s).into_owned());
             at += len + 1;
         }
-        if dirs.len() < 2 || pos < ptr * dirs.len() {
+        if dirs.len() < 2 {
             continue;
         }
-        let table = pos - ptr * dirs.len();
-        let matches = dirs
-            .iter()
-            .enumerate()
-            .all(|(i, d)| word(table + i * ptr) == Some(d.len()));
-        if matches {
+        let table_at = |table: usize| {
+            dirs.iter()
+                .enumerate()
+                .all(|(i, d)| word(table + i * ptr) == Some(d.len()))
+        };
+        if pos >= ptr * dirs.len() && table_at(pos - ptr * dirs.len()) {
+            return Some(dirs);
+        }
+        // After the strings: `at` is just past the last NUL; only zero bytes may lie
+        // between it and an aligned table (padding to at most 16 bytes' alignment).
+        let end = at;
+        let after = (end..end + 16 + ptr)
+            .filter(|t| t % ptr == 0)
+            .take_while(|&t| {
+                bin.get(end..t)
+                    .is_some_and(|pad| pad.iter().all(|&b| b == 0))
+            })
+            .find(|&t| table_at(t));
+        if after.is_some() {
             return Some(dirs);
         }
     }
@@ -594,5 +610,54 @@ mod tests {
         );
         bin[8] = 6;
         assert_eq!(system_dirs_in(&bin, 8, false), None);
+    }
+
+    /// bookworm's arm64 `ld-linux-aarch64.so.1` (glibc 2.36-9+deb12u14) keeps the lengths
+    /// after the strings: these 16-aligned bytes at file offset 0x1d040, strings, 12 zero
+    /// bytes, then 0x17, 0x1b, 5, 9 as 64-bit words. The loader's own
+    /// `--list-diagnostics` (run under qemu) prints exactly these four `path.system_dirs`.
+    #[test]
+    fn system_dirs_length_table_may_follow_the_strings() {
+        let dirs = [
+            "/lib/aarch64-linux-gnu/",
+            "/usr/lib/aarch64-linux-gnu/",
+            "/lib/",
+            "/usr/lib/",
+        ];
+        let mut bin = vec![0xd6u8; 16];
+        for d in dirs {
+            bin.extend_from_slice(d.as_bytes());
+            bin.push(0);
+        }
+        while bin.len() % 16 != 0 {
+            bin.push(0);
+        }
+        for d in dirs {
+            bin.extend_from_slice(&(d.len() as u64).to_le_bytes());
+        }
+        bin.extend_from_slice(b"\x7fELF");
+        let want: Vec<String> = dirs.iter().map(|d| (*d).to_owned()).collect();
+        assert_eq!(system_dirs_in(&bin, 8, false), Some(want.clone()));
+        // The same with 32-bit big-endian words right after the strings.
+        let mut be = vec![0xffu8; 4];
+        for d in dirs {
+            be.extend_from_slice(d.as_bytes());
+            be.push(0);
+        }
+        while be.len() % 4 != 0 {
+            be.push(0);
+        }
+        for d in dirs {
+            be.extend_from_slice(&(d.len() as u32).to_be_bytes());
+        }
+        assert_eq!(system_dirs_in(&be, 4, true), Some(want));
+        // A wrong length, or non-zero bytes between the strings and the table: no match.
+        let mut wrong = bin.clone();
+        let table = wrong.len() - 4 - 4 * 8;
+        wrong[table + 8] = 0x1c;
+        assert_eq!(system_dirs_in(&wrong, 8, false), None);
+        let mut gap = bin.clone();
+        gap[table - 1] = 1;
+        assert_eq!(system_dirs_in(&gap, 8, false), None);
     }
 }
