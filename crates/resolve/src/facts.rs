@@ -63,6 +63,8 @@ pub struct LoaderFacts {
     pub hwcaps: Vec<String>,
     /// Legacy hwcaps subdirectories (glibc before 2.37), each ending in `/`, in priority order.
     pub legacy_subdirs: Vec<String>,
+    /// `dl_hwcap & hwcap_mask` for glibc 2.36's legacy cache entries.
+    pub legacy_hwcap: u64,
     /// glibc's version as (major, minor), when the loader says it.
     pub glibc_version: Option<(u32, u32)>,
     pub source: FactsSource,
@@ -310,14 +312,16 @@ impl LoaderFacts {
             .platform
             .clone()
             .or_else(|| arch.map(|(a, _)| host_platform(a, on_host)));
-        let legacy = glibc_version.is_some_and(|v| v < (2, 37))
-            && matches!(options.hwcaps, HwcapsChoice::Host)
-            && on_host;
+        // glibc before 2.37 searches the legacy subdirectories on every CPU; only some of
+        // their parts depend on the CPU.
+        let legacy = glibc_version.is_some_and(|v| v < (2, 37));
+        let cpu = matches!(options.hwcaps, HwcapsChoice::Host) && on_host;
         let legacy_subdirs = if legacy {
-            crate::legacy::subdirs(platform.as_deref(), machine)
+            crate::legacy::subdirs(platform.as_deref(), machine, cpu)
         } else {
             Vec::new()
         };
+        let legacy_hwcap = crate::legacy::masked_hwcap(machine, cpu);
         LoaderFacts {
             flavor: Flavor::Glibc,
             machine,
@@ -330,6 +334,7 @@ impl LoaderFacts {
             platform,
             hwcaps,
             legacy_subdirs,
+            legacy_hwcap,
             glibc_version,
             source,
             musl_path: Vec::new(),
@@ -357,22 +362,15 @@ impl LoaderFacts {
     pub fn cache_legacy_hwcaps(&self) -> crate::cache::LegacyHwcaps {
         use crate::cache::LegacyHwcaps;
         match self.glibc_version {
-            Some(v) if v < (2, 37) => {
-                let host = !self.legacy_subdirs.is_empty();
-                LegacyHwcaps::Glibc236 {
-                    hwcap: if host {
-                        crate::legacy::masked_hwcap(self.machine)
-                    } else {
-                        0
-                    },
-                    platform_mask: if self.machine == EM_X86_64 {
-                        crate::legacy::X86_PLATFORM_MASK
-                    } else {
-                        0
-                    },
-                    platform: crate::legacy::platform_bit(self.machine, self.platform.as_deref()),
-                }
-            }
+            Some(v) if v < (2, 37) => LegacyHwcaps::Glibc236 {
+                hwcap: self.legacy_hwcap,
+                platform_mask: if self.machine == EM_X86_64 {
+                    crate::legacy::X86_PLATFORM_MASK
+                } else {
+                    0
+                },
+                platform: crate::legacy::platform_bit(self.machine, self.platform.as_deref()),
+            },
             _ => LegacyHwcaps::Removed,
         }
     }
@@ -539,6 +537,7 @@ fn musl_facts(
         platform: None,
         hwcaps: Vec::new(),
         legacy_subdirs: Vec::new(),
+        legacy_hwcap: 0,
         glibc_version: None,
         source: FactsSource::LoaderBinary,
         musl_path,

@@ -15,10 +15,13 @@ const X86_HWCAP_NAMES: [&str; 3] = ["sse2", "x86_64", "avx512_1"];
 const X86_HWCAP_IMPORTANT: u64 = 0b110;
 
 /// The legacy subdirectories (each ending in `/`), best first, without the final "".
-pub(crate) fn subdirs(platform: Option<&str>, machine: u16) -> Vec<String> {
+/// `cpu` says whether this CPU's own hwcap bits apply (only when the root is the host's
+/// architecture and the host's hwcaps were asked for); without it only the bits every CPU
+/// of the architecture has are used, so the list holds on any machine that runs the files.
+pub(crate) fn subdirs(platform: Option<&str>, machine: u16, cpu: bool) -> Vec<String> {
     let mut parts: Vec<&str> = Vec::new();
     if machine == EM_X86_64 {
-        let hwcap = masked_hwcap(machine);
+        let hwcap = masked_hwcap(machine, cpu);
         for (bit, name) in X86_HWCAP_NAMES.iter().enumerate() {
             if hwcap & (1 << bit) != 0 {
                 parts.push(name);
@@ -33,9 +36,10 @@ pub(crate) fn subdirs(platform: Option<&str>, machine: u16) -> Vec<String> {
 }
 
 /// `dl_hwcap & hwcap_mask` with the default mask: the bits legacy cache entries may use.
-pub(crate) fn masked_hwcap(machine: u16) -> u64 {
+/// Off x86-64 the bits come from the kernel's AT_HWCAP, which a file cannot tell: none.
+pub(crate) fn masked_hwcap(machine: u16, cpu: bool) -> u64 {
     if machine == EM_X86_64 {
-        x86_hwcap() & X86_HWCAP_IMPORTANT
+        x86_hwcap(cpu) & X86_HWCAP_IMPORTANT
     } else {
         0
     }
@@ -55,11 +59,12 @@ pub(crate) fn platform_bit(machine: u16, platform: Option<&str>) -> Option<u32> 
 /// The platform bits of an x86 cache entry's legacy hwcap (`_DL_HWCAP_PLATFORM`).
 pub(crate) const X86_PLATFORM_MASK: u64 = 0xf << 48;
 
-/// On x86-64 glibc sets `dl_hwcap` itself: `HWCAP_X86_64`, plus `HWCAP_X86_AVX512_1` on
-/// Intel CPUs with usable AVX-512 CD, BW, DQ and VL but no ER (`cpu-features.c`).
-fn x86_hwcap() -> u64 {
+/// On x86-64 glibc sets `dl_hwcap` itself: `HWCAP_X86_64` on every CPU, plus
+/// `HWCAP_X86_AVX512_1` on Intel CPUs with usable AVX-512 CD, BW, DQ and VL but no ER
+/// (`cpu-features.c`).
+fn x86_hwcap(cpu: bool) -> u64 {
     let mut hwcap = 0b10;
-    if crate::cpu::x86_avx512_1() {
+    if cpu && crate::cpu::x86_avx512_1() {
         hwcap |= 0b100;
     }
     hwcap
