@@ -1,0 +1,195 @@
+//! The JSON report, schema version 1, mirrored from `crates/cli/report.rs` and `docs/json.md`
+//! with `deny_unknown_fields` and closed enums: a field or value added, renamed or removed
+//! without a schema change fails every test that reads a report.
+
+// Every field is declared so that deny_unknown_fields can reject the ones that are not;
+// not every test reads every field.
+#![allow(dead_code)]
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Report {
+    pub(crate) schema_version: u32,
+    pub(crate) root: String,
+    pub(crate) targets: Vec<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Target {
+    pub(crate) target: String,
+    pub(crate) scripts: Vec<Script>,
+    pub(crate) linkage: Linkage,
+    pub(crate) complete: bool,
+    pub(crate) loader: Option<Loader>,
+    pub(crate) objects: Vec<Object>,
+    pub(crate) missing: Vec<Missing>,
+    pub(crate) fatal: Option<Fatal>,
+    pub(crate) notes: Vec<String>,
+}
+
+impl Target {
+    /// What the loader maps besides the program, in load order, as `ld.so` prints it
+    /// (objects loaded at run time are not in a trace).
+    pub(crate) fn loaded_paths(&self) -> Vec<&str> {
+        self.objects
+            .iter()
+            .skip(1)
+            .filter(|o| !o.runtime)
+            .map(|o| o.path.as_str())
+            .collect()
+    }
+
+    pub(crate) fn missing_names(&self) -> Vec<&str> {
+        self.missing.iter().map(|m| m.name.as_str()).collect()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Script {
+    pub(crate) path: String,
+    pub(crate) interpreter: String,
+    pub(crate) argument: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) enum Linkage {
+    #[serde(rename = "dynamic")]
+    Dynamic,
+    #[serde(rename = "static")]
+    Static,
+    #[serde(rename = "static-pie")]
+    StaticPie,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Loader {
+    pub(crate) flavor: Flavor,
+    pub(crate) interpreter: String,
+    pub(crate) system_dirs: Vec<String>,
+    pub(crate) lib: String,
+    pub(crate) platform: Option<String>,
+    pub(crate) hwcaps: Vec<String>,
+    pub(crate) legacy_hwcaps_subdirs: Vec<String>,
+    pub(crate) glibc_version: Option<String>,
+    pub(crate) facts_from: FactsFrom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Flavor {
+    Glibc,
+    Musl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FactsFrom {
+    LoaderBinary,
+    Table,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Object {
+    pub(crate) path: String,
+    pub(crate) real_path: String,
+    pub(crate) soname: Option<String>,
+    pub(crate) names: Vec<String>,
+    pub(crate) found: Found,
+    pub(crate) loader: Option<String>,
+    pub(crate) needed_by: Vec<String>,
+    pub(crate) needed: Vec<String>,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+    pub(crate) runtime: bool,
+    pub(crate) tried: Vec<Attempt>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Found {
+    pub(crate) how: How,
+    pub(crate) dir: Option<String>,
+    pub(crate) subdir: Option<String>,
+    pub(crate) rpath_of: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum How {
+    Target,
+    Interpreter,
+    Preload,
+    Path,
+    Rpath,
+    LdLibraryPath,
+    Runpath,
+    #[serde(rename = "ld.so.cache")]
+    LdSoCache,
+    #[serde(rename = "ld.so.conf")]
+    LdSoConf,
+    SystemDir,
+    MuslPath,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Missing {
+    pub(crate) name: String,
+    pub(crate) needed_by: String,
+    pub(crate) kind: MissingKind,
+    pub(crate) required: bool,
+    pub(crate) tried: Vec<Attempt>,
+    pub(crate) reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum MissingKind {
+    Needed,
+    Filter,
+    Auxiliary,
+    Interpreter,
+    Preload,
+    Runtime,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Attempt {
+    pub(crate) path: String,
+    /// `absent`, `unreadable`, `symlink_loop`, `wrong_class`, `wrong_machine`, `nodeflib`,
+    /// `chosen`, or `error: REASON` (open-ended, so a string; see [`Attempt::is_known`]).
+    pub(crate) outcome: String,
+    /// The search step that tried it (a `found.how` value); None for the interpreter.
+    pub(crate) via: Option<How>,
+}
+
+impl Attempt {
+    pub(crate) fn is_known(&self) -> bool {
+        matches!(
+            self.outcome.as_str(),
+            "absent"
+                | "unreadable"
+                | "symlink_loop"
+                | "wrong_class"
+                | "wrong_machine"
+                | "nodeflib"
+                | "chosen"
+        ) || self.outcome.starts_with("error: ")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Fatal {
+    pub(crate) name: String,
+    pub(crate) needed_by: String,
+    pub(crate) path: String,
+    pub(crate) reason: String,
+}

@@ -1,0 +1,405 @@
+//! What every test needs: its own temp dir, `depclose` run with a scrubbed environment,
+//! and the real loaders (the oracles) run and parsed the same way.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The binary under test, built by Cargo for this test target.
+pub(crate) const DEPCLOSE: &str = env!("CARGO_BIN_EXE_depclose");
+
+/// The only variable the children see. Fixed (not inherited) so that command lookups give
+/// the same answer on every machine and in every shell.
+pub(crate) const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// glibc's loader, run directly: with `LD_TRACE_LOADED_OBJECTS` it prints what `ldd` prints,
+/// without the bash wrapper (verify.md: 6x faster).
+pub(crate) const LDSO: &str = "/lib64/ld-linux-x86-64.so.2";
+
+/// musl's loader; `--list` is musl's ldd.
+pub(crate) const LD_MUSL: &str = "/lib/ld-musl-x86_64.so.1";
+
+/// A temp dir owned by one test, removed when the test ends.
+pub(crate) struct TestEnv {
+    dir: tempfile::TempDir,
+    /// The dir with symlinks resolved: the loader prints paths built from what it is given,
+    /// so tests pass it paths that are already canonical.
+    root: PathBuf,
+}
+
+impl TestEnv {
+    pub(crate) fn new() -> TestEnv {
+        let dir = tempfile::Builder::new()
+            .prefix("depclose-test")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        TestEnv { dir, root }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        debug_assert!(self.dir.path().exists());
+        &self.root
+    }
+
+    pub(crate) fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Write a file (and its parent directories) and return its path.
+    pub(crate) fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// Run depclose in this test's dir.
+    pub(crate) fn depclose<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.depclose_in(self.path(), args)
+    }
+
+    /// Run depclose with `cwd` as its working directory.
+    pub(crate) fn depclose_in<I, S>(&self, cwd: &Path, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = command(DEPCLOSE);
+        cmd.args(args).current_dir(cwd);
+        run(&mut cmd)
+    }
+}
+
+/// A command with an empty environment but `PATH`: nothing from the developer's shell
+/// (`LD_LIBRARY_PATH`, `LD_PRELOAD`, locale) reaches depclose or the loader.
+pub(crate) fn command(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear().env("PATH", PATH).stdin(Stdio::null());
+    cmd
+}
+
+/// What a finished process left.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    pub(crate) what: String,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    /// None when killed by a signal.
+    pub(crate) code: Option<i32>,
+}
+
+impl Run {
+    pub(crate) fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    pub(crate) fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+
+    /// Panics with the whole run in the message unless the exit code is `code`.
+    #[track_caller]
+    pub(crate) fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, Some(code), "unexpected exit code\n{self}");
+        assert!(
+            !self.stderr.contains("panicked"),
+            "depclose panicked\n{self}"
+        );
+        self
+    }
+
+    /// The command, exit code and stderr, without stdout (for a JSON report, which the
+    /// message describes instead).
+    pub(crate) fn brief(&self) -> String {
+        format!(
+            "$ {}\nexit: {:?}\n--- stderr\n{}",
+            self.what,
+            self.code,
+            truncate(&self.stderr)
+        )
+    }
+
+    /// The JSON report on stdout, parsed into the pinned schema.
+    #[track_caller]
+    pub(crate) fn report(&self) -> crate::report::Report {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not a schema-1 report: {e}\n{self}"))
+    }
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "$ {}", self.what)?;
+        writeln!(f, "exit: {:?}", self.code)?;
+        writeln!(f, "--- stdout\n{}", truncate(&self.stdout))?;
+        write!(f, "--- stderr\n{}", truncate(&self.stderr))
+    }
+}
+
+fn truncate(s: &str) -> &str {
+    const MAX: usize = 4000;
+    if s.len() <= MAX {
+        return s;
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Run to completion, capturing both streams.
+pub(crate) fn run(cmd: &mut Command) -> Run {
+    let what = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    Run {
+        what,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code(),
+    }
+}
+
+/// One line of the loader's trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Traced {
+    /// An object, as the path the loader built and opened.
+    Path(String),
+    /// `name => not found`.
+    NotFound(String),
+}
+
+/// The loader's trace of one program.
+#[derive(Debug, Clone)]
+pub(crate) struct Trace {
+    pub(crate) run: Run,
+    pub(crate) entries: Vec<Traced>,
+    /// The loader said `statically linked` (it traced nothing).
+    pub(crate) statically_linked: bool,
+}
+
+impl Trace {
+    pub(crate) fn paths(&self) -> Vec<&str> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Traced::Path(p) => Some(p.as_str()),
+                Traced::NotFound(_) => None,
+            })
+            .collect()
+    }
+
+    /// The paths as a list of distinct objects: musl's `--list` prints its loader first and
+    /// again for each reserved name it answers (`libc.so => /lib/ld-musl-x86_64.so.1`);
+    /// glibc's trace never repeats a path, so this changes nothing there.
+    pub(crate) fn objects(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.paths()
+            .into_iter()
+            .filter(|p| seen.insert(*p))
+            .collect()
+    }
+
+    pub(crate) fn not_found(&self) -> Vec<&str> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Traced::NotFound(n) => Some(n.as_str()),
+                Traced::Path(_) => None,
+            })
+            .collect()
+    }
+
+    /// The loader's own error (`PROG: error while loading shared libraries: PATH: REASON`),
+    /// split into the path it stopped at and the reason.
+    pub(crate) fn loader_error(&self) -> Option<(String, String)> {
+        const MARK: &str = "error while loading shared libraries: ";
+        let line = self.run.stderr.lines().find(|l| l.contains(MARK))?;
+        let rest = &line[line.find(MARK)? + MARK.len()..];
+        let (path, reason) = rest.rsplit_once(": ")?;
+        Some((path.to_owned(), reason.to_owned()))
+    }
+}
+
+/// Parse trace output (`ld.so` in trace mode, or musl's `--list`). Lines are
+/// `name => path (0x…)`, `path (0x…)`, `name => not found`, or `statically linked`;
+/// the vDSO is no file and is skipped.
+pub(crate) fn parse_trace(stdout: &str) -> (Vec<Traced>, bool) {
+    let mut entries = Vec::new();
+    let mut statically_linked = false;
+    for line in stdout.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "statically linked" {
+            statically_linked = true;
+            continue;
+        }
+        if let Some(name) = line.strip_suffix(" => not found") {
+            entries.push(Traced::NotFound(name.to_owned()));
+            continue;
+        }
+        // Drop the load address; what is left is `name => path` or `path`.
+        let body = match line.rfind(" (0x") {
+            Some(i) if line.ends_with(')') => &line[..i],
+            _ => panic!("unexpected loader trace line: {line:?}\n{stdout}"),
+        };
+        let path = match body.split_once(" => ") {
+            Some((_, p)) => p,
+            None => body,
+        };
+        if path.starts_with("linux-vdso.so") || path.starts_with("linux-gate.so") {
+            continue;
+        }
+        entries.push(Traced::Path(path.to_owned()));
+    }
+    (entries, statically_linked)
+}
+
+fn trace_with(mut cmd: Command, cwd: &Path, library_path: Option<&str>) -> Trace {
+    cmd.current_dir(cwd);
+    if let Some(lp) = library_path {
+        cmd.env("LD_LIBRARY_PATH", lp);
+    }
+    let run = run(&mut cmd);
+    let (entries, statically_linked) = parse_trace(&run.stdout);
+    Trace {
+        run,
+        entries,
+        statically_linked,
+    }
+}
+
+/// `LD_TRACE_LOADED_OBJECTS=1 LD_WARN=yes ld.so TARGET`: unlike `ld.so --list`, trace mode
+/// goes on after a missing library and prints `name => not found` (verify.md).
+pub(crate) fn ldso_trace(target: &Path, cwd: &Path, library_path: Option<&str>) -> Trace {
+    let mut cmd = command(LDSO);
+    cmd.env("LD_TRACE_LOADED_OBJECTS", "1")
+        .env("LD_WARN", "yes")
+        .arg(target);
+    trace_with(cmd, cwd, library_path)
+}
+
+/// A real exec of TARGET with tracing on: the kernel handles `#!` and sets `$ORIGIN` from the
+/// real file, and a glibc loader traces instead of running the program. Only for files
+/// that are safe to run (a static program runs for real).
+pub(crate) fn exec_trace(target: &Path, cwd: &Path, library_path: Option<&str>) -> Trace {
+    let mut cmd = command(target);
+    cmd.env("LD_TRACE_LOADED_OBJECTS", "1")
+        .env("LD_WARN", "yes");
+    trace_with(cmd, cwd, library_path)
+}
+
+/// `ld-musl --list TARGET`.
+pub(crate) fn musl_trace(target: &Path, cwd: &Path, library_path: Option<&str>) -> Trace {
+    let mut cmd = command(LD_MUSL);
+    cmd.arg("--list").arg(target);
+    trace_with(cmd, cwd, library_path)
+}
+
+/// The little of an ELF header the tests need to pick targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ElfSniff {
+    /// `e_type`: 2 executable, 3 shared object (or PIE).
+    pub(crate) e_type: u16,
+    /// `PT_INTERP`, if any.
+    pub(crate) interp: Option<String>,
+}
+
+pub(crate) const ET_DYN: u16 = 3;
+
+/// Read the header and program headers of a 64-bit little-endian x86-64 ELF file; None for
+/// anything else (other files, other architectures: the host's loader would refuse them).
+pub(crate) fn sniff_elf(path: &Path) -> Option<ElfSniff> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut h = [0u8; 64];
+    f.read_exact(&mut h).ok()?;
+    // ELFCLASS64, ELFDATA2LSB, EM_X86_64.
+    if &h[..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 || le16(&h, 18) != 62 {
+        return None;
+    }
+    let e_type = le16(&h, 16);
+    let phoff = le64(&h, 32);
+    let phentsize = u64::from(le16(&h, 54));
+    let phnum = u64::from(le16(&h, 56));
+    if phentsize < 56 || phnum > 4096 {
+        return None;
+    }
+    let mut interp = None;
+    for i in 0..phnum {
+        let mut ph = [0u8; 56];
+        f.seek(SeekFrom::Start(phoff.checked_add(i * phentsize)?))
+            .ok()?;
+        f.read_exact(&mut ph).ok()?;
+        // PT_INTERP
+        if le32(&ph, 0) == 3 {
+            let (off, size) = (le64(&ph, 8), le64(&ph, 32));
+            if size > 4096 {
+                return None;
+            }
+            let mut s = vec![0u8; usize::try_from(size).ok()?];
+            f.seek(SeekFrom::Start(off)).ok()?;
+            f.read_exact(&mut s).ok()?;
+            let s = s.split(|&b| b == 0).next().unwrap_or_default();
+            interp = Some(String::from_utf8_lossy(s).into_owned());
+        }
+    }
+    Some(ElfSniff { e_type, interp })
+}
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Copy a tree as `cp -a` does (symlinks stay symlinks, modes kept): the fixtures' symlinks
+/// are what the scenarios test.
+pub(crate) fn cp_a(from: &Path, to: &Path) {
+    let r = run(Command::new("cp").arg("-a").arg(from).arg(to));
+    assert_eq!(r.code, Some(0), "{r}");
+}
+
+/// Whether the tests run as root (then file modes do not stop reads).
+pub(crate) fn is_root() -> bool {
+    let r = run(command("id").arg("-u"));
+    r.stdout.trim() == "0"
+}
+
+/// Compare two sequences and describe the first difference, with both in full.
+pub(crate) fn diff_seq(what: &str, got: &[&str], want: &[&str]) -> Option<String> {
+    if got == want {
+        return None;
+    }
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    Some(format!(
+        "{what} differ at index {at}:\n  depclose: {got:?}\n  loader:   {want:?}"
+    ))
+}
