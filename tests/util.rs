@@ -156,8 +156,18 @@ fn truncate(s: &str) -> &str {
 
 /// Run to completion, capturing both streams.
 pub(crate) fn run(cmd: &mut Command) -> Run {
+    // The variables set beyond PATH, and where it ran, so a failure message can be replayed.
+    let vars: String = cmd
+        .get_envs()
+        .filter(|(k, _)| *k != "PATH")
+        .filter_map(|(k, v)| Some(format!("{}={} ", k.to_string_lossy(), v?.to_string_lossy())))
+        .collect();
+    let dir = cmd
+        .get_current_dir()
+        .map(|d| format!("cd {} && ", d.display()))
+        .unwrap_or_default();
     let what = format!(
-        "{} {}",
+        "{dir}{vars}{} {}",
         cmd.get_program().to_string_lossy(),
         cmd.get_args()
             .map(|a| a.to_string_lossy().into_owned())
