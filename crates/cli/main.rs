@@ -178,7 +178,7 @@ fn run(args: &Args) -> Result<u8, Error> {
         }
     }
     if emitting {
-        let complete = output::report_problems(&closures);
+        let complete = output::report_problems(&closures, args.allow_missing);
         let stops = closures.iter().any(|c| c.fatal.is_some());
         if !complete && (!args.allow_missing || stops) {
             eprintln!(
@@ -206,7 +206,7 @@ fn run(args: &Args) -> Result<u8, Error> {
         }
         out.flush()?;
     }
-    let complete = output::report_problems(&closures);
+    let complete = output::report_problems(&closures, args.allow_missing);
     // --allow-missing accepts missing names, not a loader that would stop with an error.
     let stops = closures.iter().any(|c| c.fatal.is_some());
     Ok(if complete || (args.allow_missing && !stops) {

@@ -260,7 +260,8 @@ fn kind(m: &Missing) -> &'static str {
 }
 
 /// Print every missing name and loader stop to stderr, one line each; true when complete.
-pub(crate) fn report_problems(closures: &[Closure]) -> bool {
+/// With `allow_missing` a missing name is a warning (a loader stop stays an error).
+pub(crate) fn report_problems(closures: &[Closure], allow_missing: bool) -> bool {
     let mut complete = true;
     let mut said = HashSet::new();
     for c in closures {
@@ -284,7 +285,7 @@ pub(crate) fn report_problems(closures: &[Closure]) -> bool {
             } else {
                 format!("tried {}", tried.join(", "))
             };
-            let level = if m.required() { "error" } else { "warning" };
+            let level = if m.required() && !allow_missing { "error" } else { "warning" };
             eprintln!(
                 "depclose: {level}: {}: not found ({} by {requester}; {searched})",
                 m.name,

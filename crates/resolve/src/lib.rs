@@ -177,14 +177,8 @@ impl Resolver {
                             target.display()
                         )));
                     }
-                    if !s.interpreter.starts_with('/') {
-                        return Err(Error::Input(format!(
-                            "{}: #! interpreter {} is not an absolute path",
-                            path.display(),
-                            s.interpreter
-                        )));
-                    }
-                    let next = PathBuf::from(&s.interpreter);
+                    // The kernel opens a relative interpreter against the cwd of the exec.
+                    let next = self.options.cwd.join(&s.interpreter);
                     scripts.push(ScriptHop {
                         path: path.clone(),
                         interpreter: s.interpreter,
