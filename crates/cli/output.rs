@@ -285,7 +285,11 @@ pub(crate) fn report_problems(closures: &[Closure], allow_missing: bool) -> bool
             } else {
                 format!("tried {}", tried.join(", "))
             };
-            let level = if m.required() && !allow_missing { "error" } else { "warning" };
+            let level = if m.required() && !allow_missing {
+                "error"
+            } else {
+                "warning"
+            };
             eprintln!(
                 "depclose: {level}: {}: not found ({} by {requester}; {searched})",
                 m.name,
