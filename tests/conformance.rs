@@ -7,8 +7,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::report::{How, Target};
 use crate::util::{self, ElfSniff, TestEnv, Trace};
@@ -226,32 +224,7 @@ fn oracle(path: &Path, sniff: &ElfSniff, cwd: &Path) -> Result<Trace, String> {
 }
 
 fn traces_in_parallel(cases: &[(PathBuf, ElfSniff)], cwd: &Path) -> Vec<Result<Trace, String>> {
-    let workers = std::thread::available_parallelism()
-        .map_or(2, usize::from)
-        .clamp(2, 4);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Trace, String>>>> =
-        Mutex::new((0..cases.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((path, sniff)) = cases.get(i) else {
-                        break;
-                    };
-                    let r = oracle(path, sniff, cwd);
-                    results.lock().unwrap()[i] = Some(r);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(Option::unwrap)
-        .collect()
+    util::par_map(cases, |(path, sniff)| oracle(path, sniff, cwd))
 }
 
 /// Compare one file; on a difference, try each documented class.

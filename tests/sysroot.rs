@@ -19,8 +19,6 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use depclose_elf::{FileKind, Linkage, ObjectType};
@@ -618,27 +616,7 @@ fn trace_all(
     ld_args: &[&str],
     files: &[String],
 ) -> Vec<(Listing, i32, String)> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<(Listing, i32, String)>>> = Mutex::new(vec![None; files.len()]);
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(f) = files.get(i) else { break };
-                    let r = chroot_trace(root, loader, ld_args, f);
-                    results.lock().unwrap()[i] = Some(r);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(Option::unwrap)
-        .collect()
+    crate::util::par_map(files, |f| chroot_trace(root, loader, ld_args, f))
 }
 
 /// The loader's own facts (`ld.so --list-diagnostics` and `--help`, run in the root)
