@@ -108,7 +108,11 @@ fn run(args: &Args) -> Result<u8, Error> {
     let host_cwd =
         std::env::current_dir().map_err(|e| Error::Input(format!("current directory: {e}")))?;
     let cwd = match (&args.cwd, root.is_host()) {
-        (Some(c), _) => c.clone(),
+        // `.` components would show in every path built from the cwd.
+        (Some(c), _) => c
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect(),
         (None, true) => host_cwd.clone(),
         (None, false) => PathBuf::from("/"),
     };

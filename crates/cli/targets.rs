@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use depclose_elf::{FileKind, ObjectType};
 use depclose_resolve::Resolver;
+use rayon::prelude::*;
 
 /// A target as the user named it, made an absolute path inside the root.
 pub(crate) fn expand(
@@ -53,15 +53,14 @@ pub(crate) fn expand(
         if !entry.file_type().is_file() {
             continue;
         }
-        // Only ELF programs and shared objects; other files in the tree are not targets.
-        let is_elf = matches!(
-            depclose_elf::read_file(entry.path()),
-            Ok(FileKind::Elf(e)) if matches!(e.object_type, ObjectType::Executable | ObjectType::SharedObject)
-        );
-        if is_elf {
-            let rel = entry.path().strip_prefix(&host).unwrap_or(entry.path());
-            found.push(path.join(rel));
-        }
+        let rel = entry.path().strip_prefix(&host).unwrap_or(entry.path());
+        found.push(rel.to_path_buf());
     }
-    Ok(found)
+    // Only ELF programs and shared objects are targets; reading them is most of the work, so
+    // it runs in parallel (and the resolver remembers what it read).
+    Ok(found
+        .into_par_iter()
+        .filter(|rel| resolver.is_elf_object(&resolved.real.join(rel)))
+        .map(|rel| path.join(rel))
+        .collect())
 }

@@ -28,7 +28,7 @@ mod read;
 pub use error::Error;
 pub use read::{
     Class, Data, Dependency, DependencyKind, ElfInfo, FileKind, Linkage, ObjectType, Script,
-    parse_bytes, read_file,
+    parse_bytes, read_file, read_file_with_metadata,
 };
 
 /// `DF_1_NODEFLIB` in `DT_FLAGS_1`: the loader skips the cache's system entries and the

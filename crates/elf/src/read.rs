@@ -5,7 +5,7 @@ use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::dynamic::{DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, Dynamic};
 use goblin::elf::header::{ET_CORE, ET_DYN, ET_EXEC, ET_REL, Header};
 use goblin::elf::program_header::{PT_DYNAMIC, PT_INTERP, ProgramHeader};
-use memmap2::Mmap;
+use memmap2::MmapOptions;
 
 use crate::{DF_1_PIE, Error};
 
@@ -143,6 +143,12 @@ impl ElfInfo {
 ///
 /// Special files are refused before they are opened: opening a FIFO would block.
 pub fn read_file(path: &Path) -> Result<FileKind, Error> {
+    read_file_with_metadata(path).map(|(kind, _)| kind)
+}
+
+/// [`read_file`], also returning the file's metadata (one `stat` for both: callers compare
+/// (device, inode) as the loader does).
+pub fn read_file_with_metadata(path: &Path) -> Result<(FileKind, std::fs::Metadata), Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -164,8 +170,10 @@ pub fn read_file(path: &Path) -> Result<FileKind, Error> {
     // SAFETY: the map is read-only and private to this call. If another process truncates
     // the file while it is mapped, reads past the new end fault (SIGBUS); depclose reads
     // installed files, which package managers replace by rename, not in place.
-    let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-    parse_bytes(path, &map)
+    // The length is known: no second `stat` inside the mapping call.
+    let len = usize::try_from(meta.len()).map_err(|_| Error::malformed(path, "file too large"))?;
+    let map = unsafe { MmapOptions::new().len(len).map(&file) }.map_err(io)?;
+    parse_bytes(path, &map).map(|kind| (kind, meta))
 }
 
 fn file_type_name(ft: &std::fs::FileType) -> &'static str {

@@ -168,8 +168,16 @@ impl Resolver {
             if meta.is_dir() {
                 return Err(Error::Input(format!("{}: is a directory", path.display())));
             }
-            let host = self.root.host_path(&resolved.real);
-            match depclose_elf::read_file(&host).map_err(|e| rename_elf_error(e, &path))? {
+            // Read through the cache, which a directory target's scan has usually filled; on
+            // an error, read again for the typed error.
+            let kind = match &self.read_file(&resolved.real).kind {
+                Ok(kind) => kind.clone(),
+                Err(_) => {
+                    let host = self.root.host_path(&resolved.real);
+                    depclose_elf::read_file(&host).map_err(|e| rename_elf_error(e, &path))?
+                }
+            };
+            match kind {
                 FileKind::Script(s) => {
                     if scripts.len() + 1 >= MAX_SCRIPT_DEPTH {
                         return Err(Error::Input(format!(
@@ -343,6 +351,15 @@ impl Resolver {
             .collect()
     }
 
+    /// True when the in-root file `real` (symlinks resolved) is an ELF executable or shared
+    /// object: what a directory target analyses. The read is remembered for the analysis.
+    pub fn is_elf_object(&self, real: &Path) -> bool {
+        matches!(
+            &self.read_file(real).kind,
+            Ok(FileKind::Elf(e)) if matches!(e.object_type, ObjectType::Executable | ObjectType::SharedObject)
+        )
+    }
+
     /// Read (once) what the loader would read from a resolved in-root path.
     pub(crate) fn read_file(&self, real: &Path) -> Arc<FileEntry> {
         if let Some(e) = self
@@ -354,9 +371,13 @@ impl Resolver {
             return e.clone();
         }
         let host = self.root.host_path(real);
-        let meta = std::fs::metadata(&host);
+        let read = depclose_elf::read_file_with_metadata(&host);
+        let (file_id, size) = match &read {
+            Ok((_, m)) => ((m.dev(), m.ino()), m.len()),
+            Err(_) => ((0, 0), 0),
+        };
         let entry = Arc::new(FileEntry {
-            kind: depclose_elf::read_file(&host).map_err(|e| match e {
+            kind: read.map(|(kind, _)| kind).map_err(|e| match e {
                 depclose_elf::Error::Io { source, .. } => source.to_string(),
                 depclose_elf::Error::NotRegular {
                     kind: "directory", ..
@@ -365,11 +386,8 @@ impl Resolver {
                 depclose_elf::Error::Malformed { reason, .. } => reason,
                 other => other.to_string(),
             }),
-            file_id: meta
-                .as_ref()
-                .map(|m| (m.dev(), m.ino()))
-                .unwrap_or_default(),
-            size: meta.map(|m| m.len()).unwrap_or_default(),
+            file_id,
+            size,
         });
         self.files
             .lock()

@@ -40,6 +40,38 @@ pub struct Root {
     /// Directories already resolved (the loader, too, remembers which search directories
     /// exist): in-root path → resolved path, or `None` if it is not a directory.
     dirs: Mutex<HashMap<PathBuf, Option<Resolved>>>,
+    /// Paths already resolved: a search tries the same candidates for many programs.
+    paths: Mutex<HashMap<PathBuf, Result<Resolved, Failure>>>,
+}
+
+/// A failed resolution, remembered without the path it is reported under.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    NotFound,
+    Loop,
+    Io(std::io::ErrorKind),
+}
+
+impl Failure {
+    fn of(e: &Error) -> Failure {
+        match e {
+            Error::SymlinkLoop { .. } => Failure::Loop,
+            Error::Io { source, .. } => Failure::Io(source.kind()),
+            _ => Failure::NotFound,
+        }
+    }
+
+    fn error(self, path: &Path) -> Error {
+        let path = path.to_path_buf();
+        match self {
+            Failure::NotFound => Error::NotFound { path },
+            Failure::Loop => Error::SymlinkLoop { path },
+            Failure::Io(kind) => Error::Io {
+                path,
+                source: kind.into(),
+            },
+        }
+    }
 }
 
 impl Root {
@@ -58,6 +90,7 @@ impl Root {
         Ok(Root {
             dir,
             dirs: Mutex::new(HashMap::new()),
+            paths: Mutex::new(HashMap::new()),
         })
     }
 
@@ -92,9 +125,98 @@ impl Root {
     /// Resolve `path` (absolute inside the root) like the kernel: symlinks followed inside
     /// the root (an absolute target restarts at the root, `..` stops at it).
     pub fn resolve(&self, path: &Path) -> Result<Resolved, Error> {
+        let cached = self.lock_paths().get(path).cloned();
+        if let Some(hit) = cached {
+            return hit.map_err(|f| f.error(path));
+        }
+        let r = self.resolve_in(path, 0);
+        let memo = r.as_ref().map(Clone::clone).map_err(Failure::of);
+        self.lock_paths().insert(path.to_path_buf(), memo);
+        r
+    }
+
+    /// Resolve through the remembered parent directory, then the last component; `links`
+    /// counts the symlinks followed so far, for the loop limit.
+    fn resolve_in(&self, path: &Path, links: usize) -> Result<Resolved, Error> {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return self.walk_all(path);
+        };
+        if !path.is_absolute()
+            || path
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::RootDir))
+        {
+            return self.walk_all(path);
+        }
+        let Some(dir) = self.resolve_dir(parent) else {
+            return Err(Error::NotFound {
+                path: path.to_path_buf(),
+            });
+        };
+        let candidate = dir.real.join(name);
+        let host = self.host_path(&candidate);
+        let meta = std::fs::symlink_metadata(&host).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                Error::NotFound {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                Error::Io {
+                    path: candidate.clone(),
+                    source,
+                }
+            }
+        })?;
+        let mut hops = dir.hops;
+        if !meta.file_type().is_symlink() {
+            return Ok(Resolved {
+                real: candidate,
+                hops,
+            });
+        }
+        if links >= MAX_SYMLINKS {
+            return Err(Error::SymlinkLoop {
+                path: path.to_path_buf(),
+            });
+        }
+        let target = std::fs::read_link(&host).map_err(|source| Error::Io {
+            path: candidate.clone(),
+            source,
+        })?;
+        let next = if target.is_absolute() {
+            target.clone()
+        } else {
+            dir.real.join(&target)
+        };
+        hops.push(SymlinkHop {
+            link: candidate,
+            target,
+        });
+        let rest = self.resolve_in(&next, links + 1).map_err(|e| match e {
+            Error::NotFound { .. } => Error::NotFound {
+                path: path.to_path_buf(),
+            },
+            Error::SymlinkLoop { .. } => Error::SymlinkLoop {
+                path: path.to_path_buf(),
+            },
+            other => other,
+        })?;
+        hops.extend(rest.hops);
+        Ok(Resolved {
+            real: rest.real,
+            hops,
+        })
+    }
+
+    fn walk_all(&self, path: &Path) -> Result<Resolved, Error> {
         let mut hops = Vec::new();
         let real = self.walk(path, &mut hops, true)?;
         Ok(Resolved { real, hops })
+    }
+
+    fn lock_paths(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Result<Resolved, Failure>>> {
+        // As for `dirs`: a poisoned lock still guards a consistent map.
+        self.paths.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Resolve every component but the last; a final symlink is kept as it is.
@@ -110,7 +232,7 @@ impl Root {
             return hit.clone();
         }
         let r = self
-            .resolve(dir)
+            .walk_all(dir)
             .ok()
             .filter(|r| self.host_path(&r.real).is_dir());
         self.lock_dirs().insert(dir.to_path_buf(), r.clone());
