@@ -206,7 +206,10 @@ fn run(args: &Args) -> Result<u8, Error> {
         match args.format {
             Format::List => output::list(&mut out, &closures, args.runtime)?,
             Format::Tree => output::tree(&mut out, &closures)?,
-            Format::Json => report::write(&mut out, resolver.root(), &closures)?,
+            Format::Json => {
+                let digests = report::digests(resolver.root(), &closures).map_err(Error::Input)?;
+                report::write(&mut out, resolver.root(), &closures, &digests)?
+            }
         }
         out.flush()?;
     }

@@ -146,8 +146,12 @@ fn sha256_file(path: &Path) -> io::Result<String> {
     Ok(format!("{:x}", h.finalize()))
 }
 
-pub(crate) fn write(out: &mut impl Write, root: &Root, closures: &[Closure]) -> io::Result<()> {
-    // Hash each distinct file once, in parallel.
+/// The sha256 of every distinct file of the closures, hashed once each, in parallel. An
+/// error names the file that could not be read.
+pub(crate) fn digests<'c>(
+    root: &Root,
+    closures: &'c [Closure],
+) -> Result<HashMap<&'c Path, String>, String> {
     let mut files: Vec<&Path> = closures
         .iter()
         .flat_map(|c| c.objects.iter().map(|o| o.real.as_path()))
@@ -155,17 +159,24 @@ pub(crate) fn write(out: &mut impl Write, root: &Root, closures: &[Closure]) -> 
     files.sort();
     files.dedup();
     let digests: Mutex<HashMap<&Path, String>> = Mutex::new(HashMap::new());
-    files.par_iter().try_for_each(|p| -> io::Result<()> {
-        let d = sha256_file(&root.host_path(p))
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+    files.par_iter().try_for_each(|p| -> Result<(), String> {
+        let d = sha256_file(&root.host_path(p)).map_err(|e| format!("{}: {e}", p.display()))?;
         digests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(p, d);
         Ok(())
     })?;
-    let digests = digests.into_inner().unwrap_or_else(|e| e.into_inner());
-    let targets = closures.iter().map(|c| target(c, &digests)).collect();
+    Ok(digests.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
+pub(crate) fn write(
+    out: &mut impl Write,
+    root: &Root,
+    closures: &[Closure],
+    digests: &HashMap<&Path, String>,
+) -> io::Result<()> {
+    let targets = closures.iter().map(|c| target(c, digests)).collect();
     let report = Report {
         schema_version: SCHEMA_VERSION,
         root: root.dir().display().to_string(),
