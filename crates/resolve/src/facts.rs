@@ -485,8 +485,10 @@ fn glibc_version_in(bin: &[u8]) -> Option<(u32, u32)> {
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
+/// The loader binary is scanned a few times per run: a SIMD substring search keeps that
+/// below the cost of reading it.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// musl (`ldso/dynlink.c`): the path file is `<prefix>/etc/ld-musl-<arch>.path`, where the
