@@ -443,3 +443,80 @@ fn usage_errors_exit_2() {
     run.assert_code(0);
     assert!(run.stdout.contains("--format"), "{run}");
 }
+
+/// Kills a started process on drop, so a failing assertion leaves nothing running.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The libc a running process mapped, from `/proc/PID/maps` (the kernel's real path).
+fn mapped_libc(pid: u32) -> Option<String> {
+    for _ in 0..100 {
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        if let Some(line) = maps.lines().find(|l| l.ends_with("/libc.so.6")) {
+            return line.split_whitespace().last().map(str::to_owned);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
+/// A setuid program runs with the loader in secure mode, which ignores LD_LIBRARY_PATH. The
+/// trace variables are ignored in secure mode too, so the oracle is a real run: a setuid copy
+/// of `sleep`, started as `nobody` with LD_LIBRARY_PATH pointing at a copy of libc, and the
+/// libc the kernel shows in its memory map. The same copy without the setuid bit takes the
+/// LD_LIBRARY_PATH copy; depclose must agree both times.
+#[test]
+fn secure_mode_ignores_library_path() {
+    if !util::is_root() {
+        eprintln!(
+            "secure_mode_ignores_library_path: skipped: needs root to make a setuid-root file"
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    std::fs::set_permissions(env.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let llp = env.join("llp");
+    std::fs::create_dir(&llp).unwrap();
+    std::fs::copy("/lib/x86_64-linux-gnu/libc.so.6", llp.join("libc.so.6")).unwrap();
+    let prog = env.join("sleep");
+    std::fs::copy("/usr/bin/sleep", &prog).unwrap();
+    for (mode, secure) in [(0o4755, true), (0o755, false)] {
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(mode)).unwrap();
+        let child = util::command("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&prog)
+            .arg("5")
+            .env("LD_LIBRARY_PATH", &llp)
+            .spawn()
+            .expect("setpriv runs");
+        let child = Kill(child);
+        let mapped = mapped_libc(child.0.id()).expect("the program maps a libc");
+        drop(child);
+
+        let run = env.depclose([
+            "--format".as_ref(),
+            "json".as_ref(),
+            "--library-path".as_ref(),
+            llp.as_os_str(),
+            prog.as_os_str(),
+        ]);
+        run.assert_code(0);
+        let report = run.report();
+        let t = &report.targets[0];
+        assert_eq!(t.secure, secure, "{run}");
+        let libc = t
+            .objects
+            .iter()
+            .find(|o| o.soname.as_deref() == Some("libc.so.6"))
+            .expect("libc in the closure");
+        assert_eq!(libc.real_path, mapped, "mode {mode:o}: {run}");
+        let note = run.stderr.contains("ignores LD_LIBRARY_PATH (secure mode)");
+        assert_eq!(note, secure, "{run}");
+    }
+}

@@ -22,6 +22,7 @@ pub(crate) struct Target {
     pub(crate) target: String,
     pub(crate) scripts: Vec<Script>,
     pub(crate) linkage: Linkage,
+    pub(crate) secure: bool,
     pub(crate) complete: bool,
     pub(crate) loader: Option<Loader>,
     pub(crate) objects: Vec<Object>,

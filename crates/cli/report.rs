@@ -26,6 +26,7 @@ struct Target<'a> {
     target: String,
     scripts: Vec<Script>,
     linkage: &'static str,
+    secure: bool,
     complete: bool,
     loader: Option<Loader>,
     objects: Vec<ObjectOut<'a>>,
@@ -227,6 +228,7 @@ fn target<'a>(c: &'a Closure, digests: &HashMap<&Path, String>) -> Target<'a> {
             depclose_elf::Linkage::Static => "static",
             depclose_elf::Linkage::StaticPie => "static-pie",
         },
+        secure: c.secure,
         complete: c.is_complete(),
         loader: c.facts.as_ref().map(|f| Loader {
             flavor: match f.flavor {

@@ -22,6 +22,9 @@ pub struct Closure {
     pub scripts: Vec<ScriptHop>,
     /// How the program is linked.
     pub linkage: Linkage,
+    /// The program is setuid, setgid or has file capabilities: the loader runs in secure
+    /// mode (`AT_SECURE`), which ignores `LD_LIBRARY_PATH` and restricts `$ORIGIN`.
+    pub secure: bool,
     /// The loader facts used (absent for static programs).
     pub facts: Option<Arc<LoaderFacts>>,
     /// Objects in the order the loader maps them; `objects[0]` is the program.
@@ -267,6 +270,7 @@ impl<'r> Walk<'r> {
         target: PathBuf,
         scripts: Vec<ScriptHop>,
         linkage: Linkage,
+        secure: bool,
     ) -> Self {
         // The program and the interpreter are mapped by the kernel: glibc gives them no file
         // id, so only loaded libraries are matched by (device, inode).
@@ -278,6 +282,7 @@ impl<'r> Walk<'r> {
                 target,
                 scripts,
                 linkage,
+                secure,
                 facts: Some(facts),
                 objects: vec![program],
                 missing: Vec::new(),
@@ -486,6 +491,17 @@ impl<'r> Walk<'r> {
         self.trace.clear();
         self.via = None;
         // glibc expands DSTs in DT_NEEDED before anything else (`expand_dst` in dl-deps.c).
+        // "DST not allowed in SUID/SGID programs" (dl-deps.c): the loader stops.
+        if self.c.secure && self.facts.flavor == Flavor::Glibc && dst::has_dst(name) {
+            let reason = "DST not allowed in SUID/SGID programs".to_owned();
+            self.c.fatal = Some(Fatal {
+                name: name.to_owned(),
+                requester,
+                path: String::new(),
+                reason: reason.clone(),
+            });
+            return self.missing(requester, name, kind, Some(reason));
+        }
         let name = if self.facts.flavor == Flavor::Glibc && dst::has_dst(name) {
             match dst::expand(name, &self.dst_values(requester)) {
                 Some(n) if !n.is_empty() => n,
@@ -846,9 +862,16 @@ impl<'r> Walk<'r> {
         let values = self.dst_values(owner);
         let mut out: Vec<String> = Vec::new();
         for elem in list.split(separators) {
+            if self.c.secure && !secure_origin_allowed(elem) {
+                continue;
+            }
             let Some(mut e) = dst::expand(elem, &values) else {
                 continue;
             };
+            // Secure mode: the program's own `$ORIGIN` must lead into a trusted directory.
+            if self.c.secure && owner == 0 && dst::has_origin(elem) && !self.trusted(&e) {
+                continue;
+            }
             while e.len() > 1 && e.ends_with('/') {
                 e.pop();
             }
@@ -862,6 +885,26 @@ impl<'r> Walk<'r> {
             }
         }
         out
+    }
+
+    /// `is_trusted_path_normalize`: the path, with `.`, `..` and `//` removed, lies in one of
+    /// the system directories.
+    fn trusted(&self, path: &str) -> bool {
+        let mut parts: Vec<&str> = Vec::new();
+        for c in path.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                c => parts.push(c),
+            }
+        }
+        let norm = format!("/{}/", parts.join("/"));
+        self.facts
+            .system_dirs
+            .iter()
+            .any(|d| norm.starts_with(d.as_str()))
     }
 
     fn search_glibc(&mut self, name: &str, requester: usize) -> Search {
@@ -890,7 +933,14 @@ impl<'r> Walk<'r> {
                 }
             }
         }
-        if let Some(llp) = self.r.options.library_path.clone() {
+        // Secure mode drops LD_LIBRARY_PATH from the environment (`UNSECURE_ENVVARS`).
+        if let Some(llp) = self
+            .r
+            .options
+            .library_path
+            .clone()
+            .filter(|_| !self.c.secure)
+        {
             // LD_LIBRARY_PATH's tokens expand for the program; `;` separates too.
             let dirs = self.path_list(&llp, 0, &[':', ';']);
             if let Some(s) = self.search_dirs(name, &dirs, How::LibraryPath) {
@@ -1049,6 +1099,18 @@ fn reorder(c: &mut Closure, order: &[usize]) {
     if let Some(f) = &mut c.fatal {
         f.requester = map(f.requester);
     }
+}
+
+/// Secure mode (`_dl_dst_substitute`): `$ORIGIN` is replaced only as the first thing of an
+/// element, followed by `/` or the end; an element with it anywhere else is dropped.
+fn secure_origin_allowed(elem: &str) -> bool {
+    if !dst::has_origin(elem) {
+        return true;
+    }
+    let rest = elem
+        .strip_prefix("$ORIGIN")
+        .or_else(|| elem.strip_prefix("${ORIGIN}"));
+    rest.is_some_and(|r| (r.is_empty() || r.starts_with('/')) && !dst::has_origin(r))
 }
 
 /// musl path lists: `:` or newline separated, empty elements skipped.

@@ -43,6 +43,12 @@ pub(crate) fn has_dst(s: &str) -> bool {
         .any(|(i, _)| token_at(&s[i + 1..]).is_some())
 }
 
+/// True when `s` holds `$ORIGIN` (either spelling).
+pub(crate) fn has_origin(s: &str) -> bool {
+    s.match_indices('$')
+        .any(|(i, _)| token_at(&s[i + 1..]).is_some_and(|(name, _)| name == "ORIGIN"))
+}
+
 /// `s` with every known token replaced; `None` when a token has no value.
 pub(crate) fn expand(s: &str, v: &DstValues<'_>) -> Option<String> {
     let mut out = String::with_capacity(s.len());

@@ -250,11 +250,13 @@ impl Resolver {
             &entry,
             elf.clone(),
         );
+        let secure = is_secure(meta, &self.root.host_path(&program.real));
         if linkage != Linkage::Dynamic {
             return Ok(Closure {
                 target: target.to_path_buf(),
                 scripts,
                 linkage,
+                secure,
                 facts: None,
                 objects: vec![program],
                 missing: Vec::new(),
@@ -275,6 +277,10 @@ impl Resolver {
         };
         let facts = self.facts_for(&interpreter, &elf);
         let mut preload = self.options.preload.clone();
+        if secure {
+            // Secure mode ignores preload names with a `/` (`dso_name_valid_for_suid`).
+            preload.retain(|n| !n.contains('/'));
+        }
         if facts.flavor == Flavor::Glibc {
             preload.extend(self.preload_file());
         }
@@ -285,8 +291,15 @@ impl Resolver {
             target.to_path_buf(),
             scripts,
             linkage,
+            secure,
         )
         .run(&preload);
+        if secure && self.options.library_path.is_some() {
+            closure.notes.push(format!(
+                "{}: setuid, setgid or file capabilities: the loader ignores LD_LIBRARY_PATH (secure mode)",
+                target.display()
+            ));
+        }
         if facts.flavor == Flavor::Glibc {
             match self.cache_source() {
                 Ok(CacheSource::Conf(_)) if self.options.cache == CacheMode::Auto => closure
@@ -444,6 +457,19 @@ impl Resolver {
             }),
         }
     }
+}
+
+/// Whether the kernel starts the program with `AT_SECURE`: setuid or setgid bits, or file
+/// capabilities (`security.capability`) — unless its filesystem is mounted `nosuid`, where
+/// the kernel ignores both.
+fn is_secure(meta: &std::fs::Metadata, host: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mut buf = [0u8; 64];
+    let privileged = meta.permissions().mode() & 0o6000 != 0
+        || rustix::fs::getxattr(host, "security.capability", &mut buf).is_ok_and(|n| n > 0);
+    privileged
+        && !rustix::fs::statvfs(host)
+            .is_ok_and(|v| v.f_flag.contains(rustix::fs::StatVfsMountFlags::NOSUID))
 }
 
 /// Keep the user's spelling of the target in errors about it.
