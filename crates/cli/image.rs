@@ -2,11 +2,11 @@
 //! runtime additions, the user's extra files, a few basics, and a check that the staged
 //! tree resolves on its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::{Component, Path, PathBuf};
 
-use depclose_elf::{FileKind, ObjectType, machine::*};
+use depclose_elf::machine::*;
 use depclose_pack::{ImageConfig, Tree, WriteOptions};
 use depclose_resolve::{Closure, How, ResolveOptions, Resolver, Root};
 
@@ -76,21 +76,18 @@ fn parse_add(root: &Root, cwd: &Path, spec: &str) -> Result<Addition, Error> {
 }
 
 /// Expand `--add` into ELF targets to analyse; the files themselves are staged later.
+/// Each is (where it is in the root, where it goes in the image).
 pub(crate) fn added_elf_files(
     resolver: &Resolver,
     cwd: &Path,
     specs: &[String],
-) -> Result<Vec<PathBuf>, Error> {
+) -> Result<Vec<(PathBuf, PathBuf)>, Error> {
     let mut out = Vec::new();
     for spec in specs {
         let add = parse_add(resolver.root(), cwd, spec)?;
-        for_each_entry(resolver.root(), &add, &mut |src, _dest, kind| {
-            if let Entry::File = kind {
-                let host = resolver.root().host_path(src);
-                if matches!(depclose_elf::read_file(&host), Ok(FileKind::Elf(e)) if matches!(e.object_type, ObjectType::Executable | ObjectType::SharedObject))
-                {
-                    out.push(src.to_path_buf());
-                }
+        for_each_entry(resolver.root(), &add, &mut |src, dest, kind| {
+            if matches!(kind, Entry::File) && resolver.is_elf_object(src) {
+                out.push((src.to_path_buf(), dest.to_path_buf()));
             }
             Ok(())
         })?;
@@ -184,6 +181,7 @@ pub(crate) fn stage(
     closures: &[Closure],
     args: &Args,
     cwd: &Path,
+    moved: &HashMap<PathBuf, PathBuf>,
 ) -> Result<Tree, Error> {
     let root = resolver.root();
     let run_cwd = &resolver.options().cwd;
@@ -192,7 +190,9 @@ pub(crate) fn stage(
         for s in &c.scripts {
             stage_path(&mut tree, root, run_cwd, &s.path.to_string_lossy())?;
         }
-        for o in &c.objects {
+        // An added file that moves (`--add SRC:DEST`) is staged by its addition, at DEST.
+        let skip = usize::from(moved.contains_key(&c.target));
+        for o in &c.objects[skip..] {
             stage_path(&mut tree, root, run_cwd, &o.path)?;
         }
     }
@@ -409,10 +409,12 @@ pub(crate) fn config(closures: &[Closure], args: &Args) -> Result<ImageConfig, E
 
 /// Re-resolve every program of the staged tree inside it, as its own root, and name every
 /// object that would resolve to another file or not at all.
+/// `moved` maps an added ELF file's root path to its path in the image (`--add SRC:DEST`).
 pub(crate) fn verify(
     staged: &Path,
     closures: &[Closure],
     options: &ResolveOptions,
+    moved: &HashMap<PathBuf, PathBuf>,
 ) -> Result<Vec<String>, Error> {
     let root = Root::new(staged).map_err(input)?;
     let mut opts = options.clone();
@@ -421,7 +423,8 @@ pub(crate) fn verify(
     let inside = Resolver::new(root, opts);
     let mut problems = Vec::new();
     for c in closures {
-        let mut again = match inside.closure(&c.target) {
+        let at = moved.get(&c.target).unwrap_or(&c.target);
+        let mut again = match inside.closure(at) {
             Ok(a) => a,
             Err(e) => {
                 problems.push(format!("{}: {e}", c.target.display()));
@@ -431,7 +434,8 @@ pub(crate) fn verify(
         if c.objects.iter().any(|o| o.runtime) {
             again = add_runtime(&inside, vec![again]).remove(0);
         }
-        for o in c.objects.iter() {
+        // The program itself may have moved (`--add SRC:DEST`); what it loads may not.
+        for o in c.objects.iter().skip(1) {
             match again.objects.iter().find(|a| a.real == o.real) {
                 Some(_) => {}
                 None => problems.push(format!(

@@ -155,8 +155,14 @@ fn run(args: &Args) -> Result<u8, Error> {
         targets.extend(expanded);
     }
     let n_targets = targets.len();
+    let mut moved = std::collections::HashMap::new();
     if emitting {
-        targets.extend(image::added_elf_files(&resolver, &host_cwd, &args.add)?);
+        for (src, dest) in image::added_elf_files(&resolver, &host_cwd, &args.add)? {
+            if src != dest {
+                moved.insert(src.clone(), dest);
+            }
+            targets.push(src);
+        }
     }
     let results: Vec<Result<Closure, depclose_resolve::Error>> =
         targets.par_iter().map(|t| resolver.closure(t)).collect();
@@ -190,7 +196,7 @@ fn run(args: &Args) -> Result<u8, Error> {
             );
             return Ok(EXIT_INCOMPLETE);
         }
-        return emit(args, &resolver, &closures, &host_cwd);
+        return emit(args, &resolver, &closures, &host_cwd, &moved);
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -229,8 +235,9 @@ fn emit(
     resolver: &Resolver,
     closures: &[Closure],
     cwd: &std::path::Path,
+    moved: &std::collections::HashMap<PathBuf, PathBuf>,
 ) -> Result<u8, Error> {
-    let tree = image::stage(resolver, closures, args, cwd)?;
+    let tree = image::stage(resolver, closures, args, cwd, moved)?;
     let epoch = image::epoch()?;
     let config = image::config(closures, args)?;
     let progress = image::progress;
@@ -251,7 +258,7 @@ fn emit(
     let staged = scratch.path().join("rootfs");
     let quiet = WriteOptionsQuiet::from(&options);
     tree.write_rootfs(&staged, &quiet.0).map_err(input)?;
-    let problems = image::verify(&staged, closures, resolver.options())?;
+    let problems = image::verify(&staged, closures, resolver.options(), moved)?;
     drop(scratch);
     if !problems.is_empty() {
         for p in &problems {
