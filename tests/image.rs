@@ -1360,3 +1360,31 @@ fn podman_loads_and_runs_the_image() {
         assert_eq!((r.code, r.stdout.as_str()), (Some(0), *want), "{r}");
     }
 }
+
+/// `--add SRC:DEST` with an ELF program: it is analysed where it is, its libraries join, and
+/// the image holds it at DEST only; it runs from there with nothing else present.
+#[test]
+fn an_added_program_moves_to_its_destination() {
+    let env = TestEnv::new();
+    let rootfs = env.join("rootfs");
+    let run = depclose(
+        &env,
+        0,
+        &[
+            "/usr/bin/true".as_ref(),
+            "--add".as_ref(),
+            "/usr/bin/env:/app/env".as_ref(),
+            "--emit-rootfs".as_ref(),
+            rootfs.as_os_str(),
+        ],
+    );
+    run.assert_code(0);
+    assert!(rootfs.join("app/env").is_file(), "{run}");
+    assert!(!rootfs.join("usr/bin/env").exists(), "{run}");
+    if !root_or_skip("an_added_program_moves_to_its_destination (chroot)") {
+        return;
+    }
+    ok(command("chroot")
+        .arg(&rootfs)
+        .args(["/app/env", "/usr/bin/true"]));
+}
