@@ -1388,3 +1388,51 @@ fn an_added_program_moves_to_its_destination() {
         .arg(&rootfs)
         .args(["/app/env", "/usr/bin/true"]));
 }
+
+/// An image whose `/etc/nsswitch.conf` (added) names the `systemd` service gets
+/// `libnss_systemd.so.2` and that module's own libraries (as `ldd` lists them), which glibc
+/// `dlopen`s at run time; `files` is built into glibc 2.34+ and adds nothing. The program
+/// still runs from the image alone.
+#[test]
+fn nsswitch_services_bring_their_modules() {
+    let env = TestEnv::new();
+    let conf = env.write(
+        "nsswitch.conf",
+        "passwd: files systemd\ngroup: files systemd\n",
+    );
+    let rootfs = env.join("rootfs");
+    let add = format!("{}:/etc/nsswitch.conf", conf.display());
+    let run = depclose(
+        &env,
+        0,
+        &[
+            "getent".as_ref(),
+            "--add".as_ref(),
+            add.as_ref(),
+            "--emit-rootfs".as_ref(),
+            rootfs.as_os_str(),
+        ],
+    );
+    run.assert_code(0);
+    assert!(run.stderr.contains("added libnss_systemd.so.2"), "{run}");
+    let module = "/lib/x86_64-linux-gnu/libnss_systemd.so.2";
+    let ldd = ok(command("ldd").arg(module));
+    for line in ldd.stdout.lines() {
+        // Every library the module needs (`name => path (addr)`) is in the image.
+        if let Some(path) = line.split("=> ").nth(1).and_then(|r| r.split(' ').next()) {
+            let inside = rootfs.join(path.trim_start_matches('/'));
+            assert!(inside.exists(), "{path} missing from the image\n{run}");
+        }
+    }
+    assert!(
+        rootfs.join(module.trim_start_matches('/')).exists(),
+        "{run}"
+    );
+    if !root_or_skip("nsswitch_services_bring_their_modules (chroot)") {
+        return;
+    }
+    let r = ok(command("chroot")
+        .arg(&rootfs)
+        .args(["/usr/bin/getent", "passwd", "root"]));
+    assert!(r.stdout.starts_with("root:"), "{r}");
+}

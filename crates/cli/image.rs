@@ -17,30 +17,91 @@ use crate::{Error, input};
 /// such programs abort ("libgcc_s.so.1 must be installed for pthread_cancel to work").
 pub(crate) const LIBGCC_S: &str = "libgcc_s.so.1";
 
-/// Add what glibc loads at run time to every closure that holds glibc's libc.
-pub(crate) fn add_runtime(resolver: &Resolver, closures: Vec<Closure>) -> Vec<Closure> {
+/// The NSS services an `nsswitch.conf` names, in order (`[STATUS=action]` blocks skipped).
+pub(crate) fn nss_services(conf: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in conf.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let Some((_, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let mut in_action = false;
+        for word in rest.split_whitespace() {
+            if word.starts_with('[') {
+                in_action = true;
+            }
+            if !in_action && !out.iter().any(|s| s == word) {
+                out.push(word.to_owned());
+            }
+            if word.ends_with(']') {
+                in_action = false;
+            }
+        }
+    }
+    out
+}
+
+/// Add what glibc loads at run time to every closure that holds glibc's libc:
+/// `libgcc_s.so.1`, and the NSS module of every service `nsswitch` (the text of the
+/// `/etc/nsswitch.conf` the program will see) names — `libnss_SERVICE.so.2`, except `files`
+/// and `dns`, built into libc since glibc 2.34 (`nss/nss_module.c`).
+pub(crate) fn add_runtime(
+    resolver: &Resolver,
+    closures: Vec<Closure>,
+    nsswitch: Option<&str>,
+) -> Vec<Closure> {
+    let services = nsswitch.map(nss_services).unwrap_or_default();
     closures
         .into_iter()
-        .map(|c| {
-            let libc = c.objects.iter().position(|o| {
-                o.elf.soname.as_deref() == Some("libc.so.6")
-                    && c.facts
-                        .as_ref()
-                        .is_some_and(|f| f.flavor == depclose_resolve::Flavor::Glibc)
-            });
-            match libc {
-                Some(i)
-                    if !c
-                        .objects
-                        .iter()
-                        .any(|o| o.names.iter().any(|n| n == LIBGCC_S)) =>
-                {
-                    resolver.dlopen(c, i, LIBGCC_S)
+        .map(|mut c| {
+            let Some(facts) = c
+                .facts
+                .clone()
+                .filter(|f| f.flavor == depclose_resolve::Flavor::Glibc)
+            else {
+                return c;
+            };
+            let Some(libc) = c
+                .objects
+                .iter()
+                .position(|o| o.elf.soname.as_deref() == Some("libc.so.6"))
+            else {
+                return c;
+            };
+            let builtin = facts.glibc_version.is_none_or(|v| v >= (2, 34));
+            let nss = services
+                .iter()
+                .filter(|s| !(builtin && (*s == "files" || *s == "dns")))
+                .map(|s| format!("libnss_{s}.so.2"));
+            for name in std::iter::once(LIBGCC_S.to_owned()).chain(nss) {
+                if !c.objects.iter().any(|o| o.names.contains(&name)) {
+                    c = resolver.dlopen(c, libc, &name);
                 }
-                _ => c,
             }
+            c
         })
         .collect()
+}
+
+/// The text of the file an image will hold at `dest`, if an `--add` puts one there.
+pub(crate) fn added_file_text(
+    root: &Root,
+    cwd: &Path,
+    specs: &[String],
+    dest: &Path,
+) -> Result<Option<String>, Error> {
+    let mut found = None;
+    for spec in specs {
+        let add = parse_add(root, cwd, spec)?;
+        if !dest.starts_with(&add.dest) {
+            continue;
+        }
+        let src = add.src.join(dest.strip_prefix(&add.dest).unwrap_or(dest));
+        if let Ok(bytes) = root.read(&src) {
+            found = Some(String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    Ok(found)
 }
 
 /// One `--add SRC[:DEST]`.
@@ -432,7 +493,9 @@ pub(crate) fn verify(
             }
         };
         if c.objects.iter().any(|o| o.runtime) {
-            again = add_runtime(&inside, vec![again]).remove(0);
+            let nsswitch = inside.root().read(Path::new("/etc/nsswitch.conf")).ok();
+            let text = nsswitch.map(|b| String::from_utf8_lossy(&b).into_owned());
+            again = add_runtime(&inside, vec![again], text.as_deref()).remove(0);
         }
         // The program itself may have moved (`--add SRC:DEST`); what it loads may not.
         for o in c.objects.iter().skip(1) {
@@ -490,5 +553,26 @@ pub(crate) fn write_options<'a>(
         epoch,
         keep_setuid: args.keep_setuid,
         progress: Some(progress),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nss_services_skip_actions_and_comments() {
+        let conf = "# x\npasswd: files systemd\nhosts: files mdns4_minimal [NOTFOUND=return] dns myhostname\nnetgroup: nis\n";
+        assert_eq!(
+            nss_services(conf),
+            [
+                "files",
+                "systemd",
+                "mdns4_minimal",
+                "dns",
+                "myhostname",
+                "nis"
+            ]
+        );
     }
 }

@@ -178,13 +178,51 @@ fn run(args: &Args) -> Result<u8, Error> {
     }
     if args.runtime || emitting {
         let before: usize = closures.iter().map(|c| c.objects.len()).sum();
-        closures = image::add_runtime(&resolver, closures);
+        // The nsswitch.conf the program will see: the image's (only if added), else the root's.
+        let nsswitch = if emitting {
+            image::added_file_text(
+                resolver.root(),
+                &host_cwd,
+                &args.add,
+                std::path::Path::new("/etc/nsswitch.conf"),
+            )?
+        } else {
+            resolver
+                .root()
+                .read(std::path::Path::new("/etc/nsswitch.conf"))
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        closures = image::add_runtime(&resolver, closures, nsswitch.as_deref());
         let after: usize = closures.iter().map(|c| c.objects.len()).sum();
         if emitting && after > before {
-            eprintln!(
-                "depclose: note: added {}: glibc loads it at run time for pthread_cancel and pthread_exit",
-                image::LIBGCC_S
-            );
+            // Name what libc itself loads; their own libraries follow them.
+            let mut added: Vec<&str> = closures
+                .iter()
+                .flat_map(|c| {
+                    c.objects.iter().filter(|o| {
+                        o.runtime
+                            && o.loader.is_some_and(|l| {
+                                c.objects[l].elf.soname.as_deref() == Some("libc.so.6")
+                            })
+                    })
+                })
+                .filter_map(|o| o.names.first().map(String::as_str))
+                .collect();
+            added.sort_unstable();
+            added.dedup();
+            for name in added {
+                let why = match name
+                    .strip_prefix("libnss_")
+                    .and_then(|n| n.strip_suffix(".so.2"))
+                {
+                    Some(service) => {
+                        format!("for the NSS service {service} of the image's /etc/nsswitch.conf")
+                    }
+                    None => "for pthread_cancel and pthread_exit".to_owned(),
+                };
+                eprintln!("depclose: note: added {name}: glibc loads it at run time {why}");
+            }
         }
     }
     if emitting {
