@@ -1436,3 +1436,27 @@ fn nsswitch_services_bring_their_modules() {
         .args(["/usr/bin/getent", "passwd", "root"]));
     assert!(r.stdout.starts_with("root:"), "{r}");
 }
+
+/// depclose names what it cannot see: Apache loads its modules at run time, so an image of
+/// apache2 without them gets a note naming the directory; adding it silences the note.
+#[test]
+fn apache_without_its_modules_gets_a_hint() {
+    let env = TestEnv::new();
+    let bare = depclose(&env, 0, &["apache2", "--emit", "a.tar"]);
+    bare.assert_code(0);
+    let hint = "apache2 loads its modules (LoadModule) at run time, which no ELF header names: --add /usr/lib/apache2/modules";
+    assert!(bare.stderr.contains(hint), "{bare}");
+    let full = depclose(
+        &env,
+        0,
+        &[
+            "apache2",
+            "--add",
+            "/usr/lib/apache2/modules",
+            "--emit",
+            "b.tar",
+        ],
+    );
+    full.assert_code(0);
+    assert!(!full.stderr.contains("LoadModule"), "{full}");
+}

@@ -83,6 +83,86 @@ pub(crate) fn add_runtime(
         .collect()
 }
 
+/// Well-known programs that load code or data at run time that no ELF header names, and where
+/// it lives on Debian: (what matches, what it loads, the directory to add).
+const RUNTIME_HINTS: &[(&str, &str, &str)] = &[
+    (
+        "apache2",
+        "its modules (LoadModule)",
+        "/usr/lib/apache2/modules",
+    ),
+    (
+        "httpd",
+        "its modules (LoadModule)",
+        "/usr/lib/apache2/modules",
+    ),
+    (
+        "nginx",
+        "dynamic modules (load_module)",
+        "/usr/lib/nginx/modules",
+    ),
+    (
+        "libpython3",
+        "the standard library and extension modules",
+        "/usr/lib/python3",
+    ),
+    (
+        "python3",
+        "the standard library and extension modules",
+        "/usr/lib/python3",
+    ),
+    ("perl", "its modules", "/usr/lib/x86_64-linux-gnu/perl-base"),
+];
+
+/// Say what depclose cannot see: for each closure with a well-known run-time loader (by the
+/// program's or a library's file name), the directory it loads from, unless an `--add`
+/// already covers it. Only directories that exist in the root are named.
+pub(crate) fn runtime_hints(
+    root: &Root,
+    cwd: &Path,
+    closures: &[Closure],
+    specs: &[String],
+) -> Result<Vec<String>, Error> {
+    let mut added = Vec::new();
+    for spec in specs {
+        added.push(parse_add(root, cwd, spec)?.src);
+    }
+    let mut hints = Vec::new();
+    for c in closures {
+        for (key, what, dir) in RUNTIME_HINTS {
+            // The real file's name carries the version (python3 -> python3.11).
+            let mut names = c
+                .objects
+                .iter()
+                .filter_map(|o| o.real.file_name()?.to_str());
+            let Some(name) = names.find(|n| n.starts_with(key)) else {
+                continue;
+            };
+            // Python's directory is versioned: python3.11 for libpython3.11.so or python3.11.
+            let dir = if *key == "python3" || *key == "libpython3" {
+                let version: String = name
+                    .trim_start_matches("lib")
+                    .trim_start_matches("python")
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.')
+                    .collect();
+                format!("/usr/lib/python{}", version.trim_end_matches('.'))
+            } else {
+                (*dir).to_owned()
+            };
+            let covered = added
+                .iter()
+                .any(|a| Path::new(&dir).starts_with(a) || a.starts_with(&dir));
+            let hint =
+                format!("{name} loads {what} at run time, which no ELF header names: --add {dir}");
+            if !covered && root.resolve_dir(Path::new(&dir)).is_some() && !hints.contains(&hint) {
+                hints.push(hint);
+            }
+        }
+    }
+    Ok(hints)
+}
+
 /// The text of the file an image will hold at `dest`, if an `--add` puts one there.
 pub(crate) fn added_file_text(
     root: &Root,

@@ -234,6 +234,9 @@ fn run(args: &Args) -> Result<u8, Error> {
             );
             return Ok(EXIT_INCOMPLETE);
         }
+        for hint in image::runtime_hints(resolver.root(), &host_cwd, &closures, &args.add)? {
+            eprintln!("depclose: note: {hint}");
+        }
         return emit(args, &resolver, &closures, &host_cwd, &moved);
     }
     let stdout = std::io::stdout();
