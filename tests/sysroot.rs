@@ -853,3 +853,63 @@ fn trace_lines_parse() {
     assert_eq!(parse_trace("\tstatically linked\n"), Listing::default());
     assert_eq!(parse_trace("odd line\n").objects, ["??odd line"]);
 }
+
+/// An image of a program whose library the root's loader finds only through its
+/// `ld.so.cache` (an `ld.so.conf` directory, `/opt/extra/lib`): the image's loader would not
+/// search that directory, so depclose writes an `/etc/ld.so.cache` into the image — which
+/// the real `ldconfig -p -C` reads — and the program runs from the image with nothing else.
+/// Without a cache in the root the same holds through the `ld.so.conf` stand-in.
+#[test]
+fn image_gets_its_own_ld_so_cache_for_conf_directories() {
+    if !is_root() {
+        println!("skipped: chroot needs root");
+        return;
+    }
+    for with_root_cache in [true, false] {
+        let t = tiny_sysroot();
+        if with_root_cache {
+            run_ok(Command::new("ldconfig").arg("-r").arg(&t.root));
+        }
+        let image = t
+            .root
+            .parent()
+            .unwrap()
+            .join(format!("image-{with_root_cache}"));
+        let out = run_ok(
+            depclose()
+                .arg("--root")
+                .arg(&t.root)
+                .arg("/usr/bin/ls")
+                .arg("--emit-rootfs")
+                .arg(&image),
+        );
+        let stderr = text(&out.stderr);
+        let cache = image.join("etc/ld.so.cache");
+        assert!(cache.is_file(), "no ld.so.cache in the image\n{stderr}");
+        assert!(
+            image.join(t.extra_path.trim_start_matches('/')).is_file(),
+            "{stderr}"
+        );
+        // glibc's own tool reads the cache depclose wrote, and finds the library in it.
+        let listed = run_ok(Command::new("ldconfig").arg("-p").arg("-C").arg(&cache));
+        let listed = text(&listed.stdout);
+        assert!(
+            listed.contains(&t.extra_name) && listed.contains(&t.extra_path),
+            "{listed}"
+        );
+        // The image on its own: the loader inside finds everything and ls runs.
+        let (listing, code, err) =
+            chroot_list(&image, "/lib64/ld-linux-x86-64.so.2", "/usr/bin/ls");
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            listing.objects.iter().any(|p| p == &t.extra_path),
+            "{:?}",
+            listing.objects
+        );
+        run_ok(
+            Command::new("chroot")
+                .arg(&image)
+                .args(["/usr/bin/ls", "/"]),
+        );
+    }
+}
