@@ -582,4 +582,113 @@ mod tests {
         assert_eq!(e.class, Class::Invalid(7));
         assert!(e.dependencies.is_empty());
     }
+
+    /// A minimal dynamic ELF file, as a linker lays it out: the header, a PT_LOAD covering
+    /// the whole file at address `base`, PT_INTERP and PT_DYNAMIC, the dynamic entries and a
+    /// string table (found through DT_STRTAB's address).
+    fn synthetic(class64: bool, big: bool, machine: u16) -> Vec<u8> {
+        let (ehsize, phsize, word) = if class64 { (64, 56, 8) } else { (52, 32, 4) };
+        let base: u64 = 0x10000;
+        let strings = b"\0libfoo.so.1\0libbar.so.2\0libself.so.1\0$ORIGIN/../lib\0/lib/ld.so.1\0";
+        let (needed1, needed2, soname, runpath, interp) = (1u64, 13, 25, 38, 53);
+        let ph_off = ehsize;
+        let dyn_off = ph_off + 3 * phsize;
+        let dyns: [(u64, u64); 6] = [
+            (1, needed1),
+            (1, needed2),
+            (14, soname),
+            (29, runpath),
+            (5, 0),
+            (10, strings.len() as u64),
+        ];
+        let str_off = dyn_off + (dyns.len() + 1) * 2 * word;
+        let total = str_off + strings.len();
+        let mut b = vec![0u8; total];
+        let put = |b: &mut Vec<u8>, at: usize, v: u64, n: usize| {
+            let bytes = if big {
+                v.to_be_bytes()[8 - n..].to_vec()
+            } else {
+                v.to_le_bytes()[..n].to_vec()
+            };
+            b[at..at + n].copy_from_slice(&bytes);
+        };
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[EI_CLASS] = if class64 { 2 } else { 1 };
+        b[EI_DATA] = if big { 2 } else { 1 };
+        b[EI_VERSION] = 1;
+        put(&mut b, 16, 3, 2); // ET_DYN
+        put(&mut b, 18, u64::from(machine), 2);
+        put(&mut b, 20, 1, 4); // e_version
+        let (phoff_at, ehsize_at) = if class64 { (32, 52) } else { (28, 40) };
+        put(&mut b, phoff_at, ph_off as u64, word);
+        put(&mut b, ehsize_at, ehsize as u64, 2);
+        put(&mut b, ehsize_at + 2, phsize as u64, 2);
+        put(&mut b, ehsize_at + 4, 3, 2); // e_phnum
+        let interp_at = str_off + interp as usize;
+        let interp_len = b"/lib/ld.so.1\0".len() as u64;
+        let phdrs: [(u32, u64, u64); 3] = [
+            (1, 0, total as u64),              // PT_LOAD, the whole file
+            (3, interp_at as u64, interp_len), // PT_INTERP
+            (2, dyn_off as u64, ((dyns.len() + 1) * 2 * word) as u64), // PT_DYNAMIC
+        ];
+        for (i, (ty, off, size)) in phdrs.iter().enumerate() {
+            let at = ph_off + i * phsize;
+            put(&mut b, at, u64::from(*ty), 4);
+            // p_offset, p_vaddr, p_filesz, p_memsz sit differently in the two classes.
+            let (o, v, f, m) = if class64 {
+                (at + 8, at + 16, at + 32, at + 40)
+            } else {
+                (at + 4, at + 8, at + 16, at + 20)
+            };
+            put(&mut b, o, *off, word);
+            put(&mut b, v, base + off, word);
+            put(&mut b, f, *size, word);
+            put(&mut b, m, *size, word);
+        }
+        for (i, (tag, val)) in dyns.iter().enumerate() {
+            let at = dyn_off + i * 2 * word;
+            let val = if *tag == 5 {
+                base + str_off as u64
+            } else {
+                *val
+            };
+            put(&mut b, at, *tag, word);
+            put(&mut b, at + word, val, word);
+        }
+        b[str_off..].copy_from_slice(strings);
+        b
+    }
+
+    #[test]
+    fn both_classes_and_byte_orders_read_alike() {
+        for (class64, big, machine) in [
+            (true, false, 62),
+            (false, false, 3),
+            (true, true, 22),
+            (false, true, 20),
+        ] {
+            let bytes = synthetic(class64, big, machine);
+            let FileKind::Elf(e) = parse_bytes(Path::new("s"), &bytes).unwrap() else {
+                panic!("not ELF")
+            };
+            let what = format!("class64={class64} big={big}");
+            assert_eq!(
+                e.class,
+                if class64 { Class::Elf64 } else { Class::Elf32 },
+                "{what}"
+            );
+            assert_eq!(e.data, if big { Data::Big } else { Data::Little }, "{what}");
+            assert_eq!(e.machine, machine, "{what}");
+            assert_eq!(
+                e.needed().collect::<Vec<_>>(),
+                ["libfoo.so.1", "libbar.so.2"],
+                "{what}"
+            );
+            assert_eq!(e.soname.as_deref(), Some("libself.so.1"), "{what}");
+            assert_eq!(e.runpath.as_deref(), Some("$ORIGIN/../lib"), "{what}");
+            assert_eq!(e.rpath, None, "{what}");
+            assert_eq!(e.interpreter.as_deref(), Some("/lib/ld.so.1"), "{what}");
+            assert_eq!(e.linkage, Linkage::Dynamic, "{what}");
+        }
+    }
 }
