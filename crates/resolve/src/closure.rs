@@ -493,14 +493,12 @@ impl<'r> Walk<'r> {
         // glibc expands DSTs in DT_NEEDED before anything else (`expand_dst` in dl-deps.c).
         // "DST not allowed in SUID/SGID programs" (dl-deps.c): the loader stops.
         if self.c.secure && self.facts.flavor == Flavor::Glibc && dst::has_dst(name) {
-            let reason = "DST not allowed in SUID/SGID programs".to_owned();
-            self.c.fatal = Some(Fatal {
-                name: name.to_owned(),
+            return self.stop(
                 requester,
-                path: String::new(),
-                reason: reason.clone(),
-            });
-            return self.missing(requester, name, kind, Some(reason));
+                name,
+                kind,
+                "DST not allowed in SUID/SGID programs",
+            );
         }
         let name = if self.facts.flavor == Flavor::Glibc && dst::has_dst(name) {
             match dst::expand(name, &self.dst_values(requester)) {
@@ -508,14 +506,12 @@ impl<'r> Walk<'r> {
                 // dl-deps.c skips a DT_NEEDED or DT_FILTER whose tokens have no value, and
                 // fails on such a DT_AUXILIARY (its `fatal` argument is inverted).
                 _ if dep == DependencyKind::Auxiliary => {
-                    let reason = "empty dynamic string token substitution".to_owned();
-                    self.c.fatal = Some(Fatal {
-                        name: name.to_owned(),
+                    return self.stop(
                         requester,
-                        path: String::new(),
-                        reason: reason.clone(),
-                    });
-                    return self.missing(requester, name, kind, Some(reason));
+                        name,
+                        kind,
+                        "empty dynamic string token substitution",
+                    );
                 }
                 _ => {
                     self.c.notes.push(format!(
@@ -567,6 +563,23 @@ impl<'r> Walk<'r> {
                 self.missing(requester, &name, kind, None)
             }
         }
+    }
+
+    /// The loader stops on `name` before it tries any file.
+    fn stop(
+        &mut self,
+        requester: usize,
+        name: &str,
+        kind: MissingKind,
+        reason: &str,
+    ) -> EdgeTarget {
+        self.c.fatal = Some(Fatal {
+            name: name.to_owned(),
+            requester,
+            path: String::new(),
+            reason: reason.to_owned(),
+        });
+        self.missing(requester, name, kind, Some(reason.to_owned()))
     }
 
     fn missing(
