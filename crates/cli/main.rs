@@ -283,7 +283,8 @@ fn emit(
     let config = image::config(closures, args)?;
     let progress = image::progress;
     let options = image::write_options(args, epoch, &progress);
-    // The check runs on a materialised copy, so it sees exactly what the image will hold.
+    // The check runs on a skeleton of the tree (files hard-linked), so it sees exactly the
+    // paths, symlinks and files the image will hold.
     let scratch_parent = args
         .emit_rootfs
         .as_deref()
@@ -297,8 +298,7 @@ fn emit(
         .tempdir_in(&scratch_parent)
         .map_err(|e| Error::Input(format!("{}: {e}", scratch_parent.display())))?;
     let staged = scratch.path().join("rootfs");
-    let quiet = WriteOptionsQuiet::from(&options);
-    tree.write_rootfs(&staged, &quiet.0).map_err(input)?;
+    tree.write_skeleton(&staged).map_err(input)?;
     let problems = image::verify(&staged, closures, resolver.options(), moved)?;
     drop(scratch);
     if !problems.is_empty() {
@@ -354,15 +354,4 @@ fn emit(
         );
     }
     Ok(EXIT_COMPLETE)
-}
-
-/// The same options without progress, for the scratch copy.
-struct WriteOptionsQuiet<'a>(depclose_pack::WriteOptions<'a>);
-
-impl<'a> From<&depclose_pack::WriteOptions<'a>> for WriteOptionsQuiet<'a> {
-    fn from(o: &depclose_pack::WriteOptions<'a>) -> Self {
-        let mut q = *o;
-        q.progress = None;
-        WriteOptionsQuiet(q)
-    }
 }

@@ -61,6 +61,31 @@ impl Tree {
     }
 }
 
+impl Tree {
+    /// A throwaway view of the tree, for reading it back (depclose re-resolves a staged image
+    /// in one before writing it): directories and symlinks as in the tree, generated files
+    /// written, regular files hard-linked to their sources — copied where a link is
+    /// impossible (another filesystem). Nothing sets ownership, modes or times, so a linked
+    /// source is never changed; unlike [`Tree::write_rootfs`], it is neither reproducible
+    /// nor atomic. `dest` must not exist.
+    pub fn write_skeleton(&self, dest: &Path) -> Result<(), Error> {
+        fs::create_dir(dest).map_err(Error::io(dest))?;
+        // Sorted by components: every parent comes before what it holds.
+        for (path, node) in &self.nodes {
+            let at = dest.join(path);
+            let done = match node {
+                Node::Dir { .. } => fs::create_dir(&at),
+                Node::File(source) => fs::hard_link(&source.path, &at)
+                    .or_else(|_| fs::copy(&source.path, &at).map(drop)),
+                Node::Symlink { target } => std::os::unix::fs::symlink(target, &at),
+                Node::Bytes { contents, .. } => fs::write(&at, contents),
+            };
+            done.map_err(Error::io(&at))?;
+        }
+        Ok(())
+    }
+}
+
 struct Materializer<'a> {
     root: &'a Path,
     options: &'a WriteOptions<'a>,
@@ -210,6 +235,40 @@ mod tests {
 
     use super::*;
     use crate::testutil::{self, CAP_NET_BIND_SERVICE, NON_UTF8};
+
+    /// The skeleton has every path of the tree, files as links to their sources, and leaves
+    /// the sources exactly as they were (mode, times, owner).
+    #[test]
+    fn skeleton_links_files_and_leaves_sources_alone() {
+        let s = testutil::sample();
+        let dest = s.dir.path().join("skeleton");
+        let before: Vec<(PathBuf, fs::Metadata)> = s
+            .tree
+            .nodes
+            .values()
+            .filter_map(|n| match n {
+                Node::File(f) => Some((f.path.clone(), fs::metadata(&f.path).unwrap())),
+                _ => None,
+            })
+            .collect();
+        s.tree.write_skeleton(&dest).unwrap();
+        for (path, node) in &s.tree.nodes {
+            let at = dest.join(path);
+            let meta = fs::symlink_metadata(&at).unwrap();
+            match node {
+                Node::Dir { .. } => assert!(meta.is_dir(), "{at:?}"),
+                Node::File(f) => assert_eq!((meta.dev(), meta.ino()), (f.dev, f.ino), "{at:?}"),
+                Node::Symlink { target } => assert_eq!(fs::read_link(&at).unwrap(), *target),
+                Node::Bytes { contents, .. } => assert_eq!(fs::read(&at).unwrap(), *contents),
+            }
+        }
+        for (path, was) in before {
+            let now = fs::metadata(&path).unwrap();
+            assert_eq!(now.mode(), was.mode(), "{path:?}");
+            assert_eq!(now.mtime(), was.mtime(), "{path:?}");
+            assert_eq!((now.uid(), now.gid()), (was.uid(), was.gid()), "{path:?}");
+        }
+    }
 
     #[test]
     fn rootfs_holds_the_tree() {
