@@ -235,23 +235,27 @@ fn missing_library() {
     assert!(allowed.stderr.contains(gone), "{allowed}");
 }
 
-/// Of several targets, a bad one is reported and skipped (a warning, one line), the others
-/// are analysed.
+/// Of several named targets, a bad one is an input error (exit 2, one line naming it), as
+/// when it is named alone; a directory target analyses only its ELF files and passes over the
+/// rest.
 #[test]
 fn one_bad_target_among_several() {
     let env = TestEnv::new();
     let good = copy_true(&env, "good");
     let bad = env.write("bad", "not a program\n");
     let run = env.depclose([&good, &bad]);
-    run.assert_code(0);
-    assert!(
-        run.lines().first() == Some(&&*good.to_string_lossy()),
-        "{run}"
+    assert_input_error(&run, &[&bad.to_string_lossy(), "not an ELF file"]);
+
+    let scanned = env.depclose([env.path()]);
+    scanned.assert_code(0);
+    assert_eq!(
+        scanned.lines().first(),
+        Some(&&*good.to_string_lossy()),
+        "{scanned}"
     );
-    let lines = run.stderr_lines();
-    assert_eq!(lines.len(), 1, "{run}");
     assert!(
-        lines[0].starts_with("depclose: warning: ") && lines[0].contains(&*bad.to_string_lossy()),
-        "{run}"
+        !scanned.stdout.contains(&*bad.to_string_lossy()),
+        "{scanned}"
     );
+    assert!(scanned.stderr.is_empty(), "{scanned}");
 }

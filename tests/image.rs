@@ -1460,3 +1460,73 @@ fn apache_without_its_modules_gets_a_hint() {
     full.assert_code(0);
     assert!(!full.stderr.contains("LoadModule"), "{full}");
 }
+
+/// `--add` of a path reached through symlinks (`/lib -> usr/lib`, a soname link) reproduces
+/// the symlinks and puts the file at its real path; an invalid tag is refused before anything
+/// is written; `--library-path` becomes the image's `LD_LIBRARY_PATH`.
+#[test]
+fn additions_through_symlinks_tags_and_library_path() {
+    let env = TestEnv::new();
+    let rootfs = env.join("rootfs");
+    let run = depclose(
+        &env,
+        0,
+        &[
+            "/usr/bin/true".as_ref(),
+            "--add".as_ref(),
+            "/lib/x86_64-linux-gnu/libz.so.1".as_ref(),
+            "--emit-rootfs".as_ref(),
+            rootfs.as_os_str(),
+        ],
+    );
+    run.assert_code(0);
+    let link = rootfs.join("usr/lib/x86_64-linux-gnu/libz.so.1");
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "{run}"
+    );
+    assert!(fs::metadata(&link).unwrap().is_file(), "{run}");
+
+    let bad = env.join("bad");
+    let run = depclose(
+        &env,
+        0,
+        &[
+            "/usr/bin/true".as_ref(),
+            "--tag".as_ref(),
+            "BAD TAG!!".as_ref(),
+            "--emit-rootfs".as_ref(),
+            bad.as_os_str(),
+        ],
+    );
+    run.assert_code(2);
+    assert!(!bad.exists(), "{run}");
+
+    let tar = env.join("llp.tar");
+    let run = depclose(
+        &env,
+        0,
+        &[
+            "--library-path".as_ref(),
+            "/opt/depclose-test/lib".as_ref(),
+            "/usr/bin/true".as_ref(),
+            "--emit".as_ref(),
+            tar.as_os_str(),
+        ],
+    );
+    run.assert_code(0);
+    let members = read_tar(&fs::read(&tar).unwrap());
+    let configs: Vec<&Member> = members
+        .iter()
+        .filter(|m| String::from_utf8_lossy(&m.data).contains("\"Env\""))
+        .collect();
+    assert_eq!(configs.len(), 1, "{run}");
+    assert!(
+        String::from_utf8_lossy(&configs[0].data)
+            .contains("LD_LIBRARY_PATH=/opt/depclose-test/lib"),
+        "{run}"
+    );
+}

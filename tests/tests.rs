@@ -6,6 +6,7 @@
 mod bad_input;
 mod cli;
 mod conformance;
+mod corners;
 mod image;
 mod report;
 mod scenarios;

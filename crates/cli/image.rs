@@ -173,10 +173,17 @@ pub(crate) fn added_file_text(
     let mut found = None;
     for spec in specs {
         let add = parse_add(root, cwd, spec)?;
-        if !dest.starts_with(&add.dest) {
+        let base = match &add.dest {
+            Some(d) => d.clone(),
+            None => root
+                .resolve(&add.src)
+                .map(|r| r.real)
+                .unwrap_or_else(|_| add.src.clone()),
+        };
+        if !dest.starts_with(&base) {
             continue;
         }
-        let src = add.src.join(dest.strip_prefix(&add.dest).unwrap_or(dest));
+        let src = add.src.join(dest.strip_prefix(&base).unwrap_or(dest));
         if let Ok(bytes) = root.read(&src) {
             found = Some(String::from_utf8_lossy(&bytes).into_owned());
         }
@@ -187,7 +194,9 @@ pub(crate) fn added_file_text(
 /// One `--add SRC[:DEST]`.
 struct Addition {
     src: PathBuf,
-    dest: PathBuf,
+    /// Where it goes; by default the real path of SRC, with the symlinks on the way to it
+    /// reproduced (as for every path the loader opens).
+    dest: Option<PathBuf>,
 }
 
 fn parse_add(root: &Root, cwd: &Path, spec: &str) -> Result<Addition, Error> {
@@ -205,13 +214,13 @@ fn parse_add(root: &Root, cwd: &Path, spec: &str) -> Result<Addition, Error> {
         .filter(|_| !root.is_host())
         .unwrap_or(src);
     let dest = match dest {
-        Some(d) if d.starts_with('/') => PathBuf::from(d),
+        Some(d) if d.starts_with('/') => Some(PathBuf::from(d)),
         Some(d) => {
             return Err(Error::Input(format!(
                 "--add {spec}: DEST {d} must be an absolute path in the image"
             )));
         }
-        None => src.clone(),
+        None => None,
     };
     Ok(Addition { src, dest })
 }
@@ -252,8 +261,9 @@ fn for_each_entry(
     let (resolved, meta) = root
         .metadata(&add.src)
         .map_err(|e| Error::Input(format!("--add: {e}")))?;
+    let base = add.dest.clone().unwrap_or_else(|| resolved.real.clone());
     if !meta.is_dir() {
-        return f(&resolved.real, &add.dest, Entry::File);
+        return f(&resolved.real, &base, Entry::File);
     }
     let host = root.host_path(&resolved.real);
     for entry in walkdir::WalkDir::new(&host).sort_by_file_name() {
@@ -261,9 +271,9 @@ fn for_each_entry(
         let rel = entry.path().strip_prefix(&host).unwrap_or(entry.path());
         let src = resolved.real.join(rel);
         let dest = if rel.as_os_str().is_empty() {
-            add.dest.clone()
+            base.clone()
         } else {
-            add.dest.join(rel)
+            base.join(rel)
         };
         let ft = entry.file_type();
         let kind = if ft.is_symlink() {
@@ -339,6 +349,13 @@ pub(crate) fn stage(
     }
     for spec in &args.add {
         let add = parse_add(root, cwd, spec)?;
+        if add.dest.is_none() {
+            let hops = root
+                .resolve(&add.src)
+                .map_err(|e| Error::Input(format!("--add: {e}")))?
+                .hops;
+            stage_hops(&mut tree, &hops)?;
+        }
         for_each_entry(root, &add, &mut |src, dest, kind| {
             let r = match kind {
                 Entry::Dir => tree.add_dir(dest, Some(&root.host_path(src))),
@@ -363,8 +380,11 @@ pub(crate) fn stage(
         if !tree.contains("/etc/group") {
             tree.add_bytes("/etc/group", group, 0o644).map_err(input)?;
         }
-        if !tree.contains("/tmp") {
-            tree.add_dir_with_mode("/tmp", 0o1777).map_err(input)?;
+        // An implicit /tmp (the parent of staged files) takes the mode; one the user added
+        // keeps theirs.
+        match tree.add_dir_with_mode("/tmp", 0o1777) {
+            Ok(()) | Err(depclose_pack::Error::Conflict { .. }) => {}
+            Err(e) => return Err(input(e)),
         }
     }
     Ok(tree)
@@ -528,6 +548,13 @@ pub(crate) fn config(closures: &[Closure], args: &Args) -> Result<ImageConfig, E
     c.variant = variant.map(str::to_owned);
     c.cmd = (!args.cmd.is_empty()).then(|| args.cmd.clone());
     c.env = vec![format!("PATH={}", depclose_resolve::DEFAULT_PATH)];
+    // The closure was computed with these; the image's program must run with them too.
+    if let Some(llp) = args.library_path.as_deref().filter(|l| !l.is_empty()) {
+        c.env.push(format!("LD_LIBRARY_PATH={llp}"));
+    }
+    if !args.preload.is_empty() {
+        c.env.push(format!("LD_PRELOAD={}", args.preload.join(":")));
+    }
     for kv in &args.env {
         let Some((k, _)) = kv.split_once('=') else {
             return Err(Error::Input(format!("--env {kv}: expected KEY=VALUE")));
@@ -558,8 +585,9 @@ pub(crate) fn verify(
     moved: &HashMap<PathBuf, PathBuf>,
 ) -> Result<Vec<String>, Error> {
     let root = Root::new(staged).map_err(input)?;
+    // The same options as the closure (cwd = the image's working directory), but the cache is
+    // whatever the image holds.
     let mut opts = options.clone();
-    opts.cwd = PathBuf::from("/");
     opts.cache = depclose_resolve::CacheMode::Auto;
     let inside = Resolver::new(root, opts);
     let mut problems = Vec::new();

@@ -113,11 +113,14 @@ fn run(args: &Args) -> Result<u8, Error> {
             .components()
             .filter(|c| !matches!(c, std::path::Component::CurDir))
             .collect(),
+        // An image's program starts in its working directory.
+        (None, _) if emitting => PathBuf::from(args.workdir.as_deref().unwrap_or("/")),
         (None, true) => host_cwd.clone(),
         (None, false) => PathBuf::from("/"),
     };
     let options = ResolveOptions {
-        library_path: args.library_path.clone(),
+        // glibc ignores an empty LD_LIBRARY_PATH altogether.
+        library_path: args.library_path.clone().filter(|l| !l.is_empty()),
         preload: args.preload.clone(),
         facts: FactsOptions {
             // An image may run on another CPU of the architecture: by default it gets the
@@ -144,9 +147,14 @@ fn run(args: &Args) -> Result<u8, Error> {
         depclose_resolve::DEFAULT_PATH.to_owned()
     };
     let mut targets = Vec::new();
+    // Targets found by scanning a directory; a bad one is skipped, a named one is an error.
+    let mut scanned = std::collections::HashSet::new();
     for word in &args.targets {
-        let expanded =
+        let (expanded, from_dir) =
             targets::expand(&resolver, word, &host_cwd, &path_var).map_err(Error::Input)?;
+        if from_dir {
+            scanned.extend(expanded.iter().cloned());
+        }
         if expanded.is_empty() {
             return Err(Error::Input(format!(
                 "{word}: no ELF files in this directory"
@@ -154,7 +162,6 @@ fn run(args: &Args) -> Result<u8, Error> {
         }
         targets.extend(expanded);
     }
-    let n_targets = targets.len();
     let mut moved = std::collections::HashMap::new();
     if emitting {
         for (src, dest) in image::added_elf_files(&resolver, &host_cwd, &args.add)? {
@@ -164,16 +171,18 @@ fn run(args: &Args) -> Result<u8, Error> {
             targets.push(src);
         }
     }
-    let results: Vec<Result<Closure, depclose_resolve::Error>> =
-        targets.par_iter().map(|t| resolver.closure(t)).collect();
-    // A single target that cannot be read is an input error; in a directory, one bad file is
-    // reported and skipped.
+    let results: Vec<(bool, Result<Closure, depclose_resolve::Error>)> = targets
+        .par_iter()
+        .map(|t| (scanned.contains(t) && !emitting, resolver.closure(t)))
+        .collect();
+    // A named target that cannot be read is an input error; a file found by scanning a
+    // directory is reported and skipped (unless it is to go into an image).
     let mut closures = Vec::new();
-    for r in results {
+    for (skippable, r) in results {
         match r {
             Ok(c) => closures.push(c),
-            Err(e) if n_targets == 1 || emitting => return Err(input(e)),
-            Err(e) => eprintln!("depclose: warning: skipped: {e}"),
+            Err(e) if skippable => eprintln!("depclose: warning: skipped: {e}"),
+            Err(e) => return Err(input(e)),
         }
     }
     if args.runtime || emitting {
@@ -281,6 +290,7 @@ fn emit(
     let tree = image::stage(resolver, closures, args, cwd, moved)?;
     let epoch = image::epoch()?;
     let config = image::config(closures, args)?;
+    config.check().map_err(input)?;
     let progress = image::progress;
     let options = image::write_options(args, epoch, &progress);
     // The check runs on a skeleton of the tree (files hard-linked), so it sees exactly the

@@ -124,6 +124,7 @@ fn branch(
             }
             EdgeTarget::Missing(_) => writeln!(out, "{prefix}{head}{} => NOT FOUND", e.name)?,
             EdgeTarget::Skipped => writeln!(out, "{prefix}{head}{} (not looked up)", e.name)?,
+            EdgeTarget::Vdso => writeln!(out, "{prefix}{head}{} => the kernel's vDSO", e.name)?,
         }
     }
     for (n, &t) in runtime.iter().enumerate() {

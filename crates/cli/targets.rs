@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use depclose_resolve::Resolver;
 use rayon::prelude::*;
 
-/// A target as the user named it, made an absolute path inside the root.
+/// A target as the user named it, made an absolute path inside the root; for a directory,
+/// every ELF file in it (then `true`).
 pub(crate) fn expand(
     resolver: &Resolver,
     word: &str,
     cwd: &Path,
     path_var: &str,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<(Vec<PathBuf>, bool), String> {
     let root = resolver.root();
     let path = if word.contains('/') {
         // `./prog` names the same path as `prog` in the cwd; drop the `.` components.
@@ -30,7 +31,7 @@ pub(crate) fn expand(
     } else {
         return resolver
             .find_command(word, path_var)
-            .map(|p| vec![p])
+            .map(|p| (vec![p], false))
             .map_err(|e| {
                 let local = cwd.join(word);
                 if root.is_host() && local.is_file() {
@@ -44,7 +45,7 @@ pub(crate) fn expand(
     };
     let (resolved, meta) = root.metadata(&path).map_err(|e| e.to_string())?;
     if !meta.is_dir() {
-        return Ok(vec![path]);
+        return Ok((vec![path], false));
     }
     let host = root.host_path(&resolved.real);
     let mut found = Vec::new();
@@ -58,9 +59,12 @@ pub(crate) fn expand(
     }
     // Only ELF programs and shared objects are targets; reading them is most of the work, so
     // it runs in parallel (and the resolver remembers what it read).
-    Ok(found
-        .into_par_iter()
-        .filter(|rel| resolver.is_elf_object(&resolved.real.join(rel)))
-        .map(|rel| path.join(rel))
-        .collect())
+    Ok((
+        found
+            .into_par_iter()
+            .filter(|rel| resolver.is_elf_object(&resolved.real.join(rel)))
+            .map(|rel| path.join(rel))
+            .collect(),
+        true,
+    ))
 }

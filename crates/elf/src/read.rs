@@ -353,15 +353,18 @@ fn read_dynamic(
     }
     // `DynamicInfo` maps DT_STRTAB's address to a file offset through PT_LOAD, as the
     // loader finds it in memory; 0 means no PT_LOAD covers it.
-    let (strtab, strsz) = (dynamic.info.strtab, dynamic.info.strsz);
+    let strtab = dynamic.info.strtab;
     if strtab == 0 {
         return Err(Error::malformed(
             path,
             "DT_STRTAB is not inside a loaded segment",
         ));
     }
-    let table = segment(bytes, strtab as u64, strsz as u64)
-        .ok_or_else(|| Error::malformed(path, "DT_STRTAB extends past the end of the file"))?;
+    // The loader reads each string from DT_STRTAB up to its NUL and never consults DT_STRSZ,
+    // so neither do we: the table runs to the end of the file.
+    let table = bytes
+        .get(strtab..)
+        .ok_or_else(|| Error::malformed(path, "DT_STRTAB lies past the end of the file"))?;
     for d in &dynamic.dyns {
         let tag = d.d_tag;
         let what = match tag {

@@ -67,6 +67,12 @@ impl ImageConfig {
         }
     }
 
+    /// Check the configuration (Env entries, architecture, the tag as a reference) before
+    /// anything is written; the writers check it again.
+    pub fn check(&self) -> Result<(), Error> {
+        self.validate().map(drop)
+    }
+
     fn validate(&self) -> Result<Reference, Error> {
         if let Some(bad) = self.env.iter().find(|e| !e.contains('=')) {
             return Err(Error::InvalidConfig(format!(

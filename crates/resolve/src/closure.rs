@@ -78,6 +78,8 @@ pub struct Object {
     /// Loaded at run time (`dlopen`), not by the loader's walk: `ld.so --list` does not show it.
     pub runtime: bool,
     file_id: (u64, u64),
+    /// `$ORIGIN` for the strings this object holds.
+    origin: String,
 }
 
 /// One dependency of an object and what it resolved to.
@@ -95,8 +97,10 @@ pub enum EdgeTarget {
     Object(usize),
     /// An index into [`Closure::missing`].
     Missing(usize),
-    /// Not looked up: the loader had stopped already.
+    /// Not looked up: the loader had stopped already (or a token had no value).
     Skipped,
+    /// The kernel's vDSO (`linux-vdso.so.1`), mapped by the kernel, not from a file.
+    Vdso,
 }
 
 /// How an object was found.
@@ -222,6 +226,9 @@ pub(crate) struct FileEntry {
     pub(crate) kind: Result<FileKind, String>,
     pub(crate) file_id: (u64, u64),
     pub(crate) size: u64,
+    /// For an ELF file that could not be read whole: its class, byte order and machine, which
+    /// `open_verify` checks (and may skip on) before anything else fails.
+    pub(crate) ident: Option<(depclose_elf::Class, depclose_elf::Data, u16)>,
 }
 
 /// One opened candidate.
@@ -443,10 +450,14 @@ impl<'r> Walk<'r> {
     fn map_interpreter(&mut self) {
         let interp = self.facts.interpreter.clone();
         let interp_name = interp.clone();
-        let opened = self
-            .open(&interp)
-            .ok()
-            .filter(|o| matches!(o.entry.kind, Ok(FileKind::Elf(_))));
+        let (opened, reason) = match self.open(&interp) {
+            Ok(o) => match &o.entry.kind {
+                Ok(FileKind::Elf(_)) => (Some(o), None),
+                Ok(_) => (None, Some("not an ELF file".to_owned())),
+                Err(e) => (None, Some(e.clone())),
+            },
+            Err(_) => (None, None),
+        };
         let Some(opened) = opened else {
             self.c.missing.push(Missing {
                 name: interp,
@@ -454,7 +465,7 @@ impl<'r> Walk<'r> {
                 kind: MissingKind::Interpreter,
                 position: 1,
                 tried: std::mem::take(&mut self.trace),
-                reason: None,
+                reason,
             });
             return;
         };
@@ -527,6 +538,11 @@ impl<'r> Walk<'r> {
         if let Some(id) = self.already_loaded(&name) {
             return self.link(requester, id, &name);
         }
+        // The kernel's vDSO is loaded before anything else, under its soname (rtld.c
+        // `setup_vdso`); it is no file.
+        if self.facts.flavor == Flavor::Glibc && self.facts.vdso == Some(name.as_str()) {
+            return EdgeTarget::Vdso;
+        }
         if self.facts.flavor == Flavor::Musl
             && let Some(id) = self.musl_self(&name)
         {
@@ -553,6 +569,10 @@ impl<'r> Walk<'r> {
                 self.link(requester, id, &name)
             }
             Search::NotFound => self.missing(requester, &name, kind, None),
+            // rtld.c: "cannot be preloaded (...): ignored" — a bad preload does not stop it.
+            Search::Fatal(_, reason) if kind == MissingKind::Preload => {
+                self.missing(requester, &name, kind, Some(reason))
+            }
             Search::Fatal(path, reason) => {
                 self.c.fatal = Some(Fatal {
                     name: name.clone(),
@@ -615,7 +635,11 @@ impl<'r> Walk<'r> {
     /// was requested by, or — glibc only — its `DT_SONAME`. musl compares short names only.
     fn already_loaded(&mut self, name: &str) -> Option<usize> {
         let glibc = self.facts.flavor == Flavor::Glibc;
-        // The program's own `l_name` is "" on a real exec: only its soname can match.
+        // The program's own `l_name` is "" on a real exec: an empty name is the program, and
+        // otherwise only its soname can match.
+        if glibc && name.is_empty() {
+            return Some(0);
+        }
         let hit = self.c.objects.iter().enumerate().position(|(id, o)| {
             o.names.iter().any(|n| n == name)
                 || (glibc && ((id != 0 && o.path == name) || o.elf.soname.as_deref() == Some(name)))
@@ -648,6 +672,7 @@ impl<'r> Walk<'r> {
             // `verify` accepts only ELF files, and `map_interpreter` checks its file too.
             _ => unreachable!("only verified ELF files become objects"),
         };
+        let origin = library_origin(&o.path, &self.r.options.cwd);
         Object {
             path: o.path,
             real: o.real,
@@ -662,6 +687,7 @@ impl<'r> Walk<'r> {
             trace: self.trace.clone(),
             runtime: false,
             file_id: o.entry.file_id,
+            origin,
         }
     }
 
@@ -717,6 +743,23 @@ impl<'r> Walk<'r> {
             Ok(_) => return self.fatal(&o.path, "invalid ELF header"),
             Err(e) => {
                 let e = e.clone();
+                // A header too broken to read further is still skipped for the other class or
+                // machine, as `open_verify` checks those first; anything else stops the loader.
+                let skip = o.entry.ident.and_then(|(class, data, machine)| {
+                    if f.flavor != Flavor::Glibc {
+                        None
+                    } else if class != f.class {
+                        Some(Outcome::WrongClass)
+                    } else if data == f.data && machine != f.machine {
+                        Some(Outcome::WrongMachine)
+                    } else {
+                        None
+                    }
+                });
+                if let Some(outcome) = skip {
+                    self.note(&o.path, outcome);
+                    return Verdict::Skip;
+                }
                 return self.fatal(&o.path, &e);
             }
         };
@@ -861,11 +904,7 @@ impl<'r> Walk<'r> {
     /// symlink-resolved); for the program, of its real path, as the kernel reports it in
     /// `/proc/self/exe` on a real exec.
     fn origin(&self, id: usize) -> &str {
-        let o = &self.c.objects[id];
-        if id == 0 {
-            return o.origin_of_program();
-        }
-        loader_dirname(&o.path)
+        &self.c.objects[id].origin
     }
 
     /// Split a path list and expand it for `owner`, as `decompose_rpath`/`fillin_rpath` do:
@@ -1079,6 +1118,17 @@ impl<'r> Walk<'r> {
     }
 }
 
+/// `$ORIGIN` of a library (`_dl_new_object`): the directory part of the path it was opened
+/// under, not symlink-resolved; a relative path gets the working directory in front.
+fn library_origin(path: &str, cwd: &Path) -> String {
+    let dir = loader_dirname(path);
+    if path.starts_with('/') {
+        dir.to_owned()
+    } else {
+        format!("{}/{dir}", cwd.to_string_lossy().trim_end_matches('/'))
+    }
+}
+
 /// Renumber the objects of `c` into `order` (a permutation of their indices).
 fn reorder(c: &mut Closure, order: &[usize]) {
     let mut new_index = vec![0; order.len()];
@@ -1149,10 +1199,6 @@ impl Object {
         }
     }
 
-    fn origin_of_program(&self) -> &str {
-        self.real.to_str().map(loader_dirname).unwrap_or("/")
-    }
-
     /// The (device, inode) of the file.
     pub fn file_id(&self) -> (u64, u64) {
         self.file_id
@@ -1166,6 +1212,8 @@ impl Object {
         entry: &FileEntry,
         elf: ElfInfo,
     ) -> Object {
+        // The kernel's `/proc/self/exe`: the real file.
+        let origin = loader_dirname(&real.to_string_lossy()).to_owned();
         Object {
             path,
             real,
@@ -1184,6 +1232,7 @@ impl Object {
             trace: Vec::new(),
             runtime: false,
             file_id: entry.file_id,
+            origin,
         }
     }
 }

@@ -13,6 +13,9 @@ use depclose_elf::{Class, Data, machine::*};
 
 use crate::root::Root;
 
+/// Larger than any dynamic loader (glibc's is about 200 KiB).
+const MAX_LOADER_SIZE: u64 = 64 << 20;
+
 /// Which loader implementation's rules apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -65,6 +68,9 @@ pub struct LoaderFacts {
     pub legacy_subdirs: Vec<String>,
     /// `dl_hwcap & hwcap_mask` for glibc 2.36's legacy cache entries.
     pub legacy_hwcap: u64,
+    /// The soname of the kernel's vDSO for this architecture, which glibc has loaded from the
+    /// start (`linux-vdso.so.1`, `linux-gate.so.1`, `linux-vdso64.so.1`).
+    pub vdso: Option<&'static str>,
     /// glibc's version as (major, minor), when the loader says it.
     pub glibc_version: Option<(u32, u32)>,
     pub source: FactsSource,
@@ -267,7 +273,13 @@ impl LoaderFacts {
         options: &FactsOptions,
     ) -> LoaderFacts {
         let arch = arch(machine, class, data, flags);
-        let binary = root.read(Path::new(interpreter)).ok();
+        // Only a regular file of a sane size is read for facts (a PT_INTERP of /dev/zero or a
+        // FIFO must not be read forever).
+        let binary = root
+            .metadata(Path::new(interpreter))
+            .ok()
+            .filter(|(_, m)| m.is_file() && m.len() < MAX_LOADER_SIZE)
+            .and_then(|_| root.read(Path::new(interpreter)).ok());
         let base = Path::new(interpreter)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -335,6 +347,7 @@ impl LoaderFacts {
             hwcaps,
             legacy_subdirs,
             legacy_hwcap,
+            vdso: vdso_name(machine, class),
             glibc_version,
             source,
             musl_path: Vec::new(),
@@ -374,6 +387,19 @@ impl LoaderFacts {
             _ => LegacyHwcaps::Removed,
         }
     }
+}
+
+/// The vDSO's soname per architecture (the kernel's `arch/*/kernel/vdso*/` linker scripts).
+fn vdso_name(machine: u16, class: Class) -> Option<&'static str> {
+    Some(match (machine, class) {
+        (EM_386, _) => "linux-gate.so.1",
+        (EM_S390, Class::Elf32) | (EM_PPC, _) => "linux-vdso32.so.1",
+        (EM_PPC64 | EM_S390, _) => "linux-vdso64.so.1",
+        (EM_X86_64 | EM_AARCH64 | EM_RISCV | EM_LOONGARCH | EM_ARM | EM_MIPS, _) => {
+            "linux-vdso.so.1"
+        }
+        _ => return None,
+    })
 }
 
 fn is_multiarch(root: &Root, triplet: &str) -> bool {
@@ -540,6 +566,7 @@ fn musl_facts(
         hwcaps: Vec::new(),
         legacy_subdirs: Vec::new(),
         legacy_hwcap: 0,
+        vdso: None,
         glibc_version: None,
         source: FactsSource::LoaderBinary,
         musl_path,

@@ -241,6 +241,7 @@ impl Resolver {
             kind: Ok(FileKind::Elf(elf.clone())),
             file_id: (meta.dev(), meta.ino()),
             size: meta.len(),
+            ident: None,
         };
         let linkage = elf.linkage;
         let program = closure::Object::program(
@@ -385,6 +386,11 @@ impl Resolver {
         }
         let host = self.root.host_path(real);
         let read = depclose_elf::read_file_with_metadata(&host);
+        // Only a regular file that failed to parse (never a FIFO: opening it would block).
+        let ident = match &read {
+            Err(depclose_elf::Error::Malformed { .. }) => elf_identity(&host),
+            _ => None,
+        };
         let (file_id, size) = match &read {
             Ok((_, m)) => ((m.dev(), m.ino()), m.len()),
             Err(_) => ((0, 0), 0),
@@ -401,6 +407,7 @@ impl Resolver {
             }),
             file_id,
             size,
+            ident,
         });
         self.files
             .lock()
@@ -457,6 +464,33 @@ impl Resolver {
             }),
         }
     }
+}
+
+/// The class, byte order and machine of a file with a whole ELF header (`open_verify` reads a
+/// full header first: a shorter file is "file too short"), or `None`.
+fn elf_identity(host: &Path) -> Option<(Class, Data, u16)> {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let mut f = std::fs::File::open(host).ok()?;
+    let n = f.read(&mut head).ok()?;
+    if !head.starts_with(b"\x7fELF") {
+        return None;
+    }
+    let class = match head[4] {
+        1 => Class::Elf32,
+        2 => Class::Elf64,
+        c => Class::Invalid(c),
+    };
+    let full = if class == Class::Elf32 { 52 } else { 64 };
+    if n < full {
+        return None;
+    }
+    let (data, machine) = match head[5] {
+        1 => (Data::Little, u16::from_le_bytes([head[18], head[19]])),
+        2 => (Data::Big, u16::from_be_bytes([head[18], head[19]])),
+        d => (Data::Invalid(d), 0),
+    };
+    Some((class, data, machine))
 }
 
 /// Whether the kernel starts the program with `AT_SECURE`: setuid or setgid bits, or file
