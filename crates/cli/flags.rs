@@ -27,7 +27,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PATH")]
     pub(crate) library_path: Option<String>,
 
-    /// Preload this library, as LD_PRELOAD would (repeatable).
+    /// Preload these libraries, as LD_PRELOAD would (repeatable; names separated by blanks
+    /// or colons).
     #[arg(long, value_name = "NAME")]
     pub(crate) preload: Vec<String>,
 

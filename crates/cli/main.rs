@@ -121,7 +121,14 @@ fn run(args: &Args) -> Result<u8, Error> {
     let options = ResolveOptions {
         // glibc ignores an empty LD_LIBRARY_PATH altogether.
         library_path: args.library_path.clone().filter(|l| !l.is_empty()),
-        preload: args.preload.clone(),
+        // As LD_PRELOAD: names separated by blanks or colons.
+        preload: args
+            .preload
+            .iter()
+            .flat_map(|p| p.split([' ', ':']))
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
         facts: FactsOptions {
             // An image may run on another CPU of the architecture: by default it gets the
             // baseline libraries, never only a glibc-hwcaps variant.
