@@ -1361,23 +1361,29 @@ fn podman_loads_and_runs_the_image() {
     }
 }
 
+/// `depclose PROGRAM --add ADD --emit-rootfs ENV/rootfs` (epoch 0): the run and the rootfs.
+fn rootfs_with_addition(env: &TestEnv, program: &str, add: &str) -> (Run, PathBuf) {
+    let rootfs = env.join("rootfs");
+    let run = depclose(
+        env,
+        0,
+        &[
+            program.as_ref(),
+            "--add".as_ref(),
+            add.as_ref(),
+            "--emit-rootfs".as_ref(),
+            rootfs.as_os_str(),
+        ],
+    );
+    (run, rootfs)
+}
+
 /// `--add SRC:DEST` with an ELF program: it is analysed where it is, its libraries join, and
 /// the image holds it at DEST only; it runs from there with nothing else present.
 #[test]
 fn an_added_program_moves_to_its_destination() {
     let env = TestEnv::new();
-    let rootfs = env.join("rootfs");
-    let run = depclose(
-        &env,
-        0,
-        &[
-            "/usr/bin/true".as_ref(),
-            "--add".as_ref(),
-            "/usr/bin/env:/app/env".as_ref(),
-            "--emit-rootfs".as_ref(),
-            rootfs.as_os_str(),
-        ],
-    );
+    let (run, rootfs) = rootfs_with_addition(&env, "/usr/bin/true", "/usr/bin/env:/app/env");
     run.assert_code(0);
     assert!(rootfs.join("app/env").is_file(), "{run}");
     assert!(!rootfs.join("usr/bin/env").exists(), "{run}");
@@ -1400,19 +1406,8 @@ fn nsswitch_services_bring_their_modules() {
         "nsswitch.conf",
         "passwd: files systemd\ngroup: files systemd\n",
     );
-    let rootfs = env.join("rootfs");
     let add = format!("{}:/etc/nsswitch.conf", conf.display());
-    let run = depclose(
-        &env,
-        0,
-        &[
-            "getent".as_ref(),
-            "--add".as_ref(),
-            add.as_ref(),
-            "--emit-rootfs".as_ref(),
-            rootfs.as_os_str(),
-        ],
-    );
+    let (run, rootfs) = rootfs_with_addition(&env, "getent", &add);
     run.assert_code(0);
     assert!(run.stderr.contains("added libnss_systemd.so.2"), "{run}");
     let module = "/lib/x86_64-linux-gnu/libnss_systemd.so.2";
@@ -1467,18 +1462,8 @@ fn apache_without_its_modules_gets_a_hint() {
 #[test]
 fn additions_through_symlinks_tags_and_library_path() {
     let env = TestEnv::new();
-    let rootfs = env.join("rootfs");
-    let run = depclose(
-        &env,
-        0,
-        &[
-            "/usr/bin/true".as_ref(),
-            "--add".as_ref(),
-            "/lib/x86_64-linux-gnu/libz.so.1".as_ref(),
-            "--emit-rootfs".as_ref(),
-            rootfs.as_os_str(),
-        ],
-    );
+    let (run, rootfs) =
+        rootfs_with_addition(&env, "/usr/bin/true", "/lib/x86_64-linux-gnu/libz.so.1");
     run.assert_code(0);
     let link = rootfs.join("usr/lib/x86_64-linux-gnu/libz.so.1");
     assert!(
