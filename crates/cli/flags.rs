@@ -48,7 +48,7 @@ pub(crate) struct Args {
     pub(crate) cache: CacheArg,
 
     /// The program's working directory inside the root, for relative RPATH elements and
-    /// names (default: the current directory for /, else /).
+    /// names (default: the current directory for /, else /; for images, --workdir or /).
     #[arg(long, value_name = "DIR")]
     pub(crate) cwd: Option<PathBuf>,
 
@@ -60,8 +60,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME")]
     pub(crate) why: Option<String>,
 
-    /// Also list what glibc loads at run time for every program (libgcc_s.so.1, for
-    /// thread cancellation); images always get it.
+    /// Also list what glibc loads at run time for every program (libgcc_s.so.1 for thread
+    /// cancellation, the NSS modules of /etc/nsswitch.conf); images always get them.
     #[arg(long)]
     pub(crate) runtime: bool,
 
