@@ -200,9 +200,10 @@ struct Addition {
 }
 
 fn parse_add(root: &Root, cwd: &Path, spec: &str) -> Result<Addition, Error> {
-    let (src, dest) = match spec.split_once(':') {
-        Some((s, d)) => (s, Some(d)),
-        None => (spec, None),
+    // SRC may itself hold `:`; a DEST is what follows the last `:`, and must be absolute.
+    let (src, dest) = match spec.rsplit_once(':') {
+        Some((s, d)) if d.starts_with('/') && !s.is_empty() => (s, Some(d)),
+        _ => (spec, None),
     };
     let src = if root.is_host() {
         cwd.join(src)
@@ -372,7 +373,12 @@ pub(crate) fn stage(
         }
     }
     if !args.no_defaults {
-        let (passwd, group) = accounts(root, args.user.as_deref());
+        // An added passwd file speaks for itself; otherwise the user must exist in the root.
+        let user = args
+            .user
+            .as_deref()
+            .filter(|_| !tree.contains("/etc/passwd"));
+        let (passwd, group) = accounts(root, user)?;
         if !tree.contains("/etc/passwd") {
             tree.add_bytes("/etc/passwd", passwd, 0o644)
                 .map_err(input)?;
@@ -446,7 +452,7 @@ fn image_cache(closures: &[Closure]) -> Option<Vec<u8>> {
 
 /// `/etc/passwd` and `/etc/group` with root and nobody, plus the `--user` account from the
 /// root's own files when it names one.
-fn accounts(root: &Root, user: Option<&str>) -> (String, String) {
+fn accounts(root: &Root, user: Option<&str>) -> Result<(String, String), Error> {
     let mut passwd = String::from(
         "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n",
     );
@@ -475,9 +481,14 @@ fn accounts(root: &Root, user: Option<&str>) -> (String, String) {
                 group.push_str(g);
                 group.push('\n');
             }
+        } else {
+            return Err(Error::Input(format!(
+                "--user {name}: no such user in {}/etc/passwd (give UID[:GID], or --add a passwd file that has it)",
+                root.dir().display().to_string().trim_end_matches('/')
+            )));
         }
     }
-    (passwd, group)
+    Ok((passwd, group))
 }
 
 /// OCI architecture and variant of an ELF machine (`loader-notes` §4.4).
@@ -583,6 +594,7 @@ pub(crate) fn verify(
     closures: &[Closure],
     options: &ResolveOptions,
     moved: &HashMap<PathBuf, PathBuf>,
+    allow_missing: bool,
 ) -> Result<Vec<String>, Error> {
     let root = Root::new(staged).map_err(input)?;
     // The same options as the closure (cwd = the image's working directory), but the cache is
@@ -617,7 +629,13 @@ pub(crate) fn verify(
                 )),
             }
         }
-        for m in again.missing.iter().filter(|m| m.required()) {
+        // With --allow-missing, what was missing on the host may be missing inside too.
+        let accepted = |name: &str| allow_missing && c.missing.iter().any(|h| h.name == name);
+        for m in again
+            .missing
+            .iter()
+            .filter(|m| m.required() && !accepted(&m.name))
+        {
             problems.push(format!(
                 "{}: {} would be missing inside the image",
                 c.target.display(),

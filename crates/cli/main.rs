@@ -100,6 +100,7 @@ fn hwcaps_choice(s: &str) -> Result<HwcapsChoice, Error> {
 
 fn run(args: &Args) -> Result<u8, Error> {
     let emitting = args.emit.is_some() || args.emit_rootfs.is_some();
+    check_outputs(args)?;
     if !emitting && !args.add.is_empty() {
         return Err(Error::Input("--add needs --emit or --emit-rootfs".into()));
     }
@@ -286,6 +287,84 @@ fn run(args: &Args) -> Result<u8, Error> {
     })
 }
 
+/// On SIGINT or SIGTERM while writing, remove this process's temporary files beside the
+/// outputs (their names carry its pid: `depclose_pack::temp_prefix`), then exit as the signal
+/// would: an interrupted run leaves no partial image.
+fn clean_up_on_signal(dirs: Vec<PathBuf>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let Some(signal) = signals.forever().next() else {
+            return;
+        };
+        let mine = format!("-{}-", std::process::id());
+        let sweep = || {
+            for dir in &dirs {
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.starts_with(".depclose-") && name.contains(&mine) {
+                        let path = e.path();
+                        let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                            std::fs::remove_dir_all(&path)
+                        } else {
+                            std::fs::remove_file(&path)
+                        };
+                    }
+                }
+            }
+        };
+        // The writer runs on while this thread sweeps: a second sweep catches a file it
+        // created in between.
+        sweep();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        sweep();
+        std::process::exit(128 + signal);
+    });
+}
+
+/// Refuse what would fail only after the work: a relative working directory (runtimes reject
+/// it), an output whose directory does not exist, an image path that is a directory.
+fn check_outputs(args: &Args) -> Result<(), Error> {
+    if let Some(w) = args.workdir.as_deref().filter(|w| !w.starts_with('/')) {
+        return Err(Error::Input(format!(
+            "--workdir {w}: must be an absolute path in the image"
+        )));
+    }
+    for (flag, out) in [("--emit", &args.emit), ("--emit-rootfs", &args.emit_rootfs)] {
+        let Some(out) = out.as_deref().filter(|p| p.as_os_str() != "-") else {
+            continue;
+        };
+        let dir = output_dir(out);
+        if !dir.is_dir() {
+            return Err(Error::Input(format!(
+                "{flag} {}: directory {} does not exist",
+                out.display(),
+                dir.display()
+            )));
+        }
+        if flag == "--emit" && out.is_dir() {
+            return Err(Error::Input(format!(
+                "--emit {}: is a directory (name the image file)",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The directory an output file or directory is created in.
+fn output_dir(path: &std::path::Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// Stage, verify inside the staged tree, then write the image and/or the rootfs.
 fn emit(
     args: &Args,
@@ -294,6 +373,15 @@ fn emit(
     cwd: &std::path::Path,
     moved: &std::collections::HashMap<PathBuf, PathBuf>,
 ) -> Result<u8, Error> {
+    let mut dirs = vec![std::env::temp_dir()];
+    dirs.extend(args.emit_rootfs.as_deref().map(output_dir));
+    dirs.extend(
+        args.emit
+            .as_deref()
+            .filter(|p| p.as_os_str() != "-")
+            .map(output_dir),
+    );
+    clean_up_on_signal(dirs);
     let tree = image::stage(resolver, closures, args, cwd, moved)?;
     let epoch = image::epoch()?;
     let config = image::config(closures, args)?;
@@ -311,12 +399,18 @@ fn emit(
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let scratch = tempfile::Builder::new()
-        .prefix(".depclose-verify")
+        .prefix(&depclose_pack::temp_prefix("verify"))
         .tempdir_in(&scratch_parent)
         .map_err(|e| Error::Input(format!("{}: {e}", scratch_parent.display())))?;
     let staged = scratch.path().join("rootfs");
     tree.write_skeleton(&staged).map_err(input)?;
-    let problems = image::verify(&staged, closures, resolver.options(), moved)?;
+    let problems = image::verify(
+        &staged,
+        closures,
+        resolver.options(),
+        moved,
+        args.allow_missing,
+    )?;
     drop(scratch);
     if !problems.is_empty() {
         for p in &problems {
@@ -327,7 +421,9 @@ fn emit(
     }
     if let Some(dir) = &args.emit_rootfs {
         let s = tree.write_rootfs(dir, &options).map_err(input)?;
-        for p in &s.dropped_setuid {
+        let mut dropped = s.dropped_setuid.clone();
+        dropped.dedup();
+        for p in &dropped {
             eprintln!(
                 "depclose: warning: {}: setuid/setgid bits dropped (--keep-setuid keeps them)",
                 p.display()

@@ -131,7 +131,7 @@ impl Tree {
             _ => Path::new("."),
         };
         let mut tmp = tempfile::Builder::new()
-            .prefix(".depclose-image-")
+            .prefix(&crate::temp_prefix("image"))
             .tempfile_in(dir)
             .map_err(Error::io(dir))?;
         let summary = self

@@ -52,3 +52,9 @@ pub use options::{
     DEFAULT_EPOCH, ImageSummary, LayerSummary, Progress, WriteOptions, WriteSummary,
 };
 pub use tree::Tree;
+
+/// The name prefix of every temporary file or directory this process creates beside an
+/// output (`.depclose-KIND-PID-`): a signal handler can find and remove exactly its own.
+pub fn temp_prefix(kind: &str) -> String {
+    format!(".depclose-{kind}-{}-", std::process::id())
+}

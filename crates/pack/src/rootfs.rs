@@ -49,7 +49,7 @@ impl Tree {
             _ => Path::new("."),
         };
         let mut tmp = tempfile::Builder::new()
-            .prefix(".depclose-rootfs-")
+            .prefix(&crate::temp_prefix("rootfs"))
             .tempdir_in(parent)
             .map_err(Error::io(parent))?;
         let summary = Materializer::new(tmp.path(), options)?.run(self)?;
