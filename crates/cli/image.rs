@@ -674,11 +674,13 @@ pub(crate) fn write_options<'a>(
     args: &Args,
     epoch: u64,
     progress: &'a dyn depclose_pack::Progress,
+    cancel: &'a std::sync::atomic::AtomicBool,
 ) -> WriteOptions<'a> {
     WriteOptions {
         epoch,
         keep_setuid: args.keep_setuid,
         progress: Some(progress),
+        cancel: Some(cancel),
     }
 }
 

@@ -9,6 +9,7 @@ mod targets;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use clap::Parser;
 use rayon::prelude::*;
@@ -38,7 +39,13 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(&args) {
+    let result = run(&args);
+    // Interrupted while writing: the writers have removed their files; exit as the signal.
+    let signal = SIGNAL.load(Ordering::SeqCst);
+    if signal != 0 {
+        return ExitCode::from(u8::try_from(128 + signal).unwrap_or(EXIT_ERROR));
+    }
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_COMPLETE),
         Err(e) => {
@@ -287,9 +294,16 @@ fn run(args: &Args) -> Result<u8, Error> {
     })
 }
 
-/// On SIGINT or SIGTERM while writing, remove this process's temporary files beside the
-/// outputs (their names carry its pid: `depclose_pack::temp_prefix`), then exit as the signal
-/// would: an interrupted run leaves no partial image.
+/// Set by SIGINT or SIGTERM while an image is written; the writers stop at the next chunk
+/// and remove what they wrote (`WriteOptions::cancel`).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The signal that set [`INTERRUPTED`], for the exit code (128 + signal).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// On SIGINT or SIGTERM: ask the writers to stop (they clean up and `main` exits 128+signal).
+/// Should the process not be done within a few seconds (a blocked write), remove this
+/// process's temporary files beside the outputs (their names carry its pid:
+/// `depclose_pack::temp_prefix`) and exit.
 fn clean_up_on_signal(dirs: Vec<PathBuf>) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
@@ -299,32 +313,36 @@ fn clean_up_on_signal(dirs: Vec<PathBuf>) {
         let Some(signal) = signals.forever().next() else {
             return;
         };
+        SIGNAL.store(signal, Ordering::SeqCst);
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_secs(3));
         let mine = format!("-{}-", std::process::id());
-        let sweep = || {
-            for dir in &dirs {
-                let Ok(entries) = std::fs::read_dir(dir) else {
-                    continue;
-                };
-                for e in entries.flatten() {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    if name.starts_with(".depclose-") && name.contains(&mine) {
-                        let path = e.path();
-                        let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
-                            std::fs::remove_dir_all(&path)
-                        } else {
-                            std::fs::remove_file(&path)
-                        };
-                    }
+        for dir in &dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(".depclose-") && name.contains(&mine) {
+                    let path = e.path();
+                    let _ = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
                 }
             }
-        };
-        // The writer runs on while this thread sweeps: a second sweep catches a file it
-        // created in between.
-        sweep();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        sweep();
+        }
         std::process::exit(128 + signal);
     });
+}
+
+/// Stop here if a signal asked to.
+fn check_interrupted() -> Result<(), Error> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Err(Error::Input("interrupted".into()));
+    }
+    Ok(())
 }
 
 /// Refuse what would fail only after the work: a relative working directory (runtimes reject
@@ -387,7 +405,7 @@ fn emit(
     let config = image::config(closures, args)?;
     config.check().map_err(input)?;
     let progress = image::progress;
-    let options = image::write_options(args, epoch, &progress);
+    let options = image::write_options(args, epoch, &progress, &INTERRUPTED);
     // The check runs on a skeleton of the tree (files hard-linked), so it sees exactly the
     // paths, symlinks and files the image will hold.
     let scratch_parent = args
@@ -403,6 +421,7 @@ fn emit(
         .tempdir_in(&scratch_parent)
         .map_err(|e| Error::Input(format!("{}: {e}", scratch_parent.display())))?;
     let staged = scratch.path().join("rootfs");
+    check_interrupted()?;
     tree.write_skeleton(&staged).map_err(input)?;
     let problems = image::verify(
         &staged,
@@ -412,6 +431,7 @@ fn emit(
         args.allow_missing,
     )?;
     drop(scratch);
+    check_interrupted()?;
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("depclose: error: {p}");

@@ -11,7 +11,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
-use crate::{Error, Progress};
+use crate::{Error, WriteOptions};
 
 const BLOCK: u64 = 512;
 const NAME_FIELD: usize = 100;
@@ -220,25 +220,27 @@ fn pax_data(records: &[(&str, Cow<'_, [u8]>)]) -> Vec<u8> {
 
 /// Counts copied content bytes and reports them.
 pub(crate) struct Counter<'a> {
-    progress: Option<&'a dyn Progress>,
+    options: WriteOptions<'a>,
     done: u64,
     total: u64,
 }
 
 impl<'a> Counter<'a> {
-    pub(crate) fn new(progress: Option<&'a dyn Progress>, total: u64) -> Self {
+    pub(crate) fn new(options: WriteOptions<'a>, total: u64) -> Self {
         Counter {
-            progress,
+            options,
             done: 0,
             total,
         }
     }
 
-    pub(crate) fn add(&mut self, n: u64) {
+    /// Count `n` more bytes; stop here if the write was cancelled.
+    pub(crate) fn add(&mut self, n: u64) -> Result<(), Error> {
         self.done += n;
-        if let Some(p) = self.progress {
+        if let Some(p) = self.options.progress {
             p.update(self.done, self.total);
         }
+        self.options.check_cancel()
     }
 }
 
@@ -281,7 +283,7 @@ pub(crate) fn copy_exact(
         }
         out.write_all(&buf[..n]).map_err(Error::write)?;
         left -= n as u64;
-        counter.add(n as u64);
+        counter.add(n as u64)?;
     }
 }
 
@@ -303,7 +305,7 @@ mod tests {
 
     #[test]
     fn copy_exact_detects_size_changes() {
-        let mut counter = Counter::new(None, 0);
+        let mut counter = Counter::new(WriteOptions::default(), 0);
         let mut out = Vec::new();
         let p = Path::new("/src");
         copy_exact(&mut &b"abc"[..], p, &mut out, 3, &mut counter).unwrap();

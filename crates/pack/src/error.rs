@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The write was cancelled ([`WriteOptions::cancel`](crate::WriteOptions::cancel)); nothing
+    /// was left behind.
+    #[error("interrupted")]
+    Cancelled,
     /// Reading or writing a host file or directory failed.
     #[error("{}: {source}", path.display())]
     Io {

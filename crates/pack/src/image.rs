@@ -126,6 +126,7 @@ impl Tree {
         options: &WriteOptions<'_>,
     ) -> Result<ImageSummary, Error> {
         let reference = config.validate()?;
+        options.check_cancel()?;
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -216,7 +217,14 @@ impl Tree {
             temp_dir,
             &mut out,
             layer.size,
-            &mut Counter::new(None, 0),
+            // Progress was reported while the layer was written; cancellation still applies.
+            &mut Counter::new(
+                WriteOptions {
+                    progress: None,
+                    ..*options
+                },
+                0,
+            ),
         )?;
         archive::pad(&mut out, layer.size).map_err(Error::write)?;
         archive::finish(&mut out).map_err(Error::write)?;

@@ -53,7 +53,7 @@ impl Tree {
         options: &WriteOptions<'_>,
     ) -> Result<WriteSummary, Error> {
         let mut summary = WriteSummary::default();
-        let mut counter = Counter::new(options.progress, self.content_bytes());
+        let mut counter = Counter::new(*options, self.content_bytes());
         let mut first_path: BTreeMap<(u64, u64), &Path> = BTreeMap::new();
         for (path, node) in &self.nodes {
             summary.entries += 1;
@@ -84,7 +84,7 @@ impl Tree {
                     archive::write_header(out, &member).map_err(Error::write)?;
                     out.write_all(contents).map_err(Error::write)?;
                     archive::pad(out, member.size).map_err(Error::write)?;
-                    counter.add(member.size);
+                    counter.add(member.size)?;
                     summary.files += 1;
                     summary.content_bytes += member.size;
                 }

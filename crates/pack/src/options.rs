@@ -33,6 +33,10 @@ pub struct WriteOptions<'a> {
     pub keep_setuid: bool,
     /// Where to report progress, if anywhere.
     pub progress: Option<&'a dyn Progress>,
+    /// Set from elsewhere (a signal handler) to stop writing: the writer returns
+    /// [`Error::Cancelled`](crate::Error::Cancelled) at the next chunk and removes what it
+    /// had written.
+    pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
 impl Default for WriteOptions<'_> {
@@ -41,11 +45,20 @@ impl Default for WriteOptions<'_> {
             epoch: DEFAULT_EPOCH,
             keep_setuid: false,
             progress: None,
+            cancel: None,
         }
     }
 }
 
 impl WriteOptions<'_> {
+    /// `Err(Cancelled)` once the cancel flag is set.
+    pub(crate) fn check_cancel(&self) -> Result<(), crate::Error> {
+        match self.cancel {
+            Some(c) if c.load(std::sync::atomic::Ordering::Relaxed) => Err(crate::Error::Cancelled),
+            _ => Ok(()),
+        }
+    }
+
     /// The mode a regular file gets: setuid/setgid cleared unless kept, and the path noted.
     pub(crate) fn file_mode(&self, mode: u32, rel: &Path, summary: &mut WriteSummary) -> u32 {
         if self.keep_setuid || mode & 0o6000 == 0 {
@@ -63,6 +76,7 @@ impl fmt::Debug for WriteOptions<'_> {
             .field("epoch", &self.epoch)
             .field("keep_setuid", &self.keep_setuid)
             .field("progress", &self.progress.map(|_| "..."))
+            .field("cancel", &self.cancel)
             .finish()
     }
 }

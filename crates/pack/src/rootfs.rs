@@ -27,6 +27,7 @@ impl Tree {
         dest: &Path,
         options: &WriteOptions<'_>,
     ) -> Result<WriteSummary, Error> {
+        options.check_cancel()?;
         match fs::symlink_metadata(dest) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(dest)(e)),
@@ -115,7 +116,7 @@ impl<'a> Materializer<'a> {
 
     fn run(&self, tree: &Tree) -> Result<WriteSummary, Error> {
         let mut summary = WriteSummary::default();
-        let mut counter = Counter::new(self.options.progress, tree.content_bytes());
+        let mut counter = Counter::new(*self.options, tree.content_bytes());
         let mut first_path: BTreeMap<(u64, u64), PathBuf> = BTreeMap::new();
         let mut dirs = vec![(self.root.to_path_buf(), 0o755)];
         self.chown(self.root)?;
@@ -145,7 +146,7 @@ impl<'a> Materializer<'a> {
                     let mut file = create(&path)?;
                     file.write_all(contents).map_err(Error::io(&path))?;
                     self.finish_file(file, &path, mode, None)?;
-                    counter.add(contents.len() as u64);
+                    counter.add(contents.len() as u64)?;
                     summary.files += 1;
                     summary.content_bytes += contents.len() as u64;
                 }
@@ -235,6 +236,33 @@ mod tests {
 
     use super::*;
     use crate::testutil::{self, CAP_NET_BIND_SERVICE, NON_UTF8};
+
+    /// A cancelled write (a signal handler set the flag) stops with `Cancelled` and leaves
+    /// nothing: no rootfs, no image, no temporary files beside them.
+    #[test]
+    fn a_cancelled_write_leaves_nothing() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let s = testutil::sample();
+        // Cancelled before the start, and cancelled by the first chunk copied.
+        for before in [true, false] {
+            let flag = AtomicBool::new(before);
+            let trip = |_: u64, _: u64| flag.store(true, Ordering::Relaxed);
+            let options = WriteOptions {
+                cancel: Some(&flag),
+                progress: Some(&trip),
+                ..WriteOptions::default()
+            };
+            let out = s.dir.path().join(format!("out-{before}"));
+            fs::create_dir(&out).unwrap();
+            let r = s.tree.write_rootfs(&out.join("rootfs"), &options);
+            assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+            flag.store(before, Ordering::Relaxed);
+            let config = crate::ImageConfig::new("amd64", vec!["/x".into()], "x:latest");
+            let r = s.tree.write_image(&config, &out.join("x.tar"), &options);
+            assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+            assert_eq!(fs::read_dir(&out).unwrap().count(), 0, "before={before}");
+        }
+    }
 
     /// The skeleton has every path of the tree, files as links to their sources, and leaves
     /// the sources exactly as they were (mode, times, owner).
