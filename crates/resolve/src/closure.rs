@@ -855,15 +855,9 @@ impl<'r> Walk<'r> {
     /// `open_path`: each directory, with its hwcaps subdirectories first.
     fn search_dirs(&mut self, name: &str, dirs: &[String], how: How) -> Option<Search> {
         self.via = Some(how);
-        let subdirs: Vec<String> = self
-            .facts
-            .hwcaps
-            .iter()
-            .map(|h| format!("glibc-hwcaps/{h}/"))
-            .chain(self.facts.legacy_subdirs.iter().cloned())
-            .collect();
+        let facts = self.facts.clone();
         for dir in dirs {
-            for sub in subdirs.iter().map(String::as_str).chain([""]) {
+            for sub in facts.subdirs.iter().map(String::as_str).chain([""]) {
                 let here = format!("{dir}{sub}");
                 // The loader skips directories it found not to exist — but "make sure all
                 // the relative directories are never ignored".

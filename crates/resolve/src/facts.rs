@@ -68,6 +68,10 @@ pub struct LoaderFacts {
     pub legacy_subdirs: Vec<String>,
     /// `dl_hwcap & hwcap_mask` for glibc 2.36's legacy cache entries.
     pub legacy_hwcap: u64,
+    /// The subdirectories tried in each search directory before the directory itself:
+    /// `glibc-hwcaps/NAME/` for `hwcaps`, then `legacy_subdirs` (computed once, used for every
+    /// candidate).
+    pub(crate) subdirs: Vec<String>,
     /// The soname of the kernel's vDSO for this architecture, which glibc has loaded from the
     /// start (`linux-vdso.so.1`, `linux-gate.so.1`, `linux-vdso64.so.1`).
     pub vdso: Option<&'static str>,
@@ -334,6 +338,11 @@ impl LoaderFacts {
             Vec::new()
         };
         let legacy_hwcap = crate::legacy::masked_hwcap(machine, cpu);
+        let subdirs = hwcaps
+            .iter()
+            .map(|h| format!("glibc-hwcaps/{h}/"))
+            .chain(legacy_subdirs.iter().cloned())
+            .collect();
         LoaderFacts {
             flavor: Flavor::Glibc,
             machine,
@@ -345,6 +354,7 @@ impl LoaderFacts {
             lib,
             platform,
             hwcaps,
+            subdirs,
             legacy_subdirs,
             legacy_hwcap,
             vdso: vdso_name(machine, class),
@@ -566,6 +576,7 @@ fn musl_facts(
         hwcaps: Vec::new(),
         legacy_subdirs: Vec::new(),
         legacy_hwcap: 0,
+        subdirs: Vec::new(),
         vdso: None,
         glibc_version: None,
         source: FactsSource::LoaderBinary,
