@@ -2,7 +2,7 @@
 //! runtime additions, the user's extra files, a few basics, and a check that the staged
 //! tree resolves on its own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Component, Path, PathBuf};
 
@@ -366,7 +366,7 @@ pub(crate) fn stage(
             r.map_err(input)
         })?;
     }
-    if let Some(cache) = image_cache(closures) {
+    if let Some(cache) = depclose_resolve::image_ld_so_cache(closures) {
         if !tree.contains("/etc/ld.so.cache") {
             tree.add_bytes("/etc/ld.so.cache", cache, 0o644)
                 .map_err(input)?;
@@ -394,60 +394,6 @@ pub(crate) fn stage(
         }
     }
     Ok(tree)
-}
-
-/// An `/etc/ld.so.cache` for the image when some library was found only through the host's
-/// cache (an `ld.so.conf` directory the image's loader would not search): the image has no
-/// `ldconfig` run, so depclose writes the cache itself. `None` when the system directories
-/// suffice.
-fn image_cache(closures: &[Closure]) -> Option<Vec<u8>> {
-    let mut needed = false;
-    let mut entries: BTreeMap<(String, String), depclose_resolve::cache::CacheEntry> =
-        BTreeMap::new();
-    let mut order = depclose_resolve::cache::ByteOrder::Little;
-    for c in closures {
-        let Some(f) = &c.facts else { continue };
-        let Some(accept) = depclose_resolve::cache::accept_flags_for(
-            f.machine,
-            f.class == depclose_elf::Class::Elf64,
-            f.e_flags,
-        ) else {
-            continue;
-        };
-        if f.data == depclose_elf::Data::Big {
-            order = depclose_resolve::cache::ByteOrder::Big;
-        }
-        for o in &c.objects {
-            if !matches!(o.found.how, How::Cache | How::Conf) {
-                continue;
-            }
-            let dir = o
-                .path
-                .rsplit_once('/')
-                .map(|(d, _)| format!("{d}/"))
-                .unwrap_or_default();
-            if !f.system_dirs.contains(&dir) {
-                needed = true;
-            }
-            for name in o.names.iter().filter(|n| !n.contains('/')) {
-                entries.insert(
-                    (name.clone(), o.path.clone()),
-                    depclose_resolve::cache::CacheEntry {
-                        key: name.clone(),
-                        value: o.path.clone(),
-                        flags: accept.default_id,
-                        hwcap: 0,
-                        hwcaps_subdir: None,
-                    },
-                );
-            }
-        }
-    }
-    if !needed {
-        return None;
-    }
-    let list: Vec<_> = entries.into_values().collect();
-    depclose_resolve::cache::write(&list, order, Some("depclose")).ok()
 }
 
 /// `/etc/passwd` and `/etc/group` with root and nobody, plus the `--user` account from the

@@ -18,13 +18,14 @@
 //! # Ok::<(), depclose_resolve::Error>(())
 //! ```
 
-pub mod cache;
+mod cache;
 mod closure;
 mod conf;
 mod cpu;
 mod dst;
 mod error;
 mod facts;
+mod image_cache;
 mod legacy;
 mod root;
 
@@ -35,6 +36,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use depclose_elf::{Class, Data, FileKind, Linkage, ObjectType};
 
+pub use cache::CacheError;
 pub use closure::{
     Attempt, Closure, Edge, EdgeTarget, Fatal, Found, How, Missing, MissingKind, Object, Outcome,
     ScriptHop,
@@ -43,6 +45,7 @@ pub use error::Error;
 pub use facts::{
     FactsOptions, FactsSource, Flavor, HwcapsChoice, LoaderFacts, default_interpreter,
 };
+pub use image_cache::image_ld_so_cache;
 pub use root::{Resolved, Root, SymlinkHop};
 
 use crate::cache::{CacheQuery, LdCache};
