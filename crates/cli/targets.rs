@@ -1,56 +1,76 @@
 //! Turning the words on the command line into in-root paths of programs.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use depclose_resolve::Resolver;
 use rayon::prelude::*;
 
+use crate::error::Error;
+
+/// The programs one word on the command line names.
+pub(crate) struct Found {
+    /// Absolute in-root paths.
+    pub(crate) paths: Vec<PathBuf>,
+    /// The word named a directory: these are the ELF files found in it.
+    pub(crate) from_dir: bool,
+}
+
 /// A target as the user named it, made an absolute path inside the root; for a directory,
-/// every ELF file in it (then `true`).
+/// every ELF file in it.
 pub(crate) fn expand(
     resolver: &Resolver,
     word: &str,
     cwd: &Path,
     path_var: &str,
-) -> Result<(Vec<PathBuf>, bool), String> {
+) -> Result<Found, Error> {
     let root = resolver.root();
-    let path = if word.contains('/') {
-        // `./prog` names the same path as `prog` in the cwd; drop the `.` components.
-        let p: PathBuf = Path::new(word)
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .collect();
-        let p = p.as_path();
-        if root.is_host() {
-            cwd.join(p)
-        } else if let Some(inside) = root.in_root(p) {
-            inside
-        } else {
-            Path::new("/").join(p)
-        }
+    if !word.contains('/') {
+        let path = resolver.find_command(word, path_var).map_err(|e| {
+            let hint = if root.is_host() && cwd.join(word).is_file() {
+                Some(format!(
+                    "to analyse the file in this directory, write ./{word}"
+                ))
+            } else if word == "httpd" {
+                Some("Debian and Ubuntu name Apache's program apache2".to_owned())
+            } else {
+                None
+            };
+            match hint {
+                Some(hint) => Error::CommandNotFound { source: e, hint },
+                None => e.into(),
+            }
+        })?;
+        return Ok(Found {
+            paths: vec![path],
+            from_dir: false,
+        });
+    }
+    // `./prog` names the same path as `prog` in the cwd; drop the `.` components.
+    let p: PathBuf = Path::new(word)
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    let path = if root.is_host() {
+        cwd.join(&p)
+    } else if let Some(inside) = root.in_root(&p) {
+        inside
     } else {
-        return resolver
-            .find_command(word, path_var)
-            .map(|p| (vec![p], false))
-            .map_err(|e| {
-                let local = cwd.join(word);
-                if root.is_host() && local.is_file() {
-                    format!("{e} (to analyse the file in this directory, write ./{word})")
-                } else if word == "httpd" {
-                    format!("{e} (Debian and Ubuntu name Apache's program apache2)")
-                } else {
-                    e.to_string()
-                }
-            });
+        Path::new("/").join(&p)
     };
-    let (resolved, meta) = root.metadata(&path).map_err(|e| e.to_string())?;
+    let (resolved, meta) = root.metadata(&path)?;
     if !meta.is_dir() {
-        return Ok((vec![path], false));
+        return Ok(Found {
+            paths: vec![path],
+            from_dir: false,
+        });
     }
     let host = root.host_path(&resolved.real);
     let mut found = Vec::new();
     for entry in walkdir::WalkDir::new(&host).sort_by_file_name() {
-        let entry = entry.map_err(|e| format!("{}: {e}", host.display()))?;
+        let entry = entry.map_err(|source| Error::Walk {
+            path: host.clone(),
+            source,
+        })?;
         if !entry.file_type().is_file() {
             continue;
         }
@@ -59,12 +79,12 @@ pub(crate) fn expand(
     }
     // Only ELF programs and shared objects are targets; reading them is most of the work, so
     // it runs in parallel (and the resolver remembers what it read).
-    Ok((
-        found
+    Ok(Found {
+        paths: found
             .into_par_iter()
             .filter(|rel| resolver.is_elf_object(&resolved.real.join(rel)))
             .map(|rel| path.join(rel))
             .collect(),
-        true,
-    ))
+        from_dir: true,
+    })
 }

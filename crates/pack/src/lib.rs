@@ -53,8 +53,21 @@ pub use options::{
 };
 pub use tree::Tree;
 
+/// Check that `reference` (`name[:tag]`) can name an image, before any work is done: the
+/// writers check it again.
+pub fn check_reference(reference: &str) -> Result<(), Error> {
+    reference::Reference::parse(reference).map(drop)
+}
+
 /// The name prefix of every temporary file or directory this process creates beside an
 /// output (`.depclose-KIND-PID-`): a signal handler can find and remove exactly its own.
 pub fn temp_prefix(kind: &str) -> String {
-    format!(".depclose-{kind}-{}-", std::process::id())
+    format!("{TEMP_START}{kind}-{}-", std::process::id())
 }
+
+/// Whether a file name is one of this process's temporary files ([`temp_prefix`]).
+pub fn is_own_temp(name: &str) -> bool {
+    name.starts_with(TEMP_START) && name.contains(&format!("-{}-", std::process::id()))
+}
+
+const TEMP_START: &str = ".depclose-";

@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 
 use depclose_resolve::{Closure, Found, How, MissingKind, Outcome, Root};
 
+use crate::error::Error;
+
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Serialize)]
@@ -152,7 +154,7 @@ fn sha256_file(path: &Path) -> io::Result<String> {
 pub(crate) fn digests<'c>(
     root: &Root,
     closures: &'c [Closure],
-) -> Result<HashMap<&'c Path, String>, String> {
+) -> Result<HashMap<&'c Path, String>, Error> {
     let mut files: Vec<&Path> = closures
         .iter()
         .flat_map(|c| c.objects.iter().map(|o| o.real.as_path()))
@@ -160,8 +162,11 @@ pub(crate) fn digests<'c>(
     files.sort();
     files.dedup();
     let digests: Mutex<HashMap<&Path, String>> = Mutex::new(HashMap::new());
-    files.par_iter().try_for_each(|p| -> Result<(), String> {
-        let d = sha256_file(&root.host_path(p)).map_err(|e| format!("{}: {e}", p.display()))?;
+    files.par_iter().try_for_each(|p| -> Result<(), Error> {
+        let d = sha256_file(&root.host_path(p)).map_err(|source| Error::Io {
+            path: p.to_path_buf(),
+            source,
+        })?;
         digests
             .lock()
             .unwrap_or_else(|e| e.into_inner())

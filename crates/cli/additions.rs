@@ -1,0 +1,140 @@
+//! `--add SRC[:DEST]`: files and directories the user adds to an image, located in the root
+//! once and walked when they are analysed and staged.
+
+use std::path::{Path, PathBuf};
+
+use depclose_resolve::{Resolver, Root};
+
+use crate::config::AddSpec;
+use crate::error::Error;
+
+/// One `--add`, located in the root.
+#[derive(Debug, Clone)]
+pub(crate) struct Addition {
+    /// Where it is, in the root.
+    pub(crate) src: PathBuf,
+    /// Where it goes; by default the real path of SRC, with the symlinks on the way to it
+    /// reproduced (as for every path the loader opens).
+    pub(crate) dest: Option<PathBuf>,
+}
+
+/// One thing an addition holds.
+pub(crate) enum Entry {
+    Dir,
+    File,
+    Symlink(PathBuf),
+}
+
+impl Addition {
+    /// SRC is relative to depclose's working directory on the host root, and to the root
+    /// itself in a sysroot (where an absolute host path into the sysroot is accepted too).
+    pub(crate) fn locate(root: &Root, cwd: &Path, spec: &AddSpec) -> Addition {
+        let src = if root.is_host() {
+            cwd.join(&spec.src)
+        } else {
+            Path::new("/").join(&spec.src)
+        };
+        let src = root
+            .in_root(&src)
+            .filter(|_| !root.is_host())
+            .unwrap_or(src);
+        Addition {
+            src,
+            dest: spec.dest.clone(),
+        }
+    }
+
+    /// Where the addition's top lands in the image.
+    fn base(&self, root: &Root) -> PathBuf {
+        match &self.dest {
+            Some(d) => d.clone(),
+            None => root
+                .resolve(&self.src)
+                .map(|r| r.real)
+                .unwrap_or_else(|_| self.src.clone()),
+        }
+    }
+
+    /// Whether the addition holds `dir` or lies inside it.
+    pub(crate) fn overlaps(&self, dir: &Path) -> bool {
+        dir.starts_with(&self.src) || self.src.starts_with(dir)
+    }
+
+    /// Walk the addition: the source itself (symlinks on the way to it are resolved), and
+    /// for a directory everything below it, symlinks kept as symlinks. `f` gets the in-root
+    /// source, the image path and what it is.
+    pub(crate) fn for_each_entry(
+        &self,
+        root: &Root,
+        f: &mut dyn FnMut(&Path, &Path, Entry) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let (resolved, meta) = root.metadata(&self.src).map_err(Error::Addition)?;
+        let base = self.dest.clone().unwrap_or_else(|| resolved.real.clone());
+        if !meta.is_dir() {
+            return f(&resolved.real, &base, Entry::File);
+        }
+        let host = root.host_path(&resolved.real);
+        for entry in walkdir::WalkDir::new(&host).sort_by_file_name() {
+            let entry = entry.map_err(|source| Error::Walk {
+                path: self.src.clone(),
+                source,
+            })?;
+            let rel = entry.path().strip_prefix(&host).unwrap_or(entry.path());
+            let src = resolved.real.join(rel);
+            let dest = if rel.as_os_str().is_empty() {
+                base.clone()
+            } else {
+                base.join(rel)
+            };
+            let ft = entry.file_type();
+            let kind = if ft.is_symlink() {
+                Entry::Symlink(
+                    std::fs::read_link(entry.path()).map_err(|source| Error::Io {
+                        path: src.clone(),
+                        source,
+                    })?,
+                )
+            } else if ft.is_dir() {
+                Entry::Dir
+            } else {
+                Entry::File
+            };
+            f(&src, &dest, kind)?;
+        }
+        Ok(())
+    }
+}
+
+/// The ELF files among the additions, to analyse; the files themselves are staged later.
+/// Each is (where it is in the root, where it goes in the image).
+pub(crate) fn elf_files(
+    resolver: &Resolver,
+    additions: &[Addition],
+) -> Result<Vec<(PathBuf, PathBuf)>, Error> {
+    let mut out = Vec::new();
+    for add in additions {
+        add.for_each_entry(resolver.root(), &mut |src, dest, kind| {
+            if matches!(kind, Entry::File) && resolver.is_elf_object(src) {
+                out.push((src.to_path_buf(), dest.to_path_buf()));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// The text of the file the image will hold at `dest`, if an addition puts one there (the
+/// last one wins, as when staging).
+pub(crate) fn file_text(root: &Root, additions: &[Addition], dest: &Path) -> Option<String> {
+    let mut found = None;
+    for add in additions {
+        let base = add.base(root);
+        let Ok(rel) = dest.strip_prefix(&base) else {
+            continue;
+        };
+        if let Ok(bytes) = root.read(&add.src.join(rel)) {
+            found = Some(String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    found
+}

@@ -1,0 +1,337 @@
+//! The one validated configuration: the flags and the environment, parsed and checked once,
+//! before any work.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use depclose_resolve::{CacheMode, FactsOptions, HwcapsChoice, ResolveOptions};
+
+use crate::error::Error;
+use crate::flags::{Args, CacheArg, Format};
+
+/// What depclose reads from its own environment; nothing else reads it.
+#[derive(Debug)]
+pub(crate) struct Environment {
+    /// `PATH`, for command names on the host root.
+    pub(crate) path: Option<String>,
+    /// `SOURCE_DATE_EPOCH` (reproducible-builds.org), for image timestamps.
+    pub(crate) source_date_epoch: Option<String>,
+    pub(crate) cwd: std::io::Result<PathBuf>,
+}
+
+impl Environment {
+    pub(crate) fn read() -> Environment {
+        Environment {
+            path: std::env::var("PATH").ok(),
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+            cwd: std::env::current_dir(),
+        }
+    }
+}
+
+/// Everything a run needs, checked.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) root: PathBuf,
+    pub(crate) targets: Vec<String>,
+    /// depclose's own working directory: relative target paths are taken from it.
+    pub(crate) host_cwd: PathBuf,
+    /// The host's `PATH`, for command names on the host root (a sysroot gets the default).
+    pub(crate) host_path: Option<String>,
+    /// `--cwd`, without `.` components.
+    pub(crate) cwd: Option<PathBuf>,
+    pub(crate) library_path: Option<String>,
+    pub(crate) preload: Vec<String>,
+    pub(crate) hwcaps: HwcapsChoice,
+    pub(crate) platform: Option<String>,
+    pub(crate) cache: CacheMode,
+    pub(crate) allow_missing: bool,
+    /// Add what programs load at run time (always for images).
+    pub(crate) runtime: bool,
+    pub(crate) action: Action,
+}
+
+/// What to do with the closures.
+#[derive(Debug)]
+pub(crate) enum Action {
+    Print(Format),
+    Why(String),
+    Emit(Box<ImageSpec>),
+}
+
+/// Where an image goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ImageOutput {
+    File(PathBuf),
+    Stdout,
+}
+
+/// Everything about an image besides the closures.
+#[derive(Debug)]
+pub(crate) struct ImageSpec {
+    pub(crate) image: Option<ImageOutput>,
+    pub(crate) rootfs: Option<PathBuf>,
+    pub(crate) additions: Vec<AddSpec>,
+    pub(crate) cmd: Vec<String>,
+    /// `--env`, in order; a later key replaces an earlier one.
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) workdir: Option<String>,
+    pub(crate) user: Option<String>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) tag: Option<String>,
+    /// Add `/etc/passwd`, `/etc/group` and `/tmp`.
+    pub(crate) defaults: bool,
+    pub(crate) keep_setuid: bool,
+    /// Every timestamp in the image.
+    pub(crate) epoch: u64,
+}
+
+impl ImageSpec {
+    /// The directories outputs are created in: where temporary files may be left by an
+    /// interrupted write.
+    pub(crate) fn output_dirs(&self) -> Vec<PathBuf> {
+        let image = match &self.image {
+            Some(ImageOutput::File(p)) => Some(p.as_path()),
+            _ => None,
+        };
+        self.rootfs
+            .as_deref()
+            .into_iter()
+            .chain(image)
+            .map(output_dir)
+            .collect()
+    }
+
+    /// Where the staged tree is checked: beside the first output, so hard links work.
+    pub(crate) fn scratch_dir(&self) -> Option<PathBuf> {
+        self.output_dirs().into_iter().next()
+    }
+}
+
+/// One `--add SRC[:DEST]`, as written.
+#[derive(Debug, Clone)]
+pub(crate) struct AddSpec {
+    pub(crate) src: String,
+    /// Where it goes; by default the real path of SRC.
+    pub(crate) dest: Option<PathBuf>,
+}
+
+impl AddSpec {
+    fn parse(spec: &str) -> AddSpec {
+        // SRC may itself hold `:`; a DEST is what follows the last `:`, and must be absolute.
+        let (src, dest) = match spec.rsplit_once(':') {
+            Some((s, d)) if d.starts_with('/') && !s.is_empty() => (s, Some(PathBuf::from(d))),
+            _ => (spec, None),
+        };
+        AddSpec {
+            src: src.to_owned(),
+            dest,
+        }
+    }
+}
+
+impl Config {
+    pub(crate) fn new(args: Args, env: Environment) -> Result<Config, Error> {
+        let host_cwd = env.cwd.map_err(|source| Error::Io {
+            path: PathBuf::from("current directory"),
+            source,
+        })?;
+        let emitting = args.emit.is_some() || args.emit_rootfs.is_some();
+        if !emitting && !args.add.is_empty() {
+            return Err(Error::AddWithoutImage);
+        }
+        let action = if emitting {
+            Action::Emit(Box::new(image_spec(&args, env.source_date_epoch)?))
+        } else if let Some(name) = args.why {
+            Action::Why(name)
+        } else {
+            Action::Print(args.format)
+        };
+        let hwcaps = match &args.hwcaps {
+            Some(h) => hwcaps_choice(h)?,
+            // An image may run on another CPU of the architecture: by default it gets the
+            // baseline libraries, never only a glibc-hwcaps variant.
+            None if emitting => HwcapsChoice::None,
+            None => HwcapsChoice::Host,
+        };
+        Ok(Config {
+            root: args.root.unwrap_or_else(|| PathBuf::from("/")),
+            targets: args.targets,
+            host_cwd,
+            host_path: env.path,
+            // `.` components would show in every path built from the cwd.
+            cwd: args.cwd.map(|c| {
+                c.components()
+                    .filter(|c| !matches!(c, Component::CurDir))
+                    .collect()
+            }),
+            // glibc ignores an empty LD_LIBRARY_PATH altogether.
+            library_path: args.library_path.filter(|l| !l.is_empty()),
+            // As LD_PRELOAD: names separated by blanks or colons.
+            preload: args
+                .preload
+                .iter()
+                .flat_map(|p| p.split([' ', ':']))
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            hwcaps,
+            platform: args.platform,
+            cache: match args.cache {
+                CacheArg::Auto => CacheMode::Auto,
+                CacheArg::Conf => CacheMode::Conf,
+                CacheArg::None => CacheMode::None,
+            },
+            allow_missing: args.allow_missing,
+            runtime: args.runtime || emitting,
+            action,
+        })
+    }
+
+    pub(crate) fn image(&self) -> Option<&ImageSpec> {
+        match &self.action {
+            Action::Emit(spec) => Some(spec),
+            _ => None,
+        }
+    }
+
+    /// The resolver's options for a root (`host`: the root is `/`).
+    pub(crate) fn resolve_options(&self, host: bool) -> ResolveOptions {
+        let cwd = match (&self.cwd, self.image()) {
+            (Some(c), _) => c.clone(),
+            // An image's program starts in its working directory.
+            (None, Some(image)) => PathBuf::from(image.workdir.as_deref().unwrap_or("/")),
+            (None, None) if host => self.host_cwd.clone(),
+            (None, None) => PathBuf::from("/"),
+        };
+        ResolveOptions {
+            library_path: self.library_path.clone(),
+            preload: self.preload.clone(),
+            facts: FactsOptions {
+                hwcaps: self.hwcaps.clone(),
+                platform: self.platform.clone(),
+            },
+            cwd,
+            cache: self.cache,
+        }
+    }
+
+    /// The `PATH` command names are looked up in: only the host's own describes where its
+    /// commands are; a sysroot gets the default.
+    pub(crate) fn command_path(&self, host: bool) -> &str {
+        match &self.host_path {
+            Some(p) if host => p,
+            _ => depclose_resolve::DEFAULT_PATH,
+        }
+    }
+}
+
+fn hwcaps_choice(s: &str) -> Result<HwcapsChoice, Error> {
+    Ok(match s {
+        "host" => HwcapsChoice::Host,
+        "none" => HwcapsChoice::None,
+        names => {
+            let list: Vec<String> = names
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if list.is_empty() || list.iter().any(|n| n.contains('/')) {
+                return Err(Error::option(
+                    format!("--hwcaps {s}"),
+                    "expected host, none or subdirectory names",
+                ));
+            }
+            HwcapsChoice::Names(list)
+        }
+    })
+}
+
+/// Check the image flags: what would fail only after the work (a relative working directory,
+/// which runtimes reject; an output whose directory does not exist; an image path that is a
+/// directory; a bad Env entry, label, tag or `SOURCE_DATE_EPOCH`) fails here.
+fn image_spec(args: &Args, source_date_epoch: Option<String>) -> Result<ImageSpec, Error> {
+    if let Some(w) = args.workdir.as_deref().filter(|w| !w.starts_with('/')) {
+        return Err(Error::option(
+            format!("--workdir {w}"),
+            "must be an absolute path in the image",
+        ));
+    }
+    let image = args.emit.as_ref().map(|p| {
+        if p.as_os_str() == "-" {
+            ImageOutput::Stdout
+        } else {
+            ImageOutput::File(p.clone())
+        }
+    });
+    let outputs = [
+        (
+            "--emit",
+            match &image {
+                Some(ImageOutput::File(p)) => Some(p),
+                _ => None,
+            },
+        ),
+        ("--emit-rootfs", args.emit_rootfs.as_ref()),
+    ];
+    for (flag, out) in outputs {
+        let Some(out) = out else { continue };
+        let dir = output_dir(out);
+        if !dir.is_dir() {
+            return Err(Error::NoOutputDir {
+                flag,
+                path: out.clone(),
+                dir,
+            });
+        }
+        if flag == "--emit" && out.is_dir() {
+            return Err(Error::ImageIsDir { path: out.clone() });
+        }
+    }
+    let key_value = |flag: &str, kv: &str| {
+        kv.split_once('=')
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .ok_or_else(|| Error::option(format!("{flag} {kv}"), "expected KEY=VALUE"))
+    };
+    let env = args
+        .env
+        .iter()
+        .map(|kv| key_value("--env", kv))
+        .collect::<Result<_, _>>()?;
+    let labels = args
+        .label
+        .iter()
+        .map(|kv| key_value("--label", kv))
+        .collect::<Result<_, _>>()?;
+    if let Some(tag) = &args.tag {
+        depclose_pack::check_reference(tag)?;
+    }
+    let epoch = match source_date_epoch {
+        Some(v) => v.trim().parse().map_err(|_| {
+            Error::option(format!("SOURCE_DATE_EPOCH={v}"), "not a number of seconds")
+        })?,
+        None => depclose_pack::DEFAULT_EPOCH,
+    };
+    Ok(ImageSpec {
+        image,
+        rootfs: args.emit_rootfs.clone(),
+        additions: args.add.iter().map(|s| AddSpec::parse(s)).collect(),
+        cmd: args.cmd.clone(),
+        env,
+        workdir: args.workdir.clone(),
+        user: args.user.clone(),
+        labels,
+        tag: args.tag.clone(),
+        defaults: !args.no_defaults,
+        keep_setuid: args.keep_setuid,
+        epoch,
+    })
+}
+
+/// The directory an output file or directory is created in.
+pub(crate) fn output_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -1,0 +1,98 @@
+//! The CLI's errors: every one ends the run with exit code 2 (a broken pipe with 0).
+
+use std::path::PathBuf;
+
+/// Why depclose could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// An option's value is unusable (`--workdir rel: must be an absolute path in the image`).
+    #[error("{option}: {reason}")]
+    Option { option: String, reason: String },
+    #[error("--add needs --emit or --emit-rootfs")]
+    AddWithoutImage,
+    #[error("{flag} {}: directory {} does not exist", path.display(), dir.display())]
+    NoOutputDir {
+        flag: &'static str,
+        path: PathBuf,
+        dir: PathBuf,
+    },
+    #[error("--emit {}: is a directory (name the image file)", path.display())]
+    ImageIsDir { path: PathBuf },
+    #[error("{word}: no ELF files in this directory")]
+    NoElfFiles { word: String },
+    /// A command name not found in `PATH`, with what the user may have meant.
+    #[error("{source} ({hint})")]
+    CommandNotFound {
+        #[source]
+        source: depclose_resolve::Error,
+        hint: String,
+    },
+    #[error("{name}: not in the closure of any target")]
+    NotInClosure { name: String },
+    #[error(
+        "--user {name}: no such user in {passwd} (give UID[:GID], or --add a passwd file that has it)"
+    )]
+    UnknownUser { name: String, passwd: String },
+    #[error("{}: no OCI architecture for ELF machine {machine}", target.display())]
+    NoArchitecture { target: PathBuf, machine: u16 },
+    #[error("--add: {0}")]
+    Addition(#[source] depclose_resolve::Error),
+    #[error("{}: {source}", path.display())]
+    Walk {
+        path: PathBuf,
+        #[source]
+        source: walkdir::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Resolve(#[from] depclose_resolve::Error),
+    #[error(transparent)]
+    Pack(#[from] depclose_pack::Error),
+    /// Writing the listing or report to stdout.
+    #[error("writing output: {0}")]
+    Output(#[source] std::io::Error),
+    /// SIGINT or SIGTERM while an image was written.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub(crate) fn option(option: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Option {
+            option: option.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A reader that closed the pipe early (`depclose ... | head`) is not an error.
+    pub(crate) fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    /// The message with its causes, each once: an error that shows its cause already is not
+    /// followed by it again.
+    pub(crate) fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let more = c.to_string();
+            if !text.contains(&more) {
+                text.push_str(": ");
+                text.push_str(&more);
+            }
+            cause = c.source();
+        }
+        text
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Output(e)
+    }
+}
