@@ -60,10 +60,28 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME")]
     pub(crate) why: Option<String>,
 
-    /// Also list what glibc loads at run time for every program (libgcc_s.so.1 for thread
-    /// cancellation, the NSS modules of /etc/nsswitch.conf); images always get them.
+    /// Also list what programs load and read at run time, as the recipes know it (libgcc_s,
+    /// NSS and gconv modules, OpenSSL's configuration, providers and CA store, Python's and
+    /// Perl's libraries); images always get it.
     #[arg(long)]
     pub(crate) runtime: bool,
+
+    /// Do not run this recipe (repeatable): libgcc_s, nss, gconv, openssl, python, perl.
+    #[arg(long, value_name = "NAME", help_heading = "Run time")]
+    pub(crate) no_recipe: Vec<String>,
+
+    /// Run no recipe at all: only what the loader itself opens.
+    #[arg(long, help_heading = "Run time")]
+    pub(crate) no_recipes: bool,
+
+    /// Only the gconv modules for these character sets (comma-separated, e.g.
+    /// ISO-8859-1,IBM037), not all of them.
+    #[arg(long, value_name = "CHARSET,...", help_heading = "Run time")]
+    pub(crate) gconv: Option<String>,
+
+    /// Leave out the CA certificate store that OpenSSL's defaults point at.
+    #[arg(long, help_heading = "Run time")]
+    pub(crate) no_ca_certificates: bool,
 
     /// Write a single-layer image (docker-archive and OCI layout in one tar) to FILE, or to
     /// stdout with `-`.
