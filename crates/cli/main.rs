@@ -119,7 +119,8 @@ fn run(config: &Config) -> Result<u8, Error> {
             Err(e) => return Err(e.into()),
         }
     }
-    let mut added: Vec<Vec<Added>> = Vec::new();
+    // What the recipes added to each closure (nothing without --runtime).
+    let mut added: Vec<Vec<Added>> = vec![Vec::new(); closures.len()];
     if config.runtime {
         let overlay = |p: &Path| additions::file_bytes(root, &additions, p);
         let cx = match image {
@@ -127,10 +128,10 @@ fn run(config: &Config) -> Result<u8, Error> {
             None => Context::root(&resolver, &config.recipes),
         };
         let mut grown = Vec::with_capacity(closures.len());
-        for c in closures {
-            let (c, a) = depclose_runtime::apply(&cx, c, depclose_runtime::RECIPES)?;
+        for (c, a) in closures.into_iter().zip(&mut added) {
+            let (c, more) = depclose_runtime::apply(&cx, c, depclose_runtime::RECIPES)?;
             grown.push(c);
-            added.push(a);
+            *a = more;
         }
         closures = grown;
     }
@@ -166,7 +167,7 @@ fn run(config: &Config) -> Result<u8, Error> {
             )
         }
         Action::Why(name) => {
-            let found = print(|out| text::why(out, &closures, name))?;
+            let found = print(|out| text::why(out, &closures, &added, name))?;
             if !found {
                 return Err(Error::NotInClosure { name: name.clone() });
             }
@@ -174,11 +175,11 @@ fn run(config: &Config) -> Result<u8, Error> {
         }
         Action::Print(format) => {
             match format {
-                Format::List => print(|out| text::list(out, &closures, config.runtime))?,
-                Format::Tree => print(|out| text::tree(out, &closures))?,
+                Format::List => print(|out| text::list(out, &closures, &added, config.runtime))?,
+                Format::Tree => print(|out| text::tree(out, &closures, &added))?,
                 Format::Json => {
                     let digests = json::digests(root, &closures)?;
-                    print(|out| json::write(out, root, &closures, &digests))?
+                    print(|out| json::write(out, root, &closures, &added, &digests))?
                 }
             }
             Ok(exit_code(&closures, config.allow_missing))
