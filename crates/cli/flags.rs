@@ -151,3 +151,26 @@ pub(crate) enum CacheArg {
     Conf,
     None,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `--no-recipe`'s help names every recipe.
+    #[test]
+    fn no_recipe_help_names_every_recipe() {
+        let command = super::Args::command();
+        let help = command
+            .get_arguments()
+            .find(|a| a.get_id() == "no_recipe")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let names = depclose_runtime::RECIPES
+            .iter()
+            .map(|r| r.name())
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert!(help.ends_with(&names), "{help}");
+    }
+}

@@ -60,3 +60,32 @@ pub static RECIPES: &[&dyn Recipe] = &[
 pub fn recipe(name: &str) -> Option<&'static dyn Recipe> {
     RECIPES.iter().copied().find(|r| r.name() == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/recipes.md lists every recipe with its summary, in order.
+    #[test]
+    fn the_docs_list_every_recipe() {
+        let docs = include_str!("../../../docs/recipes.md");
+        let rows: Vec<&str> = docs.lines().filter(|l| l.starts_with("| `")).collect();
+        let want: Vec<String> = RECIPES
+            .iter()
+            .map(|r| format!("| `{}` | {} |", r.name(), r.summary()))
+            .collect();
+        assert_eq!(rows, want);
+    }
+
+    #[test]
+    fn recipe_names_are_unique() {
+        for (i, r) in RECIPES.iter().enumerate() {
+            assert!(
+                RECIPES[..i].iter().all(|o| o.name() != r.name()),
+                "{}",
+                r.name()
+            );
+            assert_eq!(recipe(r.name()).map(|f| f.name()), Some(r.name()));
+        }
+    }
+}
