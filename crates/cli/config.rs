@@ -265,7 +265,24 @@ fn recipe_options(args: &Args) -> Result<depclose_runtime::Options, Error> {
         }
         options.gconv = Some(charsets);
     }
+    if let Some(list) = &args.with {
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let data = depclose_runtime::Data::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = depclose_runtime::Data::ALL
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect();
+                Error::option(
+                    format!("--with {name}"),
+                    format!("unknown data (known: {})", known.join(", ")),
+                )
+            })?;
+            options.with.insert(data);
+        }
+    }
+    options.python_packages = args.python_packages;
     options.no_ca_certificates = args.no_ca_certificates;
+    options.dlopen = args.dlopen.clone();
     Ok(options)
 }
 

@@ -66,7 +66,8 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) runtime: bool,
 
-    /// Do not run this recipe (repeatable): libgcc_s, nss, gconv, openssl, python, perl.
+    /// Do not run this recipe (repeatable): libgcc_s, nss, gconv, openssl, gnutls, python,
+    /// perl, dlopen-notes, dlopen-option, dlopen-strings, data.
     #[arg(long, value_name = "NAME", help_heading = "Run time")]
     pub(crate) no_recipe: Vec<String>,
 
@@ -79,7 +80,21 @@ pub(crate) struct Args {
     #[arg(long, value_name = "CHARSET,...", help_heading = "Run time")]
     pub(crate) gconv: Option<String>,
 
-    /// Leave out the CA certificate store that OpenSSL's defaults point at.
+    /// Load NAME as dlopen from the program would (its RPATH, LD_LIBRARY_PATH, RUNPATH, the
+    /// cache, the system directories), with its closure (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Run time")]
+    pub(crate) dlopen: Vec<String>,
+
+    /// Also add data the program may read: tzdata (the time zone database, for TZ=Area/City),
+    /// locales (glibc's locale-archive, else C.utf8); comma-separated.
+    #[arg(long, value_name = "DATA,...", help_heading = "Run time")]
+    pub(crate) with: Option<String>,
+
+    /// Python: also the distribution's dist-packages (with their extension modules).
+    #[arg(long, help_heading = "Run time")]
+    pub(crate) python_packages: bool,
+
+    /// Leave out the CA certificate store that OpenSSL's and GnuTLS's defaults point at.
     #[arg(long, help_heading = "Run time")]
     pub(crate) no_ca_certificates: bool,
 
@@ -172,5 +187,20 @@ mod tests {
             .collect::<Vec<_>>()
             .join(", ");
         assert!(help.ends_with(&names), "{help}");
+    }
+
+    /// `--with`'s help names every kind of data.
+    #[test]
+    fn with_help_names_every_kind_of_data() {
+        let command = super::Args::command();
+        let help = command
+            .get_arguments()
+            .find(|a| a.get_id() == "with")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        for (name, _) in depclose_runtime::Data::ALL {
+            assert!(help.contains(&format!("{name} (")), "{name}: {help}");
+        }
     }
 }

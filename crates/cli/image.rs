@@ -139,8 +139,8 @@ pub(crate) fn stage(resolver: &Resolver, staged: &Staged<'_>) -> Result<Tree, Er
     let mut accounts = staged.accounts.cloned();
     for a in staged.added.iter().flatten() {
         match &a.want {
-            // Objects are in the closure, staged above.
-            Want::Load { .. } | Want::Env { .. } | Want::Cmd(_) => {}
+            // Objects are in the closure, staged above; mentions are only said.
+            Want::Load { .. } | Want::Env { .. } | Want::Cmd(_) | Want::Mention { .. } => {}
             Want::File(path) => {
                 if !tree.contains(path) {
                     stage_path(&mut tree, root, run_cwd, &path.to_string_lossy())?;

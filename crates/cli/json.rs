@@ -35,18 +35,19 @@ struct Target<'a> {
     objects: Vec<ObjectOut<'a>>,
     missing: Vec<MissingOut<'a>>,
     fatal: Option<FatalOut<'a>>,
-    added: Vec<AddedOut<'a>>,
+    added: Vec<AddedOut>,
     notes: &'a [String],
 }
 
 /// One thing a recipe added.
 #[derive(Serialize)]
-struct AddedOut<'a> {
+struct AddedOut {
     kind: &'static str,
     /// The object name, path, `KEY=VALUE`, account or command line.
     value: String,
-    /// For a load: the `path` of the object it became, or null when nothing was found.
-    object: Option<&'a str>,
+    /// For a load: the `path` of the object it became, or null when nothing was found; for
+    /// a mention, the path it would resolve to.
+    object: Option<String>,
     recipe: &'static str,
     evidence: EvidenceOut,
 }
@@ -268,7 +269,7 @@ fn evidence(e: &Evidence) -> EvidenceOut {
     }
 }
 
-fn added_out<'a>(c: &'a Closure, a: &Added) -> AddedOut<'a> {
+fn added_out(c: &Closure, a: &Added) -> AddedOut {
     let (kind, value) = match &a.want {
         Want::Load { name, .. } => ("load", name.clone()),
         Want::File(p) => ("file", p.display().to_string()),
@@ -278,11 +279,16 @@ fn added_out<'a>(c: &'a Closure, a: &Added) -> AddedOut<'a> {
         Want::User(u) => ("user", u.clone()),
         Want::Group(g) => ("group", g.clone()),
         Want::Cmd(args) => ("cmd", args.join(" ")),
+        Want::Mention { name, .. } => ("mention", name.clone()),
+    };
+    let object = match &a.want {
+        Want::Mention { path, .. } => path.clone(),
+        _ => a.object.map(|i| c.objects[i].path.clone()),
     };
     AddedOut {
         kind,
         value,
-        object: a.object.map(|i| c.objects[i].path.as_str()),
+        object,
         recipe: a.reason.recipe,
         evidence: evidence(&a.reason.evidence),
     }

@@ -219,6 +219,7 @@ fn recipe_notes(added: &[Vec<Added>]) -> Vec<String> {
     /// Additions named on a line before the rest is counted.
     const SHOWN: usize = 3;
     let mut lines: Vec<((&str, String), Vec<String>)> = Vec::new();
+    let mut mentions = Vec::new();
     for a in added.iter().flatten() {
         let what = match &a.want {
             // Not found: reported as missing, not as added.
@@ -231,6 +232,14 @@ fn recipe_notes(added: &[Vec<Added>]) -> Vec<String> {
             Want::User(u) => format!("user {u}"),
             Want::Group(g) => format!("group {g}"),
             Want::Cmd(c) => format!("Cmd {}", c.join(" ")),
+            Want::Mention { name, path } => {
+                let at = path.as_deref().unwrap_or("not found");
+                mentions.push(format!(
+                    "may load at run time: {name} => {at} ({})",
+                    a.reason.evidence
+                ));
+                continue;
+            }
         };
         let key = (a.reason.recipe, a.reason.evidence.to_string());
         match lines.iter_mut().find(|(k, _)| *k == key) {
@@ -249,6 +258,7 @@ fn recipe_notes(added: &[Vec<Added>]) -> Vec<String> {
             };
             format!("recipe {recipe} added {named}{more}: {evidence}")
         })
+        .chain(mentions)
         .collect()
 }
 

@@ -122,6 +122,20 @@ pub(crate) fn tree(
                 writeln!(out, "  {} [{}]", path.display(), a.reason)?;
             }
         }
+        let mentions: Vec<(&Added, &str, Option<&str>)> = added
+            .iter()
+            .filter_map(|a| match &a.want {
+                Want::Mention { name, path } => Some((a, name.as_str(), path.as_deref())),
+                _ => None,
+            })
+            .collect();
+        if !mentions.is_empty() {
+            writeln!(out, "may load at run time (not added):")?;
+            for (a, name, path) in mentions {
+                let at = path.unwrap_or("not found");
+                writeln!(out, "  {name} => {at} [{}]", a.reason)?;
+            }
+        }
     }
     Ok(())
 }

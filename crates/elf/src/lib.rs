@@ -6,7 +6,8 @@
 //! `DT_AUXILIARY` — or, for a `#!` script, its interpreter line. It reads the ELF header,
 //! the program headers and the dynamic section only (located through `PT_DYNAMIC` and
 //! `DT_STRTAB`, as the loader does, so stripped files read the same), never section headers
-//! or symbol tables. The dynamic symbols are read only on request ([`dynamic_symbols`]).
+//! or symbol tables. The dynamic symbols and notes are read only on request ([`dynamic_symbols`],
+//! [`notes`]).
 //!
 //! It knows nothing of search paths or `$ORIGIN`: RPATH and RUNPATH come back as the raw
 //! strings, and policy lives in `depclose-resolve`.
@@ -24,14 +25,14 @@
 
 mod error;
 mod read;
-mod symbols;
+mod tables;
 
 pub use error::Error;
 pub use read::{
     Class, Data, Dependency, DependencyKind, ElfInfo, FileKind, Linkage, ObjectType, Script,
     parse_bytes, read_file, read_file_with_metadata,
 };
-pub use symbols::{DynamicSymbols, dynamic_symbols};
+pub use tables::{DynamicSymbols, dynamic_symbols, notes};
 
 /// `DF_1_NODEFLIB` in `DT_FLAGS_1`: the loader skips the cache's system entries and the
 /// default directories for this object's dependencies.

@@ -8,4 +8,7 @@ pub enum Error {
         charset: String,
         dir: std::path::PathBuf,
     },
+    /// A `.note.dlopen` note that is not the JSON the specification describes.
+    #[error("{object}: .note.dlopen: {reason}")]
+    BadNote { object: String, reason: String },
 }

@@ -26,7 +26,7 @@ const NSS_BUILTIN_SINCE: (u32, u32) = (2, 34);
 const NSS_BUILTIN: [&str; 2] = ["files", "dns"];
 
 /// The index of glibc's libc in a glibc program's closure.
-fn glibc_libc(closure: &Closure) -> Option<usize> {
+pub(crate) fn glibc_libc(closure: &Closure) -> Option<usize> {
     closure
         .facts
         .as_ref()

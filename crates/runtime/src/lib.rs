@@ -30,8 +30,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod data;
+mod dlopen;
 mod error;
 mod glibc;
+mod gnutls;
 mod hints;
 mod openssl;
 mod perl;
@@ -40,6 +43,7 @@ mod reason;
 mod recipe;
 mod strings;
 
+pub use data::Data;
 pub use error::Error;
 pub use glibc::{LIBGCC_S, NSSWITCH_CONF, nss_services};
 pub use hints::{HINTS, Hint, Loads, hints};
@@ -52,8 +56,13 @@ pub static RECIPES: &[&dyn Recipe] = &[
     &glibc::Nss,
     &glibc::Gconv,
     &openssl::OpenSsl,
+    &gnutls::GnuTls,
     &python::Python,
     &perl::Perl,
+    &dlopen::Notes,
+    &dlopen::Named,
+    &dlopen::Strings,
+    &data::WithData,
 ];
 
 /// The recipe named `name`.

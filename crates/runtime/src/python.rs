@@ -11,6 +11,11 @@ use crate::{Error, Evidence, Reason};
 /// `STDLIB_LANDMARKS`), and its extension modules in `lib-dynload`.
 const LANDMARK: &str = "os.py";
 const DYNLOAD: &str = "lib-dynload";
+/// Debian's directories of distribution packages (`site.py` with Debian's patch).
+const DIST_PACKAGES: [&str; 2] = [
+    "/usr/lib/python3/dist-packages",
+    "/usr/local/lib/python{}/dist-packages",
+];
 /// Left out of the standard library: the test suite, IDLE, Tk and its demos, and what only
 /// building extensions needs.
 const LEFT_OUT: [&str; 5] = ["test", "idlelib", "tkinter", "turtledemo", "config-"];
@@ -37,7 +42,7 @@ impl Recipe for Python {
     }
 
     fn summary(&self) -> &'static str {
-        "python3.X or libpython3.X: the standard library of that version under its prefix (found by the landmark os.py) with lib-dynload's extension modules analysed; the test suite, IDLE and tkinter left out"
+        "python3.X or libpython3.X: the standard library of that version under its prefix (found by the landmark os.py) with lib-dynload's extension modules analysed; the test suite, IDLE and tkinter left out; with --python-packages the distribution's dist-packages"
     }
 
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
@@ -88,13 +93,46 @@ impl Recipe for Python {
                 reason: reason.clone(),
             })
             .collect();
-        out.push(Addition {
-            want: Want::Tree {
-                path: stdlib,
-                except,
+        out.insert(
+            0,
+            Addition {
+                want: Want::Tree {
+                    path: stdlib,
+                    except,
+                },
+                reason,
             },
-            reason,
-        });
+        );
+        if cx.options.python_packages {
+            for dir in DIST_PACKAGES.map(|d| PathBuf::from(d.replace("{}", &version))) {
+                if cx.resolver.root().resolve_dir(&dir).is_none() {
+                    continue;
+                }
+                let reason = Reason {
+                    recipe: self.name(),
+                    evidence: Evidence::Option(format!("--python-packages ({})", dir.display())),
+                };
+                out.extend(
+                    cx.files_under(&dir)
+                        .into_iter()
+                        .filter(|p| p.extension().is_some_and(|e| e == "so"))
+                        .map(|so| Addition {
+                            want: Want::Load {
+                                from: index,
+                                name: so.to_string_lossy().into_owned(),
+                            },
+                            reason: reason.clone(),
+                        }),
+                );
+                out.push(Addition {
+                    want: Want::Tree {
+                        path: dir,
+                        except: Vec::new(),
+                    },
+                    reason,
+                });
+            }
+        }
         Ok(out)
     }
 }

@@ -24,6 +24,8 @@ pub enum Evidence {
     Symbol { object: String, symbol: String },
     /// A value compiled into a file (`OPENSSLDIR: "/usr/lib/ssl"` in `libcrypto.so.3`).
     Compiled { file: PathBuf, value: String },
+    /// A note in an object (`.note.dlopen`), said in words.
+    Note { object: String, text: String },
     /// A fixed rule of the program or library.
     Rule(&'static str),
     /// An option the user gave.
@@ -38,6 +40,7 @@ impl std::fmt::Display for Evidence {
             }
             Evidence::Symbol { object, symbol } => write!(f, "{object} imports {symbol}"),
             Evidence::Compiled { file, value } => write!(f, "{value} in {}", file.display()),
+            Evidence::Note { object, text } => write!(f, "{object} declares {text}"),
             Evidence::Rule(rule) => f.write_str(rule),
             Evidence::Option(option) => write!(f, "option {option}"),
         }

@@ -45,6 +45,9 @@ pub enum Want {
     Group(String),
     /// The image's Cmd: the arguments after the entrypoint that make it do its job.
     Cmd(Vec<String>),
+    /// Something the program may load at run time that depclose does not add, with the path
+    /// it would resolve to: said, never added.
+    Mention { name: String, path: Option<String> },
 }
 
 /// A [`Want`] with its reason.
@@ -73,6 +76,12 @@ pub struct Options {
     pub gconv: Option<Vec<String>>,
     /// Leave out the CA certificate store.
     pub no_ca_certificates: bool,
+    /// Names to load as `dlopen` from the program would (`--dlopen`).
+    pub dlopen: Vec<String>,
+    /// Data to add (`--with`).
+    pub with: BTreeSet<crate::Data>,
+    /// Python: also the distribution's `dist-packages`.
+    pub python_packages: bool,
 }
 
 /// What recipes see: the root (through the resolver), the image's own files, the command
@@ -201,6 +210,28 @@ impl<'a> Context<'a> {
                 Some(dir.join(rel))
             })
             .collect()
+    }
+
+    /// Whether `dlopen(name)` from object `from` of `closure` would find a file.
+    pub fn would_load(&self, closure: &Closure, from: usize, name: &str) -> bool {
+        self.load_path(closure, from, name).is_some()
+    }
+
+    /// The path `dlopen(name)` from object `from` of `closure` would open, if any.
+    pub fn load_path(&self, closure: &Closure, from: usize, name: &str) -> Option<String> {
+        if let Some(o) = closure
+            .objects
+            .iter()
+            .find(|o| o.names.iter().any(|n| n == name))
+        {
+            return Some(o.path.clone());
+        }
+        let tried = self.resolver.dlopen(closure.clone(), from, name);
+        tried
+            .objects
+            .get(closure.objects.len())
+            .filter(|o| o.names.iter().any(|n| n == name))
+            .map(|o| o.path.clone())
     }
 
     /// Whether `object` imports `symbol` (its dynamic symbols are read once).

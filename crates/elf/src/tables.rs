@@ -1,6 +1,7 @@
-//! The dynamic symbol table: what an object imports and exports. Read only when asked (the
-//! run-time recipes ask which objects import `iconv_open` or `dlopen`); the loader's view in
-//! [`crate::read_file`] never touches it.
+//! What the loader does not read: the dynamic symbol table (what an object imports and
+//! exports) and notes. Read only when asked (the run-time recipes ask which objects import
+//! `iconv_open`, and for `.note.dlopen`); the loader's view in [`crate::read_file`] never
+//! touches them.
 
 use std::path::Path;
 
@@ -24,13 +25,43 @@ impl DynamicSymbols {
     }
 }
 
-/// Read the dynamic symbols of the ELF file at `path` (versions are not part of the names).
-pub fn dynamic_symbols(path: &Path) -> Result<DynamicSymbols, Error> {
+/// Parse the whole ELF file at `path` (section headers and tables included) for `f`.
+fn with_elf<T>(path: &Path, f: impl FnOnce(&Elf<'_>, &[u8]) -> T) -> Result<T, Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let elf = Elf::parse(&bytes).map_err(|e| Error::malformed(path, e.to_string()))?;
+    Ok(f(&elf, &bytes))
+}
+
+/// The descriptors of the notes of owner `owner` and type `n_type`, from the `PT_NOTE`
+/// segments (what a stripped file keeps), else from the note sections.
+pub fn notes(path: &Path, owner: &str, n_type: u32) -> Result<Vec<Vec<u8>>, Error> {
+    with_elf(path, |elf, bytes| {
+        let pick = |iter: Option<goblin::elf::note::NoteIterator<'_>>| -> Vec<Vec<u8>> {
+            iter.into_iter()
+                .flatten()
+                .flatten()
+                .filter(|n| n.name == owner && n.n_type == n_type)
+                .map(|n| n.desc.to_vec())
+                .collect()
+        };
+        let found = pick(elf.iter_note_headers(bytes));
+        if found.is_empty() {
+            pick(elf.iter_note_sections(bytes, None))
+        } else {
+            found
+        }
+    })
+}
+
+/// Read the dynamic symbols of the ELF file at `path` (versions are not part of the names).
+pub fn dynamic_symbols(path: &Path) -> Result<DynamicSymbols, Error> {
+    with_elf(path, |elf, _| symbols(elf))
+}
+
+fn symbols(elf: &Elf<'_>) -> DynamicSymbols {
     let mut out = DynamicSymbols::default();
     for sym in elf.dynsyms.iter() {
         let Some(name) = elf.dynstrtab.get_at(sym.st_name).filter(|n| !n.is_empty()) else {
@@ -42,7 +73,7 @@ pub fn dynamic_symbols(path: &Path) -> Result<DynamicSymbols, Error> {
             out.exports.push(name.to_owned());
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
