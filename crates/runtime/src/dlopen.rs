@@ -201,6 +201,7 @@ impl Recipe for Strings {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

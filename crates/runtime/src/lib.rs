@@ -71,6 +71,7 @@ pub fn recipe(name: &str) -> Option<&'static dyn Recipe> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
