@@ -219,7 +219,7 @@ fn missing_library() {
     };
     assert_eq!(m.name, gone);
     assert_eq!(m.needed_by, p.to_string_lossy());
-    assert_eq!(m.kind, crate::report::MissingKind::Needed);
+    assert_eq!(m.kind, crate::util::report::MissingKind::Needed);
     assert!(m.required && m.reason.is_none());
     assert!(
         m.tried.iter().all(|a| a.outcome == "absent"),

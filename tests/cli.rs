@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::report::{How, Linkage};
+use crate::util::report::{How, Linkage};
 use crate::util::{self, TestEnv};
 
 const TRUE: &str = "/usr/bin/true";
