@@ -243,22 +243,6 @@ fn judge(path: &Path, sniff: &ElfSniff, t: &Target, trace: &Trace, cwd: &Path) -
     Verdict::Disagree(first)
 }
 
-/// Compile `src` (C) with `cc` and `flags` into `out`.
-fn cc(src: &str, out: &Path, flags: &[&str]) {
-    let c = out.with_extension("c");
-    std::fs::write(&c, src).unwrap();
-    // Flags after the source: libraries must follow what uses them.
-    let r = util::run(
-        util::command("cc")
-            .arg("-o")
-            .arg(out)
-            .arg(&c)
-            .args(flags)
-            .current_dir(out.parent().unwrap()),
-    );
-    assert_eq!(r.code, Some(0), "{r}");
-}
-
 /// A program that needs one libc-free library and never names the interpreter.
 const NO_LIBC_START: &str =
     "void _start(void) { __asm__ volatile(\"mov $60, %eax; xor %edi, %edi; syscall\"); }\n";
@@ -281,14 +265,17 @@ fn judge_one(env: &TestEnv, path: &Path) -> (Verdict, String) {
 
 #[test]
 fn unnamed_interpreter_is_recognised() {
+    if !util::have("unnamed_interpreter_is_recognised", &["cc"]) {
+        return;
+    }
     let env = TestEnv::new();
-    cc(
+    util::cc(
         "int foo(void) { return 0; }\n",
         &env.join("libfoo.so"),
         &["-nostdlib", "-shared", "-fPIC"],
     );
     let prog = env.join("prog");
-    cc(
+    util::cc(
         NO_LIBC_START,
         &prog,
         &[
@@ -310,17 +297,20 @@ fn unnamed_interpreter_is_recognised() {
 
 #[test]
 fn symlinked_program_origin_is_recognised() {
+    if !util::have("symlinked_program_origin_is_recognised", &["cc"]) {
+        return;
+    }
     let env = TestEnv::new();
     std::fs::create_dir_all(env.join("real/lib")).unwrap();
     std::fs::create_dir_all(env.join("real/bin")).unwrap();
     std::fs::create_dir_all(env.join("link")).unwrap();
-    cc(
+    util::cc(
         "int foo(void) { return 0; }\n",
         &env.join("real/lib/libfoo.so"),
         &["-shared", "-fPIC"],
     );
     let real = env.join("real/bin/prog");
-    cc(
+    util::cc(
         "int foo(void);\nint main(void) { return foo(); }\n",
         &real,
         &["-L../lib", "-lfoo", "-Wl,-rpath,$ORIGIN/../lib"],

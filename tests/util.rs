@@ -267,8 +267,9 @@ impl Trace {
 
 /// Parse trace output (`ld.so` in trace mode, or musl's `--list`). Lines are
 /// `name => path (0x…)`, `path (0x…)`, `name => not found`, or `statically linked`;
-/// the vDSO is no file and is skipped.
-pub(crate) fn parse_trace(stdout: &str) -> (Vec<Traced>, bool) {
+/// the vDSO is no file and is skipped. Any other line is an error: an oracle that says
+/// something unforeseen must not be read as agreeing.
+fn parse_trace(stdout: &str) -> Result<(Vec<Traced>, bool), String> {
     let mut entries = Vec::new();
     let mut statically_linked = false;
     for line in stdout.lines() {
@@ -285,10 +286,12 @@ pub(crate) fn parse_trace(stdout: &str) -> (Vec<Traced>, bool) {
             continue;
         }
         // Drop the load address; what is left is `name => path` or `path`.
-        let body = match line.rfind(" (0x") {
-            Some(i) if line.ends_with(')') => &line[..i],
-            _ => panic!("unexpected loader trace line: {line:?}\n{stdout}"),
-        };
+        let body = line
+            .strip_suffix(')')
+            .and_then(|l| l.rsplit_once(" (0x"))
+            .filter(|(_, hex)| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|(body, _)| body)
+            .ok_or_else(|| format!("unexpected loader trace line: {line:?}"))?;
         let path = match body.split_once(" => ") {
             Some((_, p)) => p,
             None => body,
@@ -298,16 +301,47 @@ pub(crate) fn parse_trace(stdout: &str) -> (Vec<Traced>, bool) {
         }
         entries.push(Traced::Path(path.to_owned()));
     }
-    (entries, statically_linked)
+    Ok((entries, statically_linked))
 }
 
 /// A finished trace run, parsed.
 pub(crate) fn trace_of(run: Run) -> Trace {
-    let (entries, statically_linked) = parse_trace(&run.stdout);
+    let (entries, statically_linked) =
+        parse_trace(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{run}"));
     Trace {
         run,
         entries,
         statically_linked,
+    }
+}
+
+/// The oracles' parser on every kind of line the loaders print.
+#[test]
+fn trace_lines_parse() {
+    let (entries, statically_linked) = parse_trace(
+        "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibz.so.1 => /lib/x/libz.so.1 (0x00007f00)\n\
+         \tlibq.so.2 => not found\n\tlibe2.so.1 (0x00007f02)\n\
+         \t/lib64/ld-linux-x86-64.so.2 (0x00007f01)\n",
+    )
+    .unwrap();
+    assert_eq!(
+        entries,
+        [
+            Traced::Path("/lib/x/libz.so.1".into()),
+            Traced::NotFound("libq.so.2".into()),
+            // A name found through an empty RPATH element prints bare: a file all the same.
+            Traced::Path("libe2.so.1".into()),
+            Traced::Path("/lib64/ld-linux-x86-64.so.2".into()),
+        ]
+    );
+    assert!(!statically_linked);
+    assert_eq!(parse_trace("\tstatically linked\n"), Ok((vec![], true)));
+    for odd in [
+        "odd line",
+        "libz.so.1 => /lib/libz.so.1 (0xzz)",
+        "libz.so.1 => /lib/libz.so.1",
+    ] {
+        assert!(parse_trace(odd).is_err(), "{odd:?} read as a trace line");
     }
 }
 
@@ -560,15 +594,29 @@ pub(crate) fn need_root(test: &str, what: &str) -> bool {
     false
 }
 
+/// Compile C `source` into `out` (beside it as `out.c`, in `out`'s directory), with `flags`
+/// after the source: libraries must follow what uses them.
+pub(crate) fn cc(source: &str, out: &Path, flags: &[&str]) {
+    let c = out.with_extension("c");
+    std::fs::write(&c, source).unwrap();
+    run_ok(
+        command("cc")
+            .arg("-o")
+            .arg(out)
+            .arg(&c)
+            .args(flags)
+            .current_dir(out.parent().unwrap()),
+    );
+}
+
 /// Build a static program that exits 0 into `dir/probe`: it needs no library, so any
 /// directory holding it is a root it can run in. It probes what a test relies on (chroot,
 /// a container runtime) without involving anything depclose wrote.
 pub(crate) fn static_probe(dir: &Path) -> PathBuf {
-    let src = dir.join("probe.c");
-    std::fs::write(&src, "int main(void) { return 0; }\n").unwrap();
     let out = dir.join("probe");
-    run_ok(command("cc").args(["-static", "-o"]).arg(&out).arg(&src));
-    std::fs::remove_file(&src).unwrap();
+    cc("int main(void) { return 0; }\n", &out, &["-static"]);
+    // Only the program: the directory is a root as it stands.
+    std::fs::remove_file(out.with_extension("c")).unwrap();
     out
 }
 
