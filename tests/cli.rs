@@ -2,8 +2,9 @@
 //! names, `--root`, and the promise never to run what it analyses. Expected load lists come
 //! from the real loader, not from depclose's own output.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::util::report::{How, Linkage};
 use crate::util::{self, TestEnv};
@@ -308,35 +309,20 @@ fn directory_target() {
 /// `/lib64 -> usr/lib64`, the loader's own link) becomes the same symlink in `root`, and the
 /// file at the end is copied.
 fn replicate(path: &Path, root: &Path) {
-    let mut todo = vec![path.to_path_buf()];
-    let mut hops = 0;
-    while let Some(p) = todo.pop() {
-        hops += 1;
-        assert!(hops < 100, "symlink loop at {}", p.display());
-        let mut host = PathBuf::from("/");
-        let comps: Vec<_> = p.components().skip(1).collect();
-        for (i, c) in comps.iter().enumerate() {
-            host.push(c);
-            let inside = root.join(host.strip_prefix("/").unwrap());
-            let meta = std::fs::symlink_metadata(&host).unwrap();
-            if meta.file_type().is_symlink() {
-                let target = std::fs::read_link(&host).unwrap();
-                if std::fs::symlink_metadata(&inside).is_err() {
-                    std::os::unix::fs::symlink(&target, &inside).unwrap();
-                }
-                // Go on from where the link points, with the rest of the path.
-                let mut next = host.parent().unwrap().join(&target);
-                for rest in &comps[i + 1..] {
-                    next.push(rest);
-                }
-                todo.push(next);
-                break;
-            } else if meta.is_dir() {
-                std::fs::create_dir_all(&inside).unwrap();
-            } else {
-                std::fs::copy(&host, &inside).unwrap();
-            }
+    let mut links = BTreeMap::new();
+    let mut files = BTreeSet::new();
+    util::walk_host(&path.to_string_lossy(), &mut links, &mut files);
+    for (link, target) in &links {
+        let inside = root.join(link);
+        std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+        if std::fs::symlink_metadata(&inside).is_err() {
+            std::os::unix::fs::symlink(target, &inside).unwrap();
         }
+    }
+    for file in &files {
+        let inside = root.join(file);
+        std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+        std::fs::copy(Path::new("/").join(file), &inside).unwrap();
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use crate::util::image::{Image, Member, depclose, disturb, extra_tree, listing, random_epoch};
 use crate::util::{self, DEPCLOSE, TestEnv, command};
@@ -145,51 +145,6 @@ fn same_input_gives_the_same_bytes_and_the_epoch_changes_only_times() {
     );
 }
 
-/// Resolve PATH on the host as the kernel does, recording every symlink on the way (as
-/// image-relative name → target) and the file it ends at.
-fn walk_host(path: &str, links: &mut BTreeMap<String, String>, files: &mut BTreeSet<String>) {
-    let rel = |p: &Path| p.strip_prefix("/").unwrap().to_string_lossy().into_owned();
-    // Components still to walk, the next one last.
-    let mut rest: Vec<PathBuf> = Path::new(path)
-        .components()
-        .rev()
-        .map(|c| PathBuf::from(c.as_os_str()))
-        .collect();
-    let mut cur = PathBuf::from("/");
-    let mut hops = 0;
-    while let Some(c) = rest.pop() {
-        let c = c.as_path();
-        if c == Path::new("/") || c == Path::new(".") {
-            continue;
-        }
-        if c == Path::new("..") {
-            cur.pop();
-            continue;
-        }
-        let next = cur.join(c);
-        let meta =
-            fs::symlink_metadata(&next).unwrap_or_else(|e| panic!("{}: {e}", next.display()));
-        if meta.is_symlink() {
-            hops += 1;
-            assert!(hops < 40, "{path}: too many symlinks");
-            let target = fs::read_link(&next).unwrap();
-            links.insert(rel(&next), target.to_string_lossy().into_owned());
-            if target.is_absolute() {
-                cur = PathBuf::from("/");
-            }
-            rest.extend(
-                target
-                    .components()
-                    .rev()
-                    .map(|c| PathBuf::from(c.as_os_str())),
-            );
-        } else {
-            cur = next;
-        }
-    }
-    files.insert(rel(&cur));
-}
-
 /// Where the host's cache puts a library (`ldconfig -p`), as the loader would open it.
 fn cache_path(soname: &str) -> String {
     let r = util::run_ok(command("ldconfig").arg("-p"));
@@ -223,7 +178,7 @@ fn layer_holds_exactly_the_loaders_files_with_their_symlinks() {
     let mut links = BTreeMap::new();
     let mut files = BTreeSet::new();
     for p in &opened {
-        walk_host(p, &mut links, &mut files);
+        util::walk_host(p, &mut links, &mut files);
     }
     files.insert("etc/passwd".into());
     files.insert("etc/group".into());

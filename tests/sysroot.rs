@@ -1,6 +1,6 @@
 //! `depclose --root` against the real loader run inside a sysroot (`chroot`).
 //!
-//! - `tiny_sysroot_*` (always on, needs root for `chroot`): a root assembled from the host's
+//! - `tiny_sysroot_*` (always on, needs `chroot`): a root assembled from the host's
 //!   `/usr/bin/ls`, its libraries and loader, merged-usr links, and one library placed only
 //!   in a directory of the root's `/etc/ld.so.conf` — with and without an `ld.so.cache`
 //!   written by `ldconfig -r`.
@@ -12,6 +12,9 @@
 //!   list exactly what `depclose --root` lists, in the same order — with the root's cache
 //!   and again with none (`--cache none` against `ld.so --inhibit-cache`). The loader facts
 //!   depclose reads from the root's `ld.so` must equal its `--list-diagnostics`.
+//!
+//! Where one of these is missing (root, chroot, a reachable mirror for a tree not built yet,
+//! binfmt_misc for arm64), the test prints a `SKIPPED` line saying which.
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -5,6 +5,7 @@
 pub(crate) mod image;
 pub(crate) mod report;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
@@ -483,6 +484,55 @@ pub(crate) fn walk(dir: &Path, keep_symlinks: bool, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Resolve PATH on the host as the kernel does, recording every symlink on the way (as
+/// image-relative name → target) and the file it ends at.
+pub(crate) fn walk_host(
+    path: &str,
+    links: &mut BTreeMap<String, String>,
+    files: &mut BTreeSet<String>,
+) {
+    let rel = |p: &Path| p.strip_prefix("/").unwrap().to_string_lossy().into_owned();
+    // Components still to walk, the next one last.
+    let mut rest: Vec<PathBuf> = Path::new(path)
+        .components()
+        .rev()
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .collect();
+    let mut cur = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(c) = rest.pop() {
+        let c = c.as_path();
+        if c == Path::new("/") || c == Path::new(".") {
+            continue;
+        }
+        if c == Path::new("..") {
+            cur.pop();
+            continue;
+        }
+        let next = cur.join(c);
+        let meta =
+            std::fs::symlink_metadata(&next).unwrap_or_else(|e| panic!("{}: {e}", next.display()));
+        if meta.is_symlink() {
+            hops += 1;
+            assert!(hops < 40, "{path}: too many symlinks");
+            let target = std::fs::read_link(&next).unwrap();
+            links.insert(rel(&next), target.to_string_lossy().into_owned());
+            if target.is_absolute() {
+                cur = PathBuf::from("/");
+            }
+            rest.extend(
+                target
+                    .components()
+                    .rev()
+                    .map(|c| PathBuf::from(c.as_os_str())),
+            );
+        } else {
+            cur = next;
+        }
+    }
+    files.insert(rel(&cur));
+}
+
 /// Whether the tests run as root (then file modes do not stop reads).
 pub(crate) fn is_root() -> bool {
     static ROOT: OnceLock<bool> = OnceLock::new();
@@ -579,7 +629,7 @@ pub(crate) fn have(test: &str, tools: &[&str]) -> bool {
 }
 
 /// The executable `tool` in `PATH`, as `command` would find it.
-pub(crate) fn which(tool: &str) -> Option<PathBuf> {
+fn which(tool: &str) -> Option<PathBuf> {
     PATH.split(':').map(|d| Path::new(d).join(tool)).find(|p| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     })
