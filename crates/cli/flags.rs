@@ -1,4 +1,4 @@
-//! Command-line flags (clap) and their validation into a [`Config`].
+//! Command-line flags (clap); `config.rs` checks them into one `Config`.
 
 use std::path::PathBuf;
 
@@ -129,7 +129,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DIR", help_heading = "Image")]
     pub(crate) workdir: Option<String>,
 
-    /// Image user (a name from the root's /etc/passwd, or UID[:GID]).
+    /// Image user (a name from the root's /etc/passwd, UID, or UID:GID).
     #[arg(long, value_name = "USER", help_heading = "Image")]
     pub(crate) user: Option<String>,
 

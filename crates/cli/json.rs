@@ -257,9 +257,9 @@ fn evidence(e: &Evidence) -> EvidenceOut {
         Evidence::ConfigLine { file, line, .. } => ("config_line", Some(file), Some(*line)),
         Evidence::Symbol { .. } => ("symbol", None, None),
         Evidence::Compiled { file, .. } => ("compiled", Some(file), None),
+        Evidence::Note { .. } => ("note", None, None),
         Evidence::Rule(_) => ("rule", None, None),
         Evidence::Option(_) => ("option", None, None),
-        _ => ("other", None, None),
     };
     EvidenceOut {
         kind,

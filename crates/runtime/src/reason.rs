@@ -10,9 +10,9 @@ pub struct Reason {
     pub evidence: Evidence,
 }
 
-/// What a recipe read that made it add something.
+/// What a recipe read that made it add something. (Not `non_exhaustive`: every output
+/// format renders each kind, and a new one must reach them all.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Evidence {
     /// A line of a configuration file: in-root path, line number from 1, the line as written.
     ConfigLine {
