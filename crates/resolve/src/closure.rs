@@ -228,7 +228,7 @@ pub(crate) struct FileEntry {
     pub(crate) size: u64,
     /// For an ELF file that could not be read whole: its class, byte order and machine, which
     /// `open_verify` checks (and may skip on) before anything else fails.
-    pub(crate) ident: Option<(depclose_elf::Class, depclose_elf::Data, u16)>,
+    pub(crate) ident: Option<depclose_elf::Identity>,
 }
 
 /// One opened candidate.
@@ -745,12 +745,12 @@ impl<'r> Walk<'r> {
                 let e = e.clone();
                 // A header too broken to read further is still skipped for the other class or
                 // machine, as `open_verify` checks those first; anything else stops the loader.
-                let skip = o.entry.ident.and_then(|(class, data, machine)| {
+                let skip = o.entry.ident.and_then(|id| {
                     if f.flavor != Flavor::Glibc {
                         None
-                    } else if class != f.class {
+                    } else if id.class != f.class {
                         Some(Outcome::WrongClass)
-                    } else if data == f.data && machine != f.machine {
+                    } else if id.data == f.data && id.machine != f.machine {
                         Some(Outcome::WrongMachine)
                     } else {
                         None

@@ -391,7 +391,7 @@ impl Resolver {
         let read = depclose_elf::read_file_with_metadata(&host);
         // Only a regular file that failed to parse (never a FIFO: opening it would block).
         let ident = match &read {
-            Err(depclose_elf::Error::Malformed { .. }) => elf_identity(&host),
+            Err(depclose_elf::Error::Malformed { identity, .. }) => *identity,
             _ => None,
         };
         let (file_id, size) = match &read {
@@ -402,7 +402,8 @@ impl Resolver {
             kind: read.map(|(kind, _)| kind).map_err(|e| match e {
                 depclose_elf::Error::Io { source, .. } => source.to_string(),
                 depclose_elf::Error::NotRegular {
-                    kind: "directory", ..
+                    kind: depclose_elf::NonRegular::Directory,
+                    ..
                 } => "cannot read file data: Is a directory".to_owned(),
                 depclose_elf::Error::Empty { .. } => "file too short".to_owned(),
                 depclose_elf::Error::Malformed { reason, .. } => reason,
@@ -469,33 +470,6 @@ impl Resolver {
     }
 }
 
-/// The class, byte order and machine of a file with a whole ELF header (`open_verify` reads a
-/// full header first: a shorter file is "file too short"), or `None`.
-fn elf_identity(host: &Path) -> Option<(Class, Data, u16)> {
-    use std::io::Read;
-    let mut head = [0u8; 64];
-    let mut f = std::fs::File::open(host).ok()?;
-    let n = f.read(&mut head).ok()?;
-    if !head.starts_with(b"\x7fELF") {
-        return None;
-    }
-    let class = match head[4] {
-        1 => Class::Elf32,
-        2 => Class::Elf64,
-        c => Class::Invalid(c),
-    };
-    let full = if class == Class::Elf32 { 52 } else { 64 };
-    if n < full {
-        return None;
-    }
-    let (data, machine) = match head[5] {
-        1 => (Data::Little, u16::from_le_bytes([head[18], head[19]])),
-        2 => (Data::Big, u16::from_be_bytes([head[18], head[19]])),
-        d => (Data::Invalid(d), 0),
-    };
-    Some((class, data, machine))
-}
-
 /// Whether the kernel starts the program with `AT_SECURE`: setuid or setgid bits, or file
 /// capabilities (`security.capability`) — unless its filesystem is mounted `nosuid`, where
 /// the kernel ignores both.
@@ -514,9 +488,13 @@ fn rename_elf_error(e: depclose_elf::Error, path: &Path) -> Error {
     let path = path.to_path_buf();
     match e {
         depclose_elf::Error::Io { source, .. } => Error::Io { path, source },
-        depclose_elf::Error::Malformed { reason, .. } => {
-            Error::Elf(depclose_elf::Error::Malformed { path, reason })
-        }
+        depclose_elf::Error::Malformed {
+            reason, identity, ..
+        } => Error::Elf(depclose_elf::Error::Malformed {
+            path,
+            reason,
+            identity,
+        }),
         depclose_elf::Error::NotRegular { kind, .. } => {
             Error::Elf(depclose_elf::Error::NotRegular { path, kind })
         }
