@@ -114,7 +114,8 @@ pub struct Resolver {
     options: ResolveOptions,
     files: Mutex<HashMap<PathBuf, Arc<FileEntry>>>,
     facts: Mutex<HashMap<FactsKey, Arc<LoaderFacts>>>,
-    cache: OnceLock<Result<CacheSource, String>>,
+    /// The root's cache, or why it cannot be used (a note in every glibc closure).
+    cache: OnceLock<Result<CacheSource, Error>>,
 }
 
 impl Resolver {
@@ -147,17 +148,17 @@ impl Resolver {
                 }
             }
         }
-        let mut dirs: Vec<&str> = Vec::new();
+        let mut searched: Vec<String> = Vec::new();
         for d in path.split(':').filter(|d| !d.is_empty()) {
-            if !dirs.contains(&d) {
-                dirs.push(d);
+            if !searched.iter().any(|s| s == d) {
+                searched.push(d.to_owned());
             }
         }
-        Err(Error::Input(format!(
-            "{name}: command not found in PATH ({}) inside {}",
-            dirs.join(", "),
-            self.root.dir().display()
-        )))
+        Err(Error::CommandNotFound {
+            name: name.to_owned(),
+            searched,
+            root: self.root.dir().to_path_buf(),
+        })
     }
 
     /// The closure of one target: an ELF program or shared object, or a `#!` script (its
@@ -169,7 +170,7 @@ impl Resolver {
         loop {
             let (resolved, meta) = self.root.metadata(&path)?;
             if meta.is_dir() {
-                return Err(Error::Input(format!("{}: is a directory", path.display())));
+                return Err(Error::IsDirectory { path });
             }
             // Read through the cache, which a directory target's scan has usually filled; on
             // an error, read again for the typed error.
@@ -183,10 +184,9 @@ impl Resolver {
             match kind {
                 FileKind::Script(s) => {
                     if scripts.len() + 1 >= MAX_SCRIPT_DEPTH {
-                        return Err(Error::Input(format!(
-                            "{}: too many levels of #! interpreters",
-                            target.display()
-                        )));
+                        return Err(Error::ScriptDepth {
+                            path: target.to_path_buf(),
+                        });
                     }
                     // The kernel opens a relative interpreter against the cwd of the exec.
                     let next = self.options.cwd.join(&s.interpreter);
@@ -198,10 +198,7 @@ impl Resolver {
                     path = next;
                 }
                 FileKind::Other => {
-                    return Err(Error::Input(format!(
-                        "{}: not an ELF file or a #! script",
-                        path.display()
-                    )));
+                    return Err(Error::NotElfOrScript { path });
                 }
                 FileKind::Elf(elf) => {
                     return self.elf_closure(target, path, resolved, &meta, elf, scripts);
@@ -219,26 +216,19 @@ impl Resolver {
         elf: depclose_elf::ElfInfo,
         scripts: Vec<ScriptHop>,
     ) -> Result<Closure, Error> {
-        let shown = path.display();
         match (elf.class, elf.data) {
-            (Class::Invalid(c), _) => {
-                return Err(Error::Input(format!("{shown}: unknown ELF class {c}")));
-            }
-            (_, Data::Invalid(d)) => {
-                return Err(Error::Input(format!(
-                    "{shown}: unknown ELF data encoding {d}"
-                )));
-            }
+            (Class::Invalid(class), _) => return Err(Error::UnknownClass { path, class }),
+            (_, Data::Invalid(data)) => return Err(Error::UnknownData { path, data }),
             _ => {}
         }
         if !matches!(
             elf.object_type,
             ObjectType::Executable | ObjectType::SharedObject
         ) {
-            return Err(Error::Input(format!(
-                "{shown}: not an executable or shared object ({:?})",
-                elf.object_type
-            )));
+            return Err(Error::NotLoadable {
+                path,
+                object_type: elf.object_type,
+            });
         }
         let entry = FileEntry {
             kind: Ok(FileKind::Elf(elf.clone())),
@@ -271,11 +261,9 @@ impl Resolver {
         let interpreter = match &elf.interpreter {
             Some(i) => i.clone(),
             None => default_interpreter(elf.machine, elf.class)
-                .ok_or_else(|| {
-                    Error::Input(format!(
-                        "{shown}: no PT_INTERP and no known interpreter for machine {}",
-                        elf.machine
-                    ))
+                .ok_or(Error::NoInterpreter {
+                    path,
+                    machine: elf.machine,
                 })?
                 .to_owned(),
         };
@@ -420,7 +408,7 @@ impl Resolver {
         entry
     }
 
-    fn cache_source(&self) -> &Result<CacheSource, String> {
+    fn cache_source(&self) -> &Result<CacheSource, Error> {
         self.cache.get_or_init(|| {
             let cache_path = Path::new("/etc/ld.so.cache");
             let conf = || CacheSource::Conf(conf::directories(&self.root));
@@ -430,9 +418,12 @@ impl Resolver {
                 CacheMode::Auto => match self.root.read(cache_path) {
                     Ok(bytes) => LdCache::parse(&bytes)
                         .map(CacheSource::Cache)
-                        .map_err(|e| format!("{}: {e}", cache_path.display())),
+                        .map_err(|source| Error::Cache {
+                            path: cache_path.to_path_buf(),
+                            source,
+                        }),
                     Err(Error::NotFound { .. }) => Ok(conf()),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(e),
                 },
             }
         })

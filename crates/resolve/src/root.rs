@@ -82,10 +82,7 @@ impl Root {
             source,
         })?;
         if !dir.is_dir() {
-            return Err(Error::Input(format!(
-                "root {} is not a directory",
-                dir.display()
-            )));
+            return Err(Error::RootNotDirectory { path: dir });
         }
         Ok(Root {
             dir,
