@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use depclose_elf::machine::*;
 use depclose_pack::{ImageConfig, Tree, WriteOptions};
-use depclose_resolve::{Closure, How, ResolveOptions, Resolver, Root};
+use depclose_resolve::{Closure, ResolveOptions, Resolver, Root};
 
 use crate::flags::Args;
 use crate::{Error, input};
