@@ -368,7 +368,7 @@ impl LoaderFacts {
 impl LoaderFacts {
     /// The CPU's ISA level bits (`cpu_features->isa_1`) as far as the chosen hwcaps reach:
     /// baseline, then one bit per x86-64 level. `None` off x86-64.
-    pub fn x86_isa_1(&self) -> Option<u32> {
+    pub(crate) fn x86_isa_1(&self) -> Option<u32> {
         if self.machine != EM_X86_64 {
             return None;
         }
@@ -382,7 +382,7 @@ impl LoaderFacts {
 
     /// How the cache treats legacy hwcap entries: glibc 2.36 still matches them against the
     /// CPU's hwcap and platform; 2.37 dropped them.
-    pub fn cache_legacy_hwcaps(&self) -> crate::cache::LegacyHwcaps {
+    pub(crate) fn cache_legacy_hwcaps(&self) -> crate::cache::LegacyHwcaps {
         use crate::cache::LegacyHwcaps;
         match self.glibc_version {
             Some(v) if v < (2, 37) => LegacyHwcaps::Glibc236 {
