@@ -590,54 +590,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_loader_facts_match_its_diagnostics() {
-        let root = Root::new(Path::new("/")).unwrap();
-        let f = LoaderFacts::load(
-            &root,
-            "/lib64/ld-linux-x86-64.so.2",
-            EM_X86_64,
-            Class::Elf64,
-            Data::Little,
-            0,
-            &FactsOptions::default(),
-        );
-        let out = std::process::Command::new("/lib64/ld-linux-x86-64.so.2")
-            .arg("--list-diagnostics")
-            .output()
-            .unwrap();
-        let diag = String::from_utf8(out.stdout).unwrap();
-        let dirs: Vec<String> = diag
-            .lines()
-            .filter(|l| l.starts_with("path.system_dirs["))
-            .map(|l| l.split('"').nth(1).unwrap().to_owned())
-            .collect();
-        assert_eq!(f.system_dirs, dirs);
-        assert_eq!(f.source, FactsSource::LoaderBinary);
-        let field = |k: &str| {
-            diag.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=\"")))
-                .map(|v| v.trim_end_matches('"').to_owned())
-        };
-        assert_eq!(Some(f.lib.clone()), field("dl_dst_lib"));
-        assert_eq!(f.platform, field("dl_platform"));
-        assert_eq!(f.glibc_version, Some((2, 36)));
-        // `ld.so --help` lists the glibc-hwcaps subdirectories it searches.
-        let help = std::process::Command::new("/lib64/ld-linux-x86-64.so.2")
-            .arg("--help")
-            .output()
-            .unwrap();
-        let help = String::from_utf8(help.stdout).unwrap();
-        let searched: Vec<String> = help
-            .lines()
-            .filter(|l| {
-                l.contains("(supported, searched)") && l.trim_start().starts_with("x86-64-v")
-            })
-            .map(|l| l.split_whitespace().next().unwrap().to_owned())
-            .collect();
-        assert_eq!(f.hwcaps, searched);
-    }
-
-    #[test]
     fn system_dirs_need_their_length_table() {
         let mut bin = vec![0u8; 8];
         bin.extend_from_slice(&5u64.to_le_bytes());

@@ -10,14 +10,16 @@
 #[allow(dead_code, unreachable_pub, unused_imports)]
 #[path = "../src/cache/mod.rs"]
 mod cache;
+mod support;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
 use depclose_elf::machine::EM_X86_64;
+
+use support::runs;
 
 use cache::fixtures::{X86_64, query, sample, strings};
 use cache::{
@@ -67,22 +69,9 @@ impl Need {
     }
 }
 
-/// True (after printing why) when the machine lacks one of `needs`. The line goes straight to
-/// stdout: the test harness would swallow a `println!` of a passing test.
+/// True (after printing why) when the machine lacks one of `needs`.
 fn skipped(test: &str, needs: &[Need]) -> bool {
-    let Some(reason) = needs.iter().find_map(|n| n.lacking()) else {
-        return false;
-    };
-    let _ = writeln!(std::io::stdout(), "SKIPPED {test}: {reason}");
-    true
-}
-
-/// True when `program` runs and exits 0.
-fn runs(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success())
+    support::skipped(test, needs.iter().find_map(|n| n.lacking()))
 }
 
 fn run(cmd: &mut Command) -> std::process::Output {
