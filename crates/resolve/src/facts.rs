@@ -11,6 +11,7 @@ use std::path::Path;
 
 use depclose_elf::{Class, Data, machine::*};
 
+use crate::legacy_hwcaps;
 use crate::root::Root;
 
 /// Larger than any dynamic loader (glibc's is about 200 KiB).
@@ -328,16 +329,15 @@ impl LoaderFacts {
             .platform
             .clone()
             .or_else(|| arch.map(|(a, _)| host_platform(a, on_host)));
-        // glibc before 2.37 searches the legacy subdirectories on every CPU; only some of
-        // their parts depend on the CPU.
-        let legacy = glibc_version.is_some_and(|v| v < (2, 37));
+        // A glibc with legacy hwcaps searches their subdirectories on every CPU; only some
+        // of their parts depend on the CPU.
         let cpu = matches!(options.hwcaps, HwcapsChoice::Host) && on_host;
-        let legacy_subdirs = if legacy {
-            crate::legacy::subdirs(platform.as_deref(), machine, cpu)
+        let legacy_subdirs = if legacy_hwcaps::in_glibc(glibc_version) {
+            legacy_hwcaps::subdirs(platform.as_deref(), machine, cpu)
         } else {
             Vec::new()
         };
-        let legacy_hwcap = crate::legacy::masked_hwcap(machine, cpu);
+        let legacy_hwcap = legacy_hwcaps::masked_hwcap(machine, cpu);
         let subdirs = hwcaps
             .iter()
             .map(|h| format!("glibc-hwcaps/{h}/"))
@@ -372,29 +372,36 @@ impl LoaderFacts {
         if self.machine != EM_X86_64 {
             return None;
         }
-        let level = |n: &str| self.hwcaps.iter().any(|h| h == n);
-        Some(
-            1 | u32::from(level("x86-64-v2")) << 1
-                | u32::from(level("x86-64-v3")) << 2
-                | u32::from(level("x86-64-v4")) << 3,
-        )
+        // `GNU_PROPERTY_X86_ISA_1_BASELINE`, `_V2`, `_V3` and `_V4` in `elf.h`.
+        const BASELINE: u32 = 1 << 0;
+        const V2: u32 = 1 << 1;
+        const V3: u32 = 1 << 2;
+        const V4: u32 = 1 << 3;
+        let level = |name: &str, bit: u32| {
+            if self.hwcaps.iter().any(|h| h == name) {
+                bit
+            } else {
+                0
+            }
+        };
+        Some(BASELINE | level("x86-64-v2", V2) | level("x86-64-v3", V3) | level("x86-64-v4", V4))
     }
 
     /// How the cache treats legacy hwcap entries: glibc 2.36 still matches them against the
     /// CPU's hwcap and platform; 2.37 dropped them.
     pub(crate) fn cache_legacy_hwcaps(&self) -> crate::cache::LegacyHwcaps {
         use crate::cache::LegacyHwcaps;
-        match self.glibc_version {
-            Some(v) if v < (2, 37) => LegacyHwcaps::Glibc236 {
-                hwcap: self.legacy_hwcap,
-                platform_mask: if self.machine == EM_X86_64 {
-                    crate::legacy::X86_PLATFORM_MASK
-                } else {
-                    0
-                },
-                platform: crate::legacy::platform_bit(self.machine, self.platform.as_deref()),
+        if !legacy_hwcaps::in_glibc(self.glibc_version) {
+            return LegacyHwcaps::Removed;
+        }
+        LegacyHwcaps::Glibc236 {
+            hwcap: self.legacy_hwcap,
+            platform_mask: if self.machine == EM_X86_64 {
+                legacy_hwcaps::X86_PLATFORM_MASK
+            } else {
+                0
             },
-            _ => LegacyHwcaps::Removed,
+            platform: legacy_hwcaps::platform_bit(self.machine, self.platform.as_deref()),
         }
     }
 }

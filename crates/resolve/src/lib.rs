@@ -31,7 +31,7 @@ mod error;
 mod facts;
 mod file;
 mod image_cache;
-mod legacy;
+mod legacy_hwcaps;
 mod options;
 mod resolver;
 mod root;

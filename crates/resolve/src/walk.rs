@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use depclose_elf::{DF_1_NODEFLIB, DependencyKind, FileKind, Linkage, ObjectType};
+use depclose_elf::{
+    DF_1_NODEFLIB, DependencyKind, ELFOSABI_GNU, ELFOSABI_SYSV, EV_CURRENT, FileKind, Linkage,
+    ObjectType,
+};
 
 use crate::closure::{
     Attempt, Closure, Edge, EdgeTarget, Fatal, Found, How, Missing, MissingKind, Object, Outcome,
@@ -562,18 +565,18 @@ impl<'r> Walk<'r> {
             } else {
                 "ELF file data encoding not little-endian"
             })
-        } else if elf.ident_version != 1 {
+        } else if elf.ident_version != EV_CURRENT {
             Some("ELF file version ident does not match current one")
-        } else if !(musl || elf.osabi == 0 || elf.osabi == 3) {
+        } else if !(musl || elf.osabi == ELFOSABI_SYSV || elf.osabi == ELFOSABI_GNU) {
             Some("ELF file OS ABI invalid")
         } else if !(musl
             || elf.abi_version == 0
-            || (elf.osabi == 3 && elf.abi_version < LIBC_ABI_MAX))
+            || (elf.osabi == ELFOSABI_GNU && elf.abi_version < LIBC_ABI_MAX))
         {
             Some("ELF file ABI version invalid")
         } else if !elf.ident_padding_zero {
             Some("nonzero padding in e_ident")
-        } else if elf.version != 1 {
+        } else if elf.version != u32::from(EV_CURRENT) {
             Some("ELF file version does not match current one")
         } else {
             None

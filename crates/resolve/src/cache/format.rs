@@ -14,12 +14,21 @@ const OLD_ENTRY_SIZE: usize = 12;
 pub(super) const NEW_HEADER_SIZE: usize = 48;
 /// `sizeof (struct file_entry_new)`: `flags`, `key`, `value`, `osversion_unused`, `hwcap`.
 pub(super) const NEW_ENTRY_SIZE: usize = 24;
+/// Fields of `struct cache_file_new` after the magic: `nlibs`, `len_strings`, `flags`, three
+/// bytes of padding, `extension_offset`, unused words to the header's end.
+const NEW_NLIBS_AT: usize = NEW_MAGIC.len();
+const NEW_FLAGS_AT: usize = NEW_NLIBS_AT + 8;
+const NEW_EXTENSION_OFFSET_AT: usize = NEW_FLAGS_AT + 4;
 /// `__alignof__ (struct cache_file_new)` on 64-bit targets (it holds a `uint64_t`), used by
 /// `ALIGN_CACHE` to find the new header inside an old-format file. ldconfig rounds the old
 /// entry count up to even in that layout, so 32-bit loaders find it at the same place.
 const NEW_HEADER_ALIGN: usize = 8;
 /// `cache_extension_magic`, "randomly chosen" as `(uint32_t) -358342284`.
 pub(super) const EXTENSION_MAGIC: u32 = 0xEAA4_2174;
+/// `sizeof (struct cache_extension)`: `magic`, `count`, then the sections.
+pub(super) const EXTENSION_HEADER_SIZE: usize = 8;
+/// `sizeof (struct cache_extension_section)`: `tag`, `flags`, `offset`, `size`.
+pub(super) const EXTENSION_SECTION_SIZE: usize = 16;
 /// `cache_extension_tag_generator`: bytes naming the program that wrote the cache.
 pub(super) const TAG_GENERATOR: u32 = 0;
 /// `cache_extension_tag_glibc_hwcaps`: `uint32_t` string offsets of the subdirectory names.
@@ -301,13 +310,15 @@ fn parse_old(
 /// offsets are relative to the start of the file (`cache_extension_load` and
 /// `glibc_hwcaps_compare` add them to the file base).
 fn parse_new(bytes: &[u8], base: usize, format: CacheFormat) -> Result<LdCache, CacheError> {
-    let flags = *bytes.get(base + 28).ok_or(CacheError::Truncated {
-        what: "new-format header",
-        needed: (base + NEW_HEADER_SIZE) as u64,
-        len: bytes.len(),
-    })?;
+    let flags = *bytes
+        .get(base + NEW_FLAGS_AT)
+        .ok_or(CacheError::Truncated {
+            what: "new-format header",
+            needed: (base + NEW_HEADER_SIZE) as u64,
+            len: bytes.len(),
+        })?;
     let fits = |order| -> Result<u32, CacheError> {
-        let nlibs = Reader { bytes, order }.u32(base + 20, "new-format header")?;
+        let nlibs = Reader { bytes, order }.u32(base + NEW_NLIBS_AT, "new-format header")?;
         let needed = (base + NEW_HEADER_SIZE) as u64 + u64::from(nlibs) * NEW_ENTRY_SIZE as u64;
         if needed > bytes.len() as u64 {
             return Err(CacheError::Truncated {
@@ -333,7 +344,7 @@ fn parse_new(bytes: &[u8], base: usize, format: CacheFormat) -> Result<LdCache, 
         }
     };
     let r = Reader { bytes, order };
-    let extension_offset = r.u32(base + 32, "new-format header")?;
+    let extension_offset = r.u32(base + NEW_EXTENSION_OFFSET_AT, "new-format header")?;
     let (hwcaps_section, generator) = parse_extensions(&r, extension_offset)?;
 
     let entries = (0..nlibs as usize)
@@ -384,12 +395,14 @@ fn parse_extensions(
     if magic != EXTENSION_MAGIC {
         return Err(bad("bad magic"));
     }
-    if dir as u64 + 8 + u64::from(count) * 16 > r.bytes.len() as u64 {
+    let sections_end =
+        (dir + EXTENSION_HEADER_SIZE) as u64 + u64::from(count) * EXTENSION_SECTION_SIZE as u64;
+    if sections_end > r.bytes.len() as u64 {
         return Err(bad("section array extends beyond the end of the file"));
     }
     let mut sections: [Option<(usize, usize)>; 2] = [None, None];
     for i in 0..count as usize {
-        let at = dir + 8 + i * 16;
+        let at = dir + EXTENSION_HEADER_SIZE + i * EXTENSION_SECTION_SIZE;
         let tag = r.u32(at, "extension section")?;
         let start = r.u32(at + 8, "extension section")?;
         let size = r.u32(at + 12, "extension section")?;

@@ -5,8 +5,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use super::format::{
-    ByteOrder, CacheEntry, CacheError, ENDIAN_BIG, ENDIAN_LITTLE, EXTENSION_MAGIC, HWCAP_EXTENSION,
-    NEW_ENTRY_SIZE, NEW_HEADER_SIZE, NEW_MAGIC, TAG_GENERATOR, TAG_GLIBC_HWCAPS,
+    ByteOrder, CacheEntry, CacheError, ENDIAN_BIG, ENDIAN_LITTLE, EXTENSION_HEADER_SIZE,
+    EXTENSION_MAGIC, EXTENSION_SECTION_SIZE, HWCAP_EXTENSION, NEW_ENTRY_SIZE, NEW_HEADER_SIZE,
+    NEW_MAGIC, TAG_GENERATOR, TAG_GLIBC_HWCAPS,
 };
 use super::lookup::libcmp;
 
@@ -63,7 +64,7 @@ pub(crate) fn write(
         .ok_or(CacheError::TooLarge)?;
     let ext_offset = strings_end.next_multiple_of(4);
     let sections = usize::from(generator.is_some()) + usize::from(!subdirs.is_empty());
-    let hwcaps_offset = ext_offset + 8 + 16 * sections;
+    let hwcaps_offset = ext_offset + EXTENSION_HEADER_SIZE + EXTENSION_SECTION_SIZE * sections;
     let generator_offset = hwcaps_offset + 4 * subdirs.len();
     let total = generator_offset + generator.map_or(0, str::len);
     too_large(total)?;
