@@ -1,5 +1,12 @@
 //! The result of a resolution: the objects the loader maps for one program, in load order,
 //! each with how it was found and who needs it, and the names nothing was found for.
+//!
+//! Paths come in two kinds. A path the loader builds ([`Object::path`], [`Attempt::path`],
+//! [`Found::dir`], [`Fatal::path`]) is a `String`: the loader joins it from the byte strings
+//! of ELF files and its configuration and prints it as built (`$ORIGIN/../lib` is not
+//! normalised), and depclose reads those strings as UTF-8. A file in the root
+//! ([`Closure::target`], [`Object::real`], [`ScriptHop::path`], [`SymlinkHop`]) is a
+//! `PathBuf`, as the file system names it.
 
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
@@ -45,8 +52,11 @@ impl Closure {
 /// One `#!` script on the way to the program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptHop {
+    /// The script (in-root absolute).
     pub path: PathBuf,
+    /// The interpreter as its `#!` line names it.
     pub interpreter: String,
+    /// The one argument the kernel passes after the interpreter, if any.
     pub argument: Option<String>,
 }
 
@@ -83,6 +93,7 @@ pub struct Object {
 /// One dependency of an object and what it resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
+    /// The name as the dynamic section holds it.
     pub name: String,
     pub kind: DependencyKind,
     pub target: EdgeTarget,
@@ -142,6 +153,7 @@ pub enum How {
 /// One file the search tried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
+    /// The candidate as the loader built it.
     pub path: String,
     pub outcome: Outcome,
     /// The step of the search that tried it (`None` for the program's interpreter).
@@ -210,9 +222,14 @@ pub enum MissingKind {
 /// Where the loader stops.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fatal {
+    /// The name being looked up.
     pub name: String,
+    /// The object that needed it.
     pub requester: usize,
+    /// The file refused, as the loader built its path (empty when it stopped before trying
+    /// one).
     pub path: String,
+    /// The loader's message.
     pub reason: String,
 }
 

@@ -53,6 +53,7 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// A resolver for `root`; nothing is read until a closure is asked for.
     pub fn new(root: Root, options: ResolveOptions) -> Resolver {
         Resolver {
             root,
@@ -63,10 +64,12 @@ impl Resolver {
         }
     }
 
+    /// The root every path is read in.
     pub fn root(&self) -> &Root {
         &self.root
     }
 
+    /// The options every search uses.
     pub fn options(&self) -> &ResolveOptions {
         &self.options
     }
@@ -74,19 +77,18 @@ impl Resolver {
     /// Find a command name in `PATH` (a `:`-separated list of in-root directories) as a
     /// shell would: the first regular file with an execute bit.
     pub fn find_command(&self, name: &str, path: &str) -> Result<PathBuf, Error> {
+        let mut searched: Vec<String> = Vec::new();
         for dir in path.split(':').filter(|d| !d.is_empty()) {
+            if searched.iter().any(|s| s == dir) {
+                continue;
+            }
             let candidate = Path::new(dir).join(name);
             if let Ok((_, meta)) = self.root.metadata(&candidate) {
                 if meta.is_file() && meta.permissions().mode() & ANY_EXECUTE != 0 {
                     return Ok(candidate);
                 }
             }
-        }
-        let mut searched: Vec<String> = Vec::new();
-        for d in path.split(':').filter(|d| !d.is_empty()) {
-            if !searched.iter().any(|s| s == d) {
-                searched.push(d.to_owned());
-            }
+            searched.push(dir.to_owned());
         }
         Err(Error::CommandNotFound {
             name: name.to_owned(),
@@ -368,7 +370,7 @@ impl Resolver {
 /// capabilities (`security.capability`) — unless its filesystem is mounted `nosuid`, where
 /// the kernel ignores both.
 fn is_secure(meta: &std::fs::Metadata, host: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
+    // Room for any `struct vfs_cap_data` (24 bytes in revision 3).
     let mut buf = [0u8; 64];
     let privileged = meta.permissions().mode() & SET_ID != 0
         || rustix::fs::getxattr(host, "security.capability", &mut buf).is_ok_and(|n| n > 0);
