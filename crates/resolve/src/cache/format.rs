@@ -72,10 +72,10 @@ pub enum CacheError {
     /// The extension directory fails a check of `cache_extension_load`.
     #[error("ld.so.cache extension directory at offset {offset}: {reason}")]
     BadExtension { offset: u32, reason: &'static str },
-    /// [`write()`](super::write()): a key, value or subdirectory name contains a NUL byte.
+    /// The writer: a key, value or subdirectory name contains a NUL byte.
     #[error("cannot write {0:?} into an ld.so.cache: it contains a NUL byte")]
     NulInString(String),
-    /// [`write()`](super::write()): the cache would not fit the format's 32-bit offsets and counts.
+    /// The writer: the cache would not fit the format's 32-bit offsets and counts.
     #[error("ld.so.cache would exceed the format's 32-bit offsets")]
     TooLarge,
 }

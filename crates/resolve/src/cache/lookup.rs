@@ -37,7 +37,7 @@ pub(crate) enum LegacyHwcaps {
 /// What the requesting loader is: its accepted flags and its glibc-hwcaps state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CacheQuery<'a> {
-    /// The accepted flags, usually from [`accept_flags_for`].
+    /// The accepted flags, usually from [`accept_flags_for`](super::accept_flags_for).
     pub(crate) accept: AcceptFlags,
     /// The active glibc-hwcaps subdirectories, best first, as `_dl_important_hwcaps` builds
     /// them: `--glibc-hwcaps-prepend` names, then the port's `_dl_hwcaps_subdirs` that the CPU

@@ -1,6 +1,7 @@
 //! Read, search and write glibc's `/etc/ld.so.cache`, exactly as glibc 2.36 and current
-//! upstream do: the on-disk format and its reader ([`format`]), the flags each port's loader
-//! accepts ([`flags`]), the lookup ([`lookup`]), and ldconfig's writer ([`write`]).
+//! upstream do: the on-disk format and its reader ([`mod@format`]), the flags each port's
+//! loader accepts ([`flags`]), the lookup ([`lookup`]), and ldconfig's writer
+//! ([`mod@write`]).
 //!
 //! Sources (read, not copied): `sysdeps/generic/dl-cache.h` (layout, extension sections),
 //! `elf/dl-cache.c` (`_dl_load_cache_lookup`, `search_cache`, `_dl_cache_libcmp`),
