@@ -4,6 +4,8 @@
 //!
 //! The cache module is private to depclose-resolve and depends on nothing else in the crate:
 //! this test compiles it on its own, so that each step can be compared with glibc's tools.
+//! (The module's own unit tests, which need nothing of the machine, come along and run here
+//! too.)
 
 #![allow(clippy::unwrap_used)]
 
