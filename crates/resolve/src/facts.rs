@@ -251,7 +251,7 @@ fn arch(
 
 /// The interpreter an architecture's programs name, for targets that name none
 /// (shared objects analysed as main programs, like `ld.so --list libfoo.so`).
-pub fn default_interpreter(machine: u16, class: Class) -> Option<&'static str> {
+pub(crate) fn default_interpreter(machine: u16, class: Class) -> Option<&'static str> {
     arch(machine, class, Data::Little, 0).map(|(a, _)| a.interpreter)
 }
 

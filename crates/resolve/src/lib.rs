@@ -24,13 +24,13 @@
 
 mod cache;
 mod closure;
-mod conf;
 mod cpu;
 mod dst;
 mod error;
 mod facts;
 mod file;
 mod image_cache;
+mod ld_so_conf;
 mod legacy_hwcaps;
 mod options;
 mod resolver;
@@ -43,9 +43,7 @@ pub use closure::{
     ScriptHop,
 };
 pub use error::Error;
-pub use facts::{
-    FactsOptions, FactsSource, Flavor, HwcapsChoice, LoaderFacts, default_interpreter,
-};
+pub use facts::{FactsOptions, FactsSource, Flavor, HwcapsChoice, LoaderFacts};
 pub use image_cache::image_ld_so_cache;
 pub use options::{CacheMode, ResolveOptions};
 pub use resolver::{DEFAULT_PATH, Resolver};

@@ -16,7 +16,7 @@ use crate::file::FileEntry;
 use crate::options::{CacheMode, ResolveOptions};
 use crate::root::{self, Resolved, Root};
 use crate::walk::Walk;
-use crate::{Error, conf};
+use crate::{Error, ld_so_conf};
 
 /// The kernel follows at most this many nested `#!` interpreters (`BINPRM_MAX_RECURSION`
 /// is 4, plus the final ELF file).
@@ -316,7 +316,7 @@ impl Resolver {
     fn cache_source(&self) -> &Result<CacheSource, Error> {
         self.cache.get_or_init(|| {
             let cache_path = Path::new("/etc/ld.so.cache");
-            let conf = || CacheSource::Conf(conf::directories(&self.root));
+            let conf = || CacheSource::Conf(ld_so_conf::directories(&self.root));
             match self.options.cache {
                 CacheMode::None => Ok(CacheSource::None),
                 CacheMode::Conf => Ok(conf()),
