@@ -34,7 +34,7 @@ pub(super) const TAG_GENERATOR: u32 = 0;
 /// `cache_extension_tag_glibc_hwcaps`: `uint32_t` string offsets of the subdirectory names.
 pub(super) const TAG_GLIBC_HWCAPS: u32 = 1;
 /// `cache_file_new_flags_endian_*` in the new header's `flags` byte.
-pub(super) const ENDIAN_INVALID: u8 = 1;
+const ENDIAN_INVALID: u8 = 1;
 pub(super) const ENDIAN_LITTLE: u8 = 2;
 pub(super) const ENDIAN_BIG: u8 = 3;
 const ENDIAN_MASK: u8 = 3;
@@ -90,7 +90,7 @@ pub(crate) enum ByteOrder {
 impl ByteOrder {
     /// The order of the machine running depclose. glibc reads a cache whose header does not
     /// say (old format, or `cache_file_new_flags_endian_unset`) in the loader's own order.
-    pub(super) fn host() -> ByteOrder {
+    fn host() -> ByteOrder {
         if cfg!(target_endian = "big") {
             ByteOrder::Big
         } else {
@@ -98,7 +98,7 @@ impl ByteOrder {
         }
     }
 
-    pub(super) fn other(self) -> ByteOrder {
+    fn other(self) -> ByteOrder {
         match self {
             ByteOrder::Little => ByteOrder::Big,
             ByteOrder::Big => ByteOrder::Little,
@@ -230,9 +230,9 @@ impl LdCache {
 
 /// Bounds-checked integer reads in the cache's byte order.
 #[derive(Clone, Copy)]
-pub(super) struct Reader<'a> {
-    pub(super) bytes: &'a [u8],
-    pub(super) order: ByteOrder,
+struct Reader<'a> {
+    bytes: &'a [u8],
+    order: ByteOrder,
 }
 
 impl Reader<'_> {
@@ -247,7 +247,7 @@ impl Reader<'_> {
             })
     }
 
-    pub(super) fn u32(&self, at: usize, what: &'static str) -> Result<u32, CacheError> {
+    fn u32(&self, at: usize, what: &'static str) -> Result<u32, CacheError> {
         let raw = self.array(at, what)?;
         Ok(match self.order {
             ByteOrder::Little => u32::from_le_bytes(raw),
