@@ -10,16 +10,20 @@ use depclose_elf::ObjectType;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A file or directory of the root (or the root itself) could not be read.
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// The path does not exist inside the root.
     #[error("{}: no such file or directory", path.display())]
     NotFound { path: PathBuf },
+    /// More symlinks on the way than the kernel follows.
     #[error("{}: too many levels of symbolic links", path.display())]
     SymlinkLoop { path: PathBuf },
+    /// The target is not a file the loader can read (named by the path the user gave).
     #[error(transparent)]
     Elf(#[from] depclose_elf::Error),
     /// The root's `ld.so.cache` exists but cannot be used.
@@ -54,8 +58,10 @@ pub enum Error {
     /// The target (or a `#!` interpreter) is neither ELF nor a script.
     #[error("{}: not an ELF file or a #! script", path.display())]
     NotElfOrScript { path: PathBuf },
+    /// `EI_CLASS` is neither 32- nor 64-bit.
     #[error("{}: unknown ELF class {class}", path.display())]
     UnknownClass { path: PathBuf, class: u8 },
+    /// `EI_DATA` is neither little- nor big-endian.
     #[error("{}: unknown ELF data encoding {data}", path.display())]
     UnknownData { path: PathBuf, data: u8 },
     /// An ELF file that is neither `ET_EXEC` nor `ET_DYN` (an object file, a core dump).

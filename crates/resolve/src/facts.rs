@@ -292,7 +292,12 @@ impl LoaderFacts {
         if base.starts_with("ld-musl-") {
             return musl_facts(root, interpreter, &base, machine, class, data);
         }
-        let ptr = if class == Class::Elf64 { 8 } else { 4 };
+        // `system_dirs_len` holds `size_t`s of the loader's class.
+        let ptr = if class == Class::Elf64 {
+            size_of::<u64>()
+        } else {
+            size_of::<u32>()
+        };
         let big = data == Data::Big;
         let from_binary = binary.as_deref().and_then(|b| system_dirs_in(b, ptr, big));
         let source = if from_binary.is_some() {
