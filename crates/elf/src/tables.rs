@@ -31,7 +31,11 @@ fn with_elf<T>(path: &Path, f: impl FnOnce(&Elf<'_>, &[u8]) -> T) -> Result<T, E
         path: path.to_path_buf(),
         source,
     })?;
-    let elf = Elf::parse(&bytes).map_err(|e| Error::malformed(path, e.to_string()))?;
+    let elf = Elf::parse(&bytes).map_err(|e| Error::Malformed {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+        identity: None,
+    })?;
     Ok(f(&elf, &bytes))
 }
 
