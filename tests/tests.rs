@@ -17,6 +17,7 @@ mod image_clients;
 mod image_layout;
 mod image_run;
 mod image_safety;
+mod recipes;
 mod scenarios;
 mod sysroot;
 mod util;

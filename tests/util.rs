@@ -670,6 +670,47 @@ pub(crate) fn static_probe(dir: &Path) -> PathBuf {
     out
 }
 
+/// Whether bubblewrap runs a program in a directory as its root, with a minimal `/dev` and
+/// `/proc` as a container runtime gives it (user namespaces, mounts); if not, `test` is
+/// skipped with the reason. Probed once, with a static program.
+pub(crate) fn bwrap_works(test: &str) -> bool {
+    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+    if !have(test, &["bwrap", "cc"]) {
+        return false;
+    }
+    let probe = PROBE.get_or_init(|| {
+        let env = TestEnv::new();
+        static_probe(env.path());
+        let r = run(bwrap(env.path()).arg("/probe"));
+        if r.code == Some(0) {
+            Ok(())
+        } else {
+            Err(format!(
+                "bwrap does not run a static program here: {}",
+                r.stderr
+            ))
+        }
+    });
+    match probe {
+        Ok(()) => true,
+        Err(why) => {
+            skip(test, why);
+            false
+        }
+    }
+}
+
+/// bubblewrap with `root` as `/`, a minimal `/dev` and a `/proc`, as a container runtime
+/// starts a program; the program and its arguments follow.
+pub(crate) fn bwrap(root: &Path) -> Command {
+    let mut cmd = command("bwrap");
+    cmd.arg("--bind")
+        .arg(root)
+        .args(["/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid"])
+        .args(["--die-with-parent", "--chdir", "/"]);
+    cmd
+}
+
 /// Whether `chroot` works here (root, and a kernel or container that allows chroot(2));
 /// if not, `test` is skipped with the reason. Probed once, with a static program.
 pub(crate) fn chroot_works(test: &str) -> bool {

@@ -244,9 +244,11 @@ fn recipe_options(args: &Args) -> Result<depclose_runtime::Options, Error> {
         options.disabled.insert(name.clone());
     }
     if args.no_recipes {
+        // What the user asks for by name (--dlopen, --with) still comes.
         options.disabled.extend(
             depclose_runtime::RECIPES
                 .iter()
+                .filter(|r| !r.on_request())
                 .map(|r| r.name().to_owned()),
         );
     }

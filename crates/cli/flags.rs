@@ -71,7 +71,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME", help_heading = "Run time")]
     pub(crate) no_recipe: Vec<String>,
 
-    /// Run no recipe at all: only what the loader itself opens.
+    /// Run no recipe of its own accord: only what the loader itself opens, and what --dlopen
+    /// and --with name.
     #[arg(long, help_heading = "Run time")]
     pub(crate) no_recipes: bool,
 

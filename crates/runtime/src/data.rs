@@ -61,6 +61,10 @@ impl Recipe for WithData {
         "glibc programs, with --with tzdata,locales: the time zone database and the locales (locale-archive, else C.utf8) from the directories compiled into libc"
     }
 
+    fn on_request(&self) -> bool {
+        true
+    }
+
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
         if cx.options.with.is_empty() {
             return Ok(Vec::new());

@@ -113,6 +113,10 @@ impl Recipe for Named {
         "--dlopen NAME: NAME loaded as dlopen from the program would load it, with its closure"
     }
 
+    fn on_request(&self) -> bool {
+        true
+    }
+
     fn wants(&self, cx: &Context<'_>, _closure: &Closure) -> Result<Vec<Addition>, Error> {
         Ok(cx
             .options

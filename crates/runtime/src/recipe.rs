@@ -23,6 +23,12 @@ pub trait Recipe: Sync + std::fmt::Debug {
     fn summary(&self) -> &'static str;
     /// What the program of `closure` needs at run time.
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error>;
+
+    /// Whether it adds only what an option of the user names (`--dlopen`, `--with`): such a
+    /// recipe runs even when the user turns the others off.
+    fn on_request(&self) -> bool {
+        false
+    }
 }
 
 /// Something a recipe asks for.
