@@ -31,9 +31,15 @@
 //! # Ok::<(), depclose_resolve::Error>(())
 //! ```
 
+pub mod apache;
+mod config;
+mod files;
 mod glibc;
 mod hints;
+pub mod nginx;
 
+pub use config::{ConfigError, Evidence};
+pub use files::{Entry, Files, Overlay};
 pub use glibc::{LIBGCC_S, NSSWITCH_CONF, glibc_loads, nss_services};
 pub use hints::{Dir, HINTS, Hint, Loads, hints};
 

@@ -1,0 +1,557 @@
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use depclose_resolve::Root;
+
+use super::*;
+
+/// A root holding `files` (path under the root → content), with the server root at
+/// `/srv/httpd` and `httpd.conf` as the main file.
+fn root(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
+    let t = tempfile::tempdir().unwrap();
+    for (p, text) in files {
+        let host = t.path().join(p.trim_start_matches('/'));
+        std::fs::create_dir_all(host.parent().unwrap()).unwrap();
+        std::fs::write(host, text).unwrap();
+    }
+    std::fs::create_dir_all(t.path().join("srv/httpd")).unwrap();
+    let r = Root::new(t.path()).unwrap();
+    (t, r)
+}
+
+fn options() -> Options {
+    let mut o = Options::new(Defaults::upstream(), BTreeMap::new());
+    o.server_root = PathBuf::from("/srv/httpd");
+    o.config_file = PathBuf::from("httpd.conf");
+    o
+}
+
+fn read_with(files: &[(&str, &str)], o: &Options) -> Result<Config, ConfigError> {
+    let (_t, r) = root(files);
+    read(&r, o)
+}
+
+fn conf(text: &str) -> Result<Config, ConfigError> {
+    read_with(&[("/srv/httpd/httpd.conf", text)], &options())
+}
+
+/// The directives as `name arg|arg@line`.
+fn show(c: &Config) -> Vec<String> {
+    c.directives
+        .iter()
+        .map(|d| format!("{} {}@{}", d.name, d.args.join("|"), d.at.line))
+        .collect()
+}
+
+fn at(file: &str, line: usize) -> Evidence {
+    Evidence {
+        file: file.into(),
+        line,
+    }
+}
+
+#[test]
+fn quoting_continuation_and_comments() {
+    let c = conf(concat!(
+        "# a comment\n",
+        "  ServerName   example.org  # not a comment\n",
+        "LogFormat \"%h \\\"%r\\\" \\\\\" 'single \\' quoted' plain\\\\word\n",
+        "Alias /a \\\n",
+        "      /b\n",
+        "  \t\n",
+        "\tlisten 80\r\n",
+        "ErrorLog \"unterminated quote runs to the end\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        show(&c),
+        [
+            "ServerName example.org|#|not|a|comment@2",
+            "LogFormat %h \"%r\" \\|single ' quoted|plain\\word@3",
+            "Alias /a|/b@4",
+            "listen 80@7",
+            "ErrorLog unterminated quote runs to the end@8",
+        ]
+    );
+    assert!(c.directives[3].is("LISTEN"));
+}
+
+#[test]
+fn sections_nest_and_carry_their_directives() {
+    let c = conf(concat!(
+        "<VirtualHost *:80>\n",
+        "  DocumentRoot htdocs\n",
+        "  <Directory \"/var/www\">\n",
+        "    Options None\n",
+        "  </directory>\n",
+        "</VirtualHost>\n",
+        "<Location />\n",
+        "</Location>\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        show(&c),
+        [
+            "<VirtualHost *:80@1",
+            "DocumentRoot htdocs@2",
+            "<Directory /var/www@3",
+            "Options None@4",
+            "<Location /@7",
+        ]
+    );
+    let sections: Vec<_> = c.directives.iter().map(|d| d.section).collect();
+    assert_eq!(sections, [None, Some(0), Some(0), Some(2), None]);
+}
+
+#[test]
+fn ifmodule_follows_load_order_and_static_modules() {
+    let c = conf(concat!(
+        "<IfModule mime_module>\nBefore yes\n</IfModule>\n",
+        "LoadModule mime_module modules/mod_mime.so\n",
+        "<IfModule mime_module>\nAfter yes\n</IfModule>\n",
+        "<IfModule mod_mime.c>\nBySource yes\n</IfModule>\n",
+        "<IfModule !mod_mime.c>\nNegated no\n</IfModule>\n",
+        "<IfModule mod_so.c>\nStatic yes\n</IfModule>\n",
+        "<IfModule log_config_module>\n",
+        "  <IfModule !ssl_module>\n    Nested yes\n  </IfModule>\n",
+        "  <IfModule ssl_module>\n    <Deep>\n    </Deep>\n  </IfModule>\n",
+        "</IfModule>\n",
+    ))
+    .unwrap();
+    let names: Vec<_> = c.directives.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["LoadModule", "After", "BySource", "Static", "Nested"]
+    );
+}
+
+#[test]
+fn ifdefine_define_undefine_and_variables() {
+    let mut o = options();
+    o.defines = vec!["FROM_CLI".into()];
+    o.env = BTreeMap::from([("APACHE_LOG_DIR".into(), "/var/log/x".into())]);
+    let c = read_with(
+        &[(
+            "/srv/httpd/httpd.conf",
+            concat!(
+                "<IfDefine FROM_CLI>\nCli yes\n</IfDefine>\n",
+                "<IfDefine !FROM_CLI>\nNotCli no\n</IfDefine>\n",
+                "Define WHERE /opt/w\n",
+                "Define FLAG\n",
+                "<IfDefine FLAG>\nFlag ${WHERE}/x\n</IfDefine>\n",
+                "UnDefine FLAG\n",
+                "<IfDefine FLAG>\nFlag2 no\n</IfDefine>\n",
+                "ErrorLog ${APACHE_LOG_DIR}/error.log\n",
+                "Keep ${NOPE} ${map:key} ${D?=fallback} $PLAIN\n",
+            ),
+        )],
+        &o,
+    )
+    .unwrap();
+    let kept: Vec<_> = show(&c)
+        .into_iter()
+        .filter(|s| !s.starts_with("Define") && !s.starts_with("UnDefine"))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "Cli yes@2",
+            "Flag /opt/w/x@10",
+            "ErrorLog /var/log/x/error.log@16",
+            "Keep ${NOPE}|${map:key}|fallback|$PLAIN@17",
+        ]
+    );
+    assert_eq!(
+        c.warnings,
+        [Warning::UndefinedVariable {
+            name: "NOPE".into(),
+            at: at("/srv/httpd/httpd.conf", 17)
+        }]
+    );
+}
+
+#[test]
+fn iffile_and_undecided_conditions() {
+    let c = read_with(
+        &[
+            (
+                "/srv/httpd/httpd.conf",
+                concat!(
+                    "<IfFile conf/there>\nThere yes\n</IfFile>\n",
+                    "<IfFile /srv/httpd/conf/missing>\nMissing no\n</IfFile>\n",
+                    "<IfDirective !Foo>\nUndecided yes\n</IfDirective>\n",
+                ),
+            ),
+            ("/srv/httpd/conf/there", ""),
+        ],
+        &options(),
+    )
+    .unwrap();
+    assert_eq!(show(&c), ["There yes@2", "Undecided yes@8"]);
+    assert_eq!(
+        c.warnings,
+        [Warning::Undecided {
+            section: "IfDirective".into(),
+            test: "Foo".into(),
+            at: at("/srv/httpd/httpd.conf", 7)
+        }]
+    );
+}
+
+#[test]
+fn includes_files_globs_and_directories_in_order() {
+    let c = read_with(
+        &[
+            (
+                "/srv/httpd/httpd.conf",
+                concat!(
+                    "Include conf.d/*.conf\n",
+                    "IncludeOptional nothing/*.conf\n",
+                    "IncludeOptional /srv/httpd/absent.conf\n",
+                    "<VirtualHost *>\nInclude /etc/extra\n</VirtualHost>\n",
+                    "Last x\n",
+                ),
+            ),
+            ("/srv/httpd/conf.d/b.conf", "B 1\n"),
+            ("/srv/httpd/conf.d/a.conf", "A 1\n"),
+            ("/srv/httpd/conf.d/.hidden.conf", "Hidden 1\n"),
+            ("/srv/httpd/conf.d/c.txt", "Txt 1\n"),
+            ("/etc/extra/2", "Two 1\n"),
+            ("/etc/extra/1/x", "OneX 1\n"),
+        ],
+        &options(),
+    )
+    .unwrap();
+    let names: Vec<_> = c.directives.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Include",
+            "A",
+            "B",
+            "IncludeOptional",
+            "IncludeOptional",
+            "<VirtualHost",
+            "Include",
+            "OneX",
+            "Two",
+            "Last"
+        ]
+    );
+    // An included file's directives belong to the section of the Include.
+    assert_eq!(c.directives[7].section, Some(5));
+    assert_eq!(c.directives[7].at, at("/etc/extra/1/x", 1));
+    assert_eq!(
+        c.files,
+        [
+            "/srv/httpd/httpd.conf",
+            "/srv/httpd/conf.d/a.conf",
+            "/srv/httpd/conf.d/b.conf",
+            "/etc/extra/1/x",
+            "/etc/extra/2"
+        ]
+        .map(PathBuf::from)
+    );
+}
+
+#[test]
+fn missing_includes_are_errors_naming_file_and_line() {
+    let e = read_with(
+        &[
+            ("/srv/httpd/httpd.conf", "Include conf/sub.conf\n"),
+            (
+                "/srv/httpd/conf/sub.conf",
+                "# one\nInclude conf/gone.conf\n",
+            ),
+        ],
+        &options(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        ConfigError::MissingInclude {
+            at: at("/srv/httpd/conf/sub.conf", 2),
+            path: "/srv/httpd/conf/gone.conf".into(),
+            reason: "could not open the configuration file",
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "/srv/httpd/conf/sub.conf:2: /srv/httpd/conf/gone.conf: could not open the configuration file"
+    );
+    let e = conf("\nInclude none/*.conf\n").unwrap_err();
+    assert!(
+        matches!(e, ConfigError::MissingInclude { ref at, reason: "no matches for the wildcard", .. } if at.line == 2),
+        "{e}"
+    );
+    assert_eq!(
+        read(&root(&[]).1, &options()).unwrap_err(),
+        ConfigError::Unreadable {
+            file: "/srv/httpd/httpd.conf".into()
+        }
+    );
+}
+
+#[test]
+fn include_loops_are_found() {
+    let (t, r) = root(&[
+        ("/srv/httpd/httpd.conf", "Include a.conf\n"),
+        ("/srv/httpd/a.conf", "X 1\nInclude link.conf\n"),
+    ]);
+    symlink("httpd.conf", t.path().join("srv/httpd/link.conf")).unwrap();
+    let e = read(&r, &options()).unwrap_err();
+    assert_eq!(
+        e,
+        ConfigError::IncludeLoop {
+            at: at("/srv/httpd/a.conf", 2),
+            path: "/srv/httpd/link.conf".into()
+        }
+    );
+}
+
+#[test]
+fn malformed_input_is_an_error_never_a_panic() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "<IfModule mod_so.c>\nX 1\n",
+            1,
+            "<IfModule> was not closed.",
+        ),
+        (
+            "<IfModule nope>\nX 1\n",
+            1,
+            "Expected </IfModule> before end of configuration",
+        ),
+        (
+            "<IfModule nope>\n</IfDefine>\n",
+            2,
+            "Expected </IfModule> but saw </IfDefine>",
+        ),
+        (
+            "\n</Directory>\n",
+            2,
+            "</Directory> without matching <Directory> section",
+        ),
+        (
+            "<Directory /x>\n</Location>\n",
+            2,
+            "Expected </Directory> but saw </Location>",
+        ),
+        (
+            "<IfModule>\n</IfModule>\n",
+            1,
+            "<IfModule> directive requires additional arguments",
+        ),
+        (
+            "<IfDefine X\n</IfDefine>\n",
+            1,
+            "<IfDefine> directive missing closing '>'",
+        ),
+        ("Define A:B\n", 1, "Variable name must not contain ':'"),
+        (
+            "LoadModule only_one\n",
+            1,
+            "LoadModule takes two arguments, a module name and the name of a shared object file to load it from",
+        ),
+    ];
+    for (text, line, reason) in cases {
+        let e = conf(text).unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::Syntax {
+                at: at("/srv/httpd/httpd.conf", *line),
+                reason: (*reason).into()
+            },
+            "{text:?}"
+        );
+    }
+    // Bytes that are not text: read as lossy text, whatever comes of it.
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let (t, r) = root(&[]);
+    std::fs::write(t.path().join("srv/httpd/httpd.conf"), &garbage).unwrap();
+    let _ = read(&r, &options());
+    // A line longer than httpd reads.
+    let huge = format!("X {}\n", "a".repeat(MAX_LINE + 1));
+    assert!(matches!(conf(&huge), Err(ConfigError::Syntax { ref at, .. }) if at.line == 1));
+}
+
+#[test]
+fn uses_say_what_is_loaded_and_opened() {
+    let mut o = options();
+    o.env = BTreeMap::from([("RUN_USER".into(), "www-data".into())]);
+    let c = read_with(
+        &[(
+            "/srv/httpd/httpd.conf",
+            concat!(
+                "LoadModule mime_module modules/mod_mime.so\n",
+                "LoadModule mime_module modules/other.so\n",
+                "LoadModule ssl_module /abs/mod_ssl.so\n",
+                "LoadFile /usr/lib/libxml2.so.2 lib/libz.so\n",
+                "User ${RUN_USER}\nGroup #33\n",
+                "DefaultRuntimeDir run\nPidFile httpd.pid\n",
+                "Mutex file:/var/lock/h default\nMutex sem\n",
+                "ErrorLog \"|/usr/bin/rotatelogs /var/log/e 86400\"\n",
+                "CustomLog logs/access.log combined\nTransferLog \"||/bin/logger\"\n",
+                "Listen 80\nListen [::1]:8443 https\n",
+                "DocumentRoot htdocs\n",
+                "<VirtualHost *:80>\nErrorLog syslog:local1\nCustomLog /v/a.log common\n</VirtualHost>\n",
+            ),
+        )],
+        &o,
+    )
+    .unwrap();
+    let u = c.uses();
+    let file = "/srv/httpd/httpd.conf";
+    let modules: Vec<_> = u
+        .modules
+        .iter()
+        .map(|m| (m.name.as_str(), m.path.clone(), m.at.line))
+        .collect();
+    assert_eq!(
+        modules,
+        [
+            (
+                "mime_module",
+                PathBuf::from("/srv/httpd/modules/mod_mime.so"),
+                1
+            ),
+            ("ssl_module", PathBuf::from("/abs/mod_ssl.so"), 3),
+        ]
+    );
+    let set = |value: PathBuf, line| Setting {
+        value,
+        at: Some(at(file, line)),
+    };
+    assert_eq!(
+        u.load_files,
+        [
+            set("/usr/lib/libxml2.so.2".into(), 4),
+            set("/srv/httpd/lib/libz.so".into(), 4)
+        ]
+    );
+    assert_eq!(
+        u.types_config,
+        Some(Setting {
+            value: "/srv/httpd/conf/mime.types".into(),
+            at: None
+        })
+    );
+    assert_eq!(u.user.unwrap().value, "www-data");
+    assert_eq!(u.group.unwrap().value, "#33");
+    assert_eq!(u.runtime_dir, set("/srv/httpd/run".into(), 7));
+    assert_eq!(u.pid_file, set("/srv/httpd/run/httpd.pid".into(), 8));
+    assert_eq!(u.mutex_dirs, [set("/var/lock/h".into(), 9)]);
+    let logs = |v: &[Setting<LogTarget>]| {
+        v.iter()
+            .map(|s| (s.value.clone(), s.at.as_ref().map(|a| a.line)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        logs(&u.error_logs),
+        [
+            (
+                LogTarget::Pipe("/usr/bin/rotatelogs /var/log/e 86400".into()),
+                Some(11)
+            ),
+            (LogTarget::Syslog(Some("local1".into())), Some(18)),
+        ]
+    );
+    assert_eq!(
+        logs(&u.access_logs),
+        [
+            (
+                LogTarget::File("/srv/httpd/logs/access.log".into()),
+                Some(12)
+            ),
+            (LogTarget::Pipe("/bin/logger".into()), Some(13)),
+            (LogTarget::File("/v/a.log".into()), Some(19)),
+        ]
+    );
+    let listen: Vec<_> = u.listen.iter().map(|s| s.value.as_str()).collect();
+    assert_eq!(listen, ["80", "[::1]:8443"]);
+    assert_eq!(u.document_roots, [set("/srv/httpd/htdocs".into(), 16)]);
+    assert_eq!(u.config_files, [PathBuf::from(file)]);
+
+    // Without mod_mime no types file is read; the defaults fill in the rest.
+    let u = conf("ServerName x\n").unwrap().uses();
+    assert_eq!(u.types_config, None);
+    assert_eq!(
+        u.pid_file,
+        Setting {
+            value: "/srv/httpd/logs/httpd.pid".into(),
+            at: None
+        }
+    );
+    assert_eq!(
+        u.error_logs,
+        [Setting {
+            value: LogTarget::File("/srv/httpd/logs/error_log".into()),
+            at: None
+        }]
+    );
+    assert_eq!(u.user, None);
+}
+
+/// The real Debian configuration of this machine, read as `apache2ctl` starts the server:
+/// defaults from the binary, the environment from `envvars`.
+#[test]
+fn debian_apache2_config() {
+    let (Ok(bytes), Ok(script)) = (
+        std::fs::read("/usr/sbin/apache2"),
+        std::fs::read_to_string("/etc/apache2/envvars"),
+    ) else {
+        return;
+    };
+    let root = Root::new(Path::new("/")).unwrap();
+    let defaults = Defaults::from_binary(&bytes).unwrap();
+    let env = envvars(&script, &BTreeMap::new()).env;
+    let c = read(&root, &Options::new(defaults, env)).unwrap();
+    assert_eq!(c.warnings, []);
+    let u = c.uses();
+
+    // Debian's convention: mods-enabled/NAME.load loads modules/mod_NAME.so.
+    let mut expected: Vec<PathBuf> = std::fs::read_dir("/etc/apache2/mods-enabled")
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let stem = name.strip_suffix(".load")?.to_owned();
+            Some(PathBuf::from(format!(
+                "/usr/lib/apache2/modules/mod_{stem}.so"
+            )))
+        })
+        .collect();
+    expected.sort();
+    let mut got: Vec<PathBuf> = u.modules.iter().map(|m| m.path.clone()).collect();
+    got.sort();
+    assert_eq!(got, expected);
+    for m in &u.modules {
+        assert!(m.at.file.starts_with("/etc/apache2/mods-enabled"), "{m:?}");
+        assert!(m.path.is_file(), "{m:?}");
+    }
+    assert_eq!(c.files[0], Path::new("/etc/apache2/apache2.conf"));
+    assert!(c.files.contains(&PathBuf::from("/etc/apache2/ports.conf")));
+    assert_eq!(u.user.unwrap().value, "www-data");
+    assert_eq!(u.group.unwrap().value, "www-data");
+    assert_eq!(u.pid_file.value, Path::new("/var/run/apache2/apache2.pid"));
+    assert_eq!(u.runtime_dir.value, Path::new("/var/run/apache2"));
+    if c.files
+        .contains(&PathBuf::from("/etc/apache2/mods-enabled/mime.conf"))
+    {
+        assert_eq!(u.types_config.unwrap().value, Path::new("/etc/mime.types"));
+    }
+    assert_eq!(
+        u.error_logs[0].value,
+        LogTarget::File("/var/log/apache2/error.log".into())
+    );
+    assert!(u.listen.iter().any(|l| l.value == "80"));
+    assert!(
+        u.document_roots
+            .iter()
+            .any(|d| d.value == Path::new("/var/www/html"))
+    );
+}
