@@ -18,6 +18,13 @@ impl std::fmt::Display for Evidence {
     }
 }
 
+/// A value a configuration gives, and where; `at` is `None` for a compiled-in default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting<T> {
+    pub value: T,
+    pub at: Option<Evidence>,
+}
+
 /// Why a configuration could not be read: each problem the program itself would refuse to
 /// start on, with the file and line it would name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,11 +4,16 @@
 //! code and read data whose names come from their own logic or configuration. This crate
 //! holds that knowledge:
 //!
-//! - glibc's own loads ([`glibc`]): `libgcc_s.so.1` for thread cancellation, and the NSS
-//!   module of every service an `nsswitch.conf` names (`files` and `dns` are built into libc
-//!   since glibc 2.34);
+//! - glibc's own loads ([`glibc_loads`]): `libgcc_s.so.1` for thread cancellation, and the
+//!   NSS module of every service an `nsswitch.conf` names (`files` and `dns` are built into
+//!   libc since glibc 2.34);
 //! - hints ([`hints`]) for well-known programs whose run-time loads depclose cannot see yet,
-//!   naming the directory they load from.
+//!   naming the directory they load from;
+//! - readers of the configurations that name what a server loads: Apache httpd's
+//!   ([`apache`]) and nginx's ([`nginx`]), each a parser of the program's own grammar that
+//!   returns every directive with its file and line ([`Evidence`]), what it makes the server
+//!   load and open, or the [`ConfigError`] the server would stop on. They read through
+//!   [`Files`], the root seen from inside (an [`Overlay`] puts the image's own files over it).
 //!
 //! Every object added comes back as a [`Load`] that says which rule added it and why
 //! ([`Reason`]); callers render the reason, this crate prints nothing. It reads files only
@@ -38,7 +43,7 @@ mod glibc;
 mod hints;
 pub mod nginx;
 
-pub use config::{ConfigError, Evidence};
+pub use config::{ConfigError, Evidence, Setting};
 pub use files::{Entry, Files, Overlay};
 pub use glibc::{LIBGCC_S, NSSWITCH_CONF, glibc_loads, nss_services};
 pub use hints::{Dir, HINTS, Hint, Loads, hints};

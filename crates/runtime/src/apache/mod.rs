@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 pub use binary::{DEBIAN_STATIC_MODULES, Defaults, StaticModule};
 pub use envvars::{Envvars, Skipped, envvars};
-pub use uses::{LogTarget, Module, Setting, Uses};
+pub use uses::{LogTarget, Module, Uses};
 
 use crate::config::{ConfigError, Evidence};
 use crate::files::{Files, has_wildcard, normalize};
@@ -431,9 +431,9 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                 at: at.clone(),
                 section,
             });
-            if cmd.starts_with('<') {
+            if let Some(name) = cmd.strip_prefix('<') {
                 open.push(Open {
-                    name: cmd[1..].to_owned(),
+                    name: name.to_owned(),
                     index: Some(index),
                     at: line.at,
                 });

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use depclose_resolve::Root;
 
 use super::*;
+use crate::Setting;
 
 /// A root holding `files` (path under the root → content), with the server root at
 /// `/srv/httpd` and `httpd.conf` as the main file.

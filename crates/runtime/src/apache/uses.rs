@@ -4,14 +4,7 @@
 use std::path::PathBuf;
 
 use super::{Config, Directive};
-use crate::config::Evidence;
-
-/// A value and where it was set; `at` is `None` for a compiled-in default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Setting<T> {
-    pub value: T,
-    pub at: Option<Evidence>,
-}
+use crate::config::{Evidence, Setting};
 
 /// A module `LoadModule` loads (`modules/core/mod_so.c`; a module already loaded is
 /// skipped, as httpd does).

@@ -1,1 +1,494 @@
-//! nginx
+//! nginx's configuration, read as nginx reads it at start-up, inside a root.
+//!
+//! The grammar follows `src/core/ngx_conf_file.c`:
+//!
+//! - the tokenizer (`ngx_conf_read_token`): words are separated by blanks; `;` ends a
+//!   directive, `{` opens a block and `}` closes it; `#` starts a comment where a word could
+//!   start; `"…"` and `'…'` quote a word, which must then be followed by a blank, `;` or `{`;
+//!   a backslash keeps the next character (and `\"`, `\'`, `\\`, `\t`, `\r`, `\n` are
+//!   unescaped); `$var` and `${var}` are left as written (they are evaluated per request);
+//!   a word may hold 4096 bytes (`NGX_CONF_BUFFER`), which is also where an unterminated
+//!   quote is caught;
+//! - blocks close in the file that opened them (`ngx_conf_parse`);
+//! - `include` (`ngx_conf_include`): relative to the directory of the main configuration
+//!   file (`ngx_conf_full_name(…, 1)`, the `conf_prefix` set in `src/core/nginx.c`); a name
+//!   with `*`, `?` or `[` is a `glob(3)` pattern whose matches are read in order and which
+//!   may match nothing; another name must be there;
+//! - `load_module` (`src/core/nginx.c` `ngx_load_module`) and the paths of `pid`,
+//!   `error_log`, `access_log` and the `*_temp_path`s are relative to the prefix
+//!   (`ngx_conf_full_name(…, 0)`).
+//!
+//! Every directive comes back with its file and line ([`Directive`]); [`Config::uses`] says
+//! what the server will load and open ([`Uses`]).
+
+mod binary;
+mod uses;
+
+use std::path::{Path, PathBuf};
+
+pub use binary::Defaults;
+pub use uses::{LogTarget, Module, Uses};
+
+use crate::config::{ConfigError, Evidence};
+use crate::files::{Files, has_wildcard, normalize};
+
+/// The longest word nginx reads (`NGX_CONF_BUFFER`).
+const MAX_WORD: usize = 4096;
+
+/// nginx sets no limit on nested includes (a loop exhausts its descriptors); this reader
+/// stops here.
+const MAX_INCLUDE_DEPTH: usize = 128;
+
+/// How nginx is started: `-p`, `-c` and its compiled-in defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `-p`: the prefix relative paths resolve against.
+    pub prefix: PathBuf,
+    /// `-c`: the main configuration file, relative to the prefix unless absolute.
+    pub conf_file: PathBuf,
+    pub defaults: Defaults,
+}
+
+impl Options {
+    /// nginx as started without `-p` or `-c`.
+    pub fn new(defaults: Defaults) -> Options {
+        Options {
+            prefix: PathBuf::from(&defaults.prefix),
+            conf_file: PathBuf::from(&defaults.conf_path),
+            defaults,
+        }
+    }
+}
+
+/// One directive as nginx read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    pub name: String,
+    /// The arguments, unquoted and unescaped; variables as written.
+    pub args: Vec<String>,
+    pub at: Evidence,
+    /// The index of the block directive (`http`, `server`, …) it is in, if any.
+    pub block: Option<usize>,
+    /// True when it opens a block (`http {`).
+    pub opens_block: bool,
+}
+
+/// A configuration as nginx read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The prefix (`-p`).
+    pub prefix: PathBuf,
+    /// The directory of the main configuration file, against which includes resolve.
+    pub conf_prefix: PathBuf,
+    /// Every directive, in the order nginx read them.
+    pub directives: Vec<Directive>,
+    /// Every configuration file read, in order, as named.
+    pub files: Vec<PathBuf>,
+    pub defaults: Defaults,
+}
+
+impl Config {
+    /// `ngx_get_full_name` against the prefix.
+    pub fn prefix_relative(&self, path: &str) -> PathBuf {
+        full_name(&self.prefix, path)
+    }
+}
+
+fn full_name(prefix: &Path, path: &str) -> PathBuf {
+    if path.starts_with('/') {
+        PathBuf::from(path)
+    } else {
+        prefix.join(path)
+    }
+}
+
+/// Read the configuration `options` name from `files`, as nginx would at start-up.
+pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, ConfigError> {
+    let main = full_name(&options.prefix, &options.conf_file.to_string_lossy());
+    let conf_prefix = main.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let Some(bytes) = files.read(&main) else {
+        return Err(ConfigError::Unreadable { file: main });
+    };
+    let mut r = Reader {
+        files,
+        stack: vec![files.resolve(&main).unwrap_or_else(|| normalize(&main))],
+        config: Config {
+            prefix: options.prefix.clone(),
+            conf_prefix,
+            directives: Vec::new(),
+            files: Vec::new(),
+            defaults: options.defaults.clone(),
+        },
+    };
+    r.file(&main, &bytes, None)?;
+    Ok(r.config)
+}
+
+/// What ends a statement of the tokenizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// `;`
+    Directive,
+    /// `{`
+    Block,
+    /// `}`
+    Close,
+    /// The end of the file, with nothing pending.
+    Eof,
+}
+
+/// One statement: its words, the line of its first word, and what ended it.
+#[derive(Debug)]
+struct Stmt {
+    words: Vec<String>,
+    line: usize,
+    end: End,
+}
+
+/// `ngx_conf_read_token` over a whole file.
+struct Tokens<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl Tokens<'_> {
+    fn err(&self, line: usize, reason: String) -> (usize, String) {
+        (line, reason)
+    }
+
+    /// The next statement, or the line and reason of a syntax error.
+    fn next_stmt(&mut self) -> Result<Stmt, (usize, String)> {
+        let mut words: Vec<String> = Vec::new();
+        let mut first_line = self.line;
+        loop {
+            // Between words: blanks, comments, and the characters that end a statement.
+            let Some(&c) = self.text.get(self.pos) else {
+                if words.is_empty() {
+                    return Ok(Stmt {
+                        words,
+                        line: self.line,
+                        end: End::Eof,
+                    });
+                }
+                return Err(self.err(
+                    self.line,
+                    "unexpected end of file, expecting \";\" or \"}\"".into(),
+                ));
+            };
+            match c {
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    self.bump();
+                    continue;
+                }
+                b'#' => {
+                    while let Some(&c) = self.text.get(self.pos) {
+                        if c == b'\n' {
+                            break;
+                        }
+                        self.pos += 1;
+                    }
+                    continue;
+                }
+                b';' | b'{' => {
+                    self.bump();
+                    if words.is_empty() {
+                        return Err(self.err(self.line, format!("unexpected \"{}\"", c as char)));
+                    }
+                    let end = if c == b';' {
+                        End::Directive
+                    } else {
+                        End::Block
+                    };
+                    return Ok(Stmt {
+                        words,
+                        line: first_line,
+                        end,
+                    });
+                }
+                b'}' => {
+                    self.bump();
+                    if !words.is_empty() {
+                        return Err(self.err(self.line, "unexpected \"}\"".into()));
+                    }
+                    return Ok(Stmt {
+                        words,
+                        line: self.line,
+                        end: End::Close,
+                    });
+                }
+                _ => {}
+            }
+            if words.is_empty() {
+                first_line = self.line;
+            }
+            let (word, end) = self.word()?;
+            words.push(word);
+            if let Some(end) = end {
+                return Ok(Stmt {
+                    words,
+                    line: first_line,
+                    end,
+                });
+            }
+        }
+    }
+
+    fn bump(&mut self) {
+        if self.text.get(self.pos) == Some(&b'\n') {
+            self.line += 1;
+        }
+        self.pos += 1;
+    }
+
+    /// One word starting at the current byte; and the end of the statement when a `;` or
+    /// `{` right after it ended it.
+    fn word(&mut self) -> Result<(String, Option<End>), (usize, String)> {
+        let start_line = self.line;
+        let quote = match self.text[self.pos] {
+            q @ (b'"' | b'\'') => {
+                self.bump();
+                Some(q)
+            }
+            _ => None,
+        };
+        let start = self.pos;
+        let mut variable = false;
+        loop {
+            if self.pos - start > MAX_WORD {
+                let reason = match quote {
+                    Some(q) => format!(
+                        "too long parameter, probably missing terminating \"{}\" character",
+                        q as char
+                    ),
+                    None => "too long parameter started".into(),
+                };
+                return Err(self.err(start_line, reason));
+            }
+            let Some(&c) = self.text.get(self.pos) else {
+                return Err(self.err(
+                    self.line,
+                    "unexpected end of file, expecting \";\" or \"}\"".into(),
+                ));
+            };
+            if c == b'\\' {
+                // The escaped character is kept whatever it is (a newline too).
+                self.bump();
+                if self.pos < self.text.len() {
+                    self.bump();
+                }
+                variable = false;
+                continue;
+            }
+            if c == b'{' && variable {
+                self.bump();
+                continue;
+            }
+            variable = c == b'$';
+            match quote {
+                Some(q) if c == q => {
+                    let word = unescape(&self.text[start..self.pos]);
+                    self.bump();
+                    // A quoted word must be followed by a blank, `;`, `{` (or `)`).
+                    return match self.text.get(self.pos) {
+                        None | Some(b' ' | b'\t' | b'\r' | b'\n') => Ok((word, None)),
+                        // nginx lets `)` follow a quote (`if ($a = "b")`); it starts the
+                        // next word.
+                        Some(b')') => Ok((word, None)),
+                        Some(b';') => {
+                            self.bump();
+                            Ok((word, Some(End::Directive)))
+                        }
+                        Some(b'{') => {
+                            self.bump();
+                            Ok((word, Some(End::Block)))
+                        }
+                        Some(&other) => {
+                            Err(self.err(self.line, format!("unexpected \"{}\"", other as char)))
+                        }
+                    };
+                }
+                Some(_) => self.bump(),
+                None => match c {
+                    b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' => {
+                        let word = unescape(&self.text[start..self.pos]);
+                        let end = match c {
+                            b';' => Some(End::Directive),
+                            b'{' => Some(End::Block),
+                            _ => None,
+                        };
+                        self.bump();
+                        return Ok((word, end));
+                    }
+                    _ => self.bump(),
+                },
+            }
+        }
+    }
+}
+
+/// The unescaping of `ngx_conf_read_token`'s word copy.
+fn unescape(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\\' {
+            match raw.get(i + 1) {
+                Some(&c @ (b'"' | b'\'' | b'\\')) => {
+                    out.push(c);
+                    i += 2;
+                    continue;
+                }
+                Some(b't') => {
+                    out.push(b'\t');
+                    i += 2;
+                    continue;
+                }
+                Some(b'r') => {
+                    out.push(b'\r');
+                    i += 2;
+                    continue;
+                }
+                Some(b'n') => {
+                    out.push(b'\n');
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct Reader<'a, F: ?Sized> {
+    files: &'a F,
+    /// The files being read, outermost first (resolved), for loops.
+    stack: Vec<PathBuf>,
+    config: Config,
+}
+
+impl<F: Files + ?Sized> Reader<'_, F> {
+    /// `ngx_conf_parse` of one file; `outer` is the block the `include` is in.
+    fn file(&mut self, name: &Path, text: &[u8], outer: Option<usize>) -> Result<(), ConfigError> {
+        self.config.files.push(name.to_path_buf());
+        let at = |line| Evidence {
+            file: name.to_path_buf(),
+            line,
+        };
+        let mut tokens = Tokens {
+            text,
+            pos: 0,
+            line: 1,
+        };
+        // The blocks open in this file: directive index and line.
+        let mut open: Vec<(usize, usize)> = Vec::new();
+        loop {
+            let stmt = tokens
+                .next_stmt()
+                .map_err(|(line, reason)| ConfigError::Syntax {
+                    at: at(line),
+                    reason,
+                })?;
+            match stmt.end {
+                End::Eof => {
+                    if let Some(&(_, line)) = open.last() {
+                        return Err(ConfigError::Syntax {
+                            at: at(line),
+                            reason:
+                                "unexpected end of file, expecting \"}\" for the block opened here"
+                                    .into(),
+                        });
+                    }
+                    return Ok(());
+                }
+                End::Close => {
+                    if open.pop().is_none() {
+                        return Err(ConfigError::Syntax {
+                            at: at(stmt.line),
+                            reason: "unexpected \"}\"".into(),
+                        });
+                    }
+                    continue;
+                }
+                End::Directive | End::Block => {}
+            }
+            let mut words = stmt.words.into_iter();
+            let name_word = words.next().unwrap_or_default();
+            let args: Vec<String> = words.collect();
+            let block = open.last().map(|&(i, _)| i).or(outer);
+            let index = self.config.directives.len();
+            let opens_block = stmt.end == End::Block;
+            self.config.directives.push(Directive {
+                name: name_word.clone(),
+                args: args.clone(),
+                at: at(stmt.line),
+                block,
+                opens_block,
+            });
+            if opens_block {
+                open.push((index, stmt.line));
+                continue;
+            }
+            if name_word == "include" {
+                let [pattern] = args.as_slice() else {
+                    return Err(ConfigError::Syntax {
+                        at: at(stmt.line),
+                        reason: "invalid number of arguments in \"include\" directive".into(),
+                    });
+                };
+                self.include(pattern, &at(stmt.line), block)?;
+            }
+        }
+    }
+
+    /// `ngx_conf_include`.
+    fn include(
+        &mut self,
+        pattern: &str,
+        at: &Evidence,
+        block: Option<usize>,
+    ) -> Result<(), ConfigError> {
+        let full = full_name(&self.config.conf_prefix, pattern);
+        let paths = if has_wildcard(pattern) {
+            self.files.glob(&full)
+        } else {
+            vec![full]
+        };
+        if self.stack.len() >= MAX_INCLUDE_DEPTH {
+            return Err(ConfigError::TooDeep {
+                at: at.clone(),
+                limit: MAX_INCLUDE_DEPTH,
+            });
+        }
+        for path in paths {
+            let real = self
+                .files
+                .resolve(&path)
+                .unwrap_or_else(|| normalize(&path));
+            if self.stack.contains(&real) {
+                return Err(ConfigError::IncludeLoop {
+                    at: at.clone(),
+                    path,
+                });
+            }
+            let Some(bytes) = self.files.read(&path) else {
+                return Err(ConfigError::MissingInclude {
+                    at: at.clone(),
+                    path,
+                    reason: "open() failed",
+                });
+            };
+            self.stack.push(real);
+            let r = self.file(&path, &bytes, block);
+            self.stack.pop();
+            r?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
