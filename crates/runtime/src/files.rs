@@ -225,6 +225,8 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// A `Root`'s own `read` and `resolve` (which say why they failed) shadow the trait's on a
+/// `Root` value: call these as `Files::read(&root, path)`, or through a generic or `dyn`.
 impl Files for Root {
     fn entry(&self, path: &Path) -> Option<Entry> {
         let meta = self.symlink_metadata(path).ok()?;
@@ -370,13 +372,12 @@ impl<F: Files> Files for Overlay<F> {
     }
 
     fn list_resolved(&self, path: &Path) -> Option<Vec<OsString>> {
-        if let Some(src) = self.redirect(path) {
-            return self.base.list_dir(&src);
-        }
-        let mut names = if self.base.entry(path) == Some(Entry::Dir) {
-            self.base.list_resolved(path).unwrap_or_default()
-        } else {
-            Vec::new()
+        let mut names = match self.redirect(path) {
+            Some(src) => self.base.list_dir(&src).unwrap_or_default(),
+            None if self.base.entry(path) == Some(Entry::Dir) => {
+                self.base.list_resolved(path).unwrap_or_default()
+            }
+            None => Vec::new(),
         };
         for p in self.added.keys().chain(self.dirs.iter()) {
             if p.parent() == Some(path)
@@ -487,6 +488,7 @@ mod tests {
             // In directories the base lacks, and a directory added whole.
             ("/opt/app/one.conf".into(), "/src/mine.conf".into()),
             ("/opt/mods".into(), "/src/tree".into()),
+            ("/opt/mods/more.so".into(), "/src/mine.conf".into()),
             // A source the base lacks changes nothing.
             ("/etc/app/main.conf".into(), "/src/none".into()),
         ]);
@@ -502,9 +504,10 @@ mod tests {
         assert!(o.is_dir(Path::new("/opt")));
         assert_eq!(o.list_dir(Path::new("/lib")).unwrap(), ["new.so", "x.so"]);
         assert_eq!(o.list_dir(Path::new("/opt")).unwrap(), ["app", "mods"]);
+        assert_eq!(read("/opt/mods/more.so").as_deref(), Some("mine"));
         assert_eq!(
             o.glob(Path::new("/opt/*/*")),
-            ["/opt/app/one.conf", "/opt/mods/t.so"].map(PathBuf::from)
+            ["/opt/app/one.conf", "/opt/mods/more.so", "/opt/mods/t.so"].map(PathBuf::from)
         );
         assert_eq!(o.read(Path::new("/etc/app/escape")), None);
         assert!(o.base().is_dir(Path::new("/etc")));

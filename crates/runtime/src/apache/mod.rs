@@ -33,7 +33,7 @@ mod uses;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use binary::{DEBIAN_STATIC_MODULES, Defaults, StaticModule};
+pub use binary::{DEBIAN_STATIC_MODULES, Defaults, StaticModule, static_modules};
 pub use envvars::{Envvars, Skipped, envvars};
 pub use uses::{LogTarget, Module, Uses};
 

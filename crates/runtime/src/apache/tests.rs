@@ -556,3 +556,37 @@ fn debian_apache2_config() {
             .any(|d| d.value == Path::new("/var/www/html"))
     );
 }
+
+/// The image's own files count: a configuration file the user adds is included, and one
+/// that replaces the root's is read instead of it.
+#[test]
+fn image_files_overlay_the_root() {
+    let (_t, r) = root(&[
+        ("/srv/httpd/httpd.conf", "IncludeOptional conf.d/*.conf\n"),
+        (
+            "/srv/httpd/conf.d/a.conf",
+            "LoadModule a_module modules/a.so\n",
+        ),
+        ("/home/me/b.conf", "LoadModule b_module modules/b.so\n"),
+        (
+            "/home/me/a.conf",
+            "LoadModule mine_module modules/mine.so\n",
+        ),
+    ]);
+    let added = BTreeMap::from([
+        (
+            PathBuf::from("/srv/httpd/conf.d/b.conf"),
+            PathBuf::from("/home/me/b.conf"),
+        ),
+        (
+            PathBuf::from("/srv/httpd/conf.d/a.conf"),
+            PathBuf::from("/home/me/a.conf"),
+        ),
+    ]);
+    let files = crate::Overlay::new(r, added);
+    let u = read(&files, &options()).unwrap().uses();
+    let names: Vec<_> = u.modules.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["mine_module", "b_module"]);
+    // Evidence names the image path, where the server will find the file.
+    assert_eq!(u.modules[1].at, at("/srv/httpd/conf.d/b.conf", 1));
+}
