@@ -37,7 +37,7 @@ pub use binary::{DEBIAN_STATIC_MODULES, Defaults, StaticModule, static_modules};
 pub use envvars::{Envvars, Skipped, envvars};
 pub use uses::{LogTarget, Module, Uses};
 
-use crate::config::{ConfigError, Evidence};
+use crate::config::{ConfigError, Evidence, Setting};
 use crate::files::{Files, has_wildcard, normalize};
 
 /// httpd refuses `Include`s nested deeper than this (`server/core.c` `AP_MAX_INCLUDE_DEPTH`).
@@ -49,7 +49,7 @@ const MAX_DIR_DEPTH: usize = 128;
 /// The longest line httpd reads (`server/config.c` `VARBUF_MAX_LEN`).
 const MAX_LINE: usize = 16 * 1024 * 1024;
 
-/// How the server is started: the `-d`, `-f` and `-D` of its command line, its
+/// How the server is started: the `-d`, `-f`, `-D`, `-C` and `-c` of its command line, its
 /// environment and its compiled-in defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -59,6 +59,11 @@ pub struct Options {
     pub config_file: PathBuf,
     /// `-D NAME`: names defined for `<IfDefine>`.
     pub defines: Vec<String>,
+    /// `-C "directive"`: read before the configuration file (evidence file `-C`, line =
+    /// its position).
+    pub pre_directives: Vec<String>,
+    /// `-c "directive"`: read after it (evidence file `-c`).
+    pub post_directives: Vec<String>,
     /// The environment `${NAME}` reads (on Debian, what `/etc/apache2/envvars` exports:
     /// see [`envvars()`]).
     pub env: BTreeMap<String, String>,
@@ -73,6 +78,8 @@ impl Options {
             server_root: PathBuf::from(&defaults.httpd_root),
             config_file: PathBuf::from(&defaults.server_config_file),
             defines: Vec::new(),
+            pre_directives: Vec::new(),
+            post_directives: Vec::new(),
             env,
             defaults,
         }
@@ -131,25 +138,22 @@ impl std::fmt::Display for Warning {
     }
 }
 
-/// A module loaded by `LoadModule`, in load order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Loaded {
-    /// The module's identifier (`ssl_module`).
-    pub name: String,
-    /// The shared object, as written (relative to the server root unless absolute).
-    pub path: String,
-}
-
 /// A configuration as httpd read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The server root paths resolve against.
+    /// The server root paths resolve against: `-d`, or the last `ServerRoot`.
     pub server_root: PathBuf,
     /// Every directive, in the order httpd read them.
     pub directives: Vec<Directive>,
     /// Every configuration file read, in order, as named (a file read twice, twice).
     pub files: Vec<PathBuf>,
     pub warnings: Vec<Warning>,
+    /// The modules `LoadModule` loaded, in load order, each resolved against the server
+    /// root in force when it ran (httpd loads them while it reads); a module already
+    /// loaded is skipped, as httpd does.
+    pub modules: Vec<Module>,
+    /// The last `DefaultRuntimeDir`, resolved likewise when it ran.
+    pub runtime_dir: Option<Setting<PathBuf>>,
     /// The defaults the server was built with.
     pub defaults: Defaults,
 }
@@ -177,23 +181,30 @@ pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, C
         options,
         defines: options.defines.clone(),
         vars: BTreeMap::new(),
-        loaded: Vec::new(),
         stack: Vec::new(),
         config: Config {
             server_root: options.server_root.clone(),
             directives: Vec::new(),
             files: Vec::new(),
             warnings: Vec::new(),
+            modules: Vec::new(),
+            runtime_dir: None,
             defaults: options.defaults.clone(),
         },
     };
+    // `-C` directives come first (`ap_read_config` reads `ap_server_pre_read_config`
+    // before the file), then the file (named against `-d`, before any `ServerRoot`),
+    // then `-c` ones.
+    r.command_line("-C", &options.pre_directives)?;
     let main = server_relative(&options.server_root, &options.config_file.to_string_lossy());
     let Some(text) = files.read_to_string(&main) else {
         return Err(ConfigError::Unreadable { file: main });
     };
     r.stack
         .push(files.resolve(&main).unwrap_or_else(|| normalize(&main)));
+    r.config.files.push(main.clone());
     r.file(&main, &text, None)?;
+    r.command_line("-c", &options.post_directives)?;
     Ok(r.config)
 }
 
@@ -204,7 +215,6 @@ struct Reader<'a, F: ?Sized> {
     defines: Vec<String>,
     /// Values given by `Define NAME value`.
     vars: BTreeMap<String, String>,
-    loaded: Vec<Loaded>,
     /// The files being read, outermost first (resolved), for loops.
     stack: Vec<PathBuf>,
     config: Config,
@@ -355,10 +365,19 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         }
     }
 
+    /// Directives given on the command line, one a line, as if a file named `flag`.
+    fn command_line(&mut self, flag: &str, directives: &[String]) -> Result<(), ConfigError> {
+        if directives.is_empty() {
+            return Ok(());
+        }
+        // A newline inside one would start a second line; the flag takes one directive.
+        let text: Vec<String> = directives.iter().map(|d| d.replace('\n', " ")).collect();
+        self.file(Path::new(flag), &text.join("\n"), None)
+    }
+
     /// Read one configuration file (`ap_process_resource_config`).
     /// `outer` is the section the including directive is in.
     fn file(&mut self, name: &Path, text: &str, outer: Option<usize>) -> Result<(), ConfigError> {
-        self.config.files.push(name.to_path_buf());
         let lines = lines(text).map_err(|line| ConfigError::Syntax {
             at: Self::at(name, line),
             reason: format!("line longer than {MAX_LINE} bytes"),
@@ -488,10 +507,32 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                 let [name, path] = argv else {
                     return Err(syntax(at.clone(), "LoadModule takes two arguments, a module name and the name of a shared object file to load it from".into()));
                 };
-                self.loaded.push(Loaded {
-                    name: name.clone(),
-                    path: path.clone(),
-                });
+                if !self.config.modules.iter().any(|m| &m.name == name) {
+                    self.config.modules.push(Module {
+                        name: name.clone(),
+                        path: server_relative(&self.config.server_root, path),
+                        at: at.clone(),
+                    });
+                }
+            }
+            "serverroot" | "defaultruntimedir" => {
+                let [path] = argv else {
+                    return Err(syntax(at.clone(), format!("{lname} takes one argument")));
+                };
+                let full = normalize(&server_relative(&self.config.server_root, path));
+                if lname == "defaultruntimedir" {
+                    self.config.runtime_dir = Some(Setting {
+                        value: full,
+                        at: Some(at.clone()),
+                    });
+                } else if self.files.is_dir(&full) {
+                    self.config.server_root = full;
+                } else {
+                    return Err(syntax(
+                        at.clone(),
+                        "ServerRoot must be a valid directory".into(),
+                    ));
+                }
             }
             "include" | "includeoptional" => {
                 let [path] = argv else {
@@ -504,7 +545,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                         limit: MAX_INCLUDE_DEPTH,
                     });
                 }
-                let full = server_relative(&self.options.server_root, path);
+                let full = server_relative(&self.config.server_root, path);
                 self.include(&full, optional, at, section)?;
             }
             _ => {}
@@ -578,6 +619,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             });
         };
         self.stack.push(real);
+        self.config.files.push(path.to_path_buf());
         let r = self.file(path, &text, section);
         self.stack.pop();
         r
@@ -614,7 +656,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             Cond::Define => self.defines.contains(&arg),
             Cond::File => self
                 .files
-                .exists(&server_relative(&self.options.server_root, &arg)),
+                .exists(&server_relative(&self.config.server_root, &arg)),
             Cond::Directive | Cond::Section | Cond::Version => {
                 self.config.warnings.push(Warning::Undecided {
                     section: cmd[1..].to_owned(),
@@ -637,9 +679,9 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             .static_modules
             .iter()
             .any(|m| m.name == name || m.source == name)
-            || self.loaded.iter().any(|m| {
+            || self.config.modules.iter().any(|m| {
                 m.name == name
-                    || Path::new(&m.path)
+                    || m.path
                         .file_stem()
                         .is_some_and(|s| format!("{}.c", s.to_string_lossy()) == name)
             })

@@ -590,3 +590,64 @@ fn image_files_overlay_the_root() {
     // Evidence names the image path, where the server will find the file.
     assert_eq!(u.modules[1].at, at("/srv/httpd/conf.d/b.conf", 1));
 }
+
+/// `ServerRoot` moves the root for what follows; `-C` and `-c` directives are read before
+/// and after the file.
+#[test]
+fn server_root_and_command_line_directives() {
+    let mut o = options();
+    o.pre_directives = vec!["Define EARLY".into(), "ServerRoot /other".into()];
+    o.post_directives = vec!["LoadModule late_module modules/late.so".into()];
+    let (t, r) = root(&[
+        // Still named against -d: the file is found before any ServerRoot applies.
+        (
+            "/srv/httpd/httpd.conf",
+            concat!(
+                "<IfDefine EARLY>\nInclude conf/a.conf\n</IfDefine>\n",
+                "LoadModule a_module modules/a.so\n",
+                "ServerRoot /srv/httpd\n",
+                "DefaultRuntimeDir run\n",
+                "LoadModule b_module modules/b.so\n",
+            ),
+        ),
+        ("/other/conf/a.conf", "X 1\n"),
+    ]);
+    let c = read(&r, &o).unwrap();
+    let modules: Vec<_> = c
+        .modules
+        .iter()
+        .map(|m| (m.path.clone(), m.at.clone()))
+        .collect();
+    assert_eq!(
+        modules,
+        [
+            ("/other/modules/a.so".into(), at("/srv/httpd/httpd.conf", 4)),
+            (
+                "/srv/httpd/modules/b.so".into(),
+                at("/srv/httpd/httpd.conf", 7)
+            ),
+            ("/srv/httpd/modules/late.so".into(), at("-c", 1)),
+        ]
+    );
+    assert_eq!(
+        c.files,
+        ["/srv/httpd/httpd.conf", "/other/conf/a.conf"].map(PathBuf::from)
+    );
+    assert_eq!(c.server_root, Path::new("/srv/httpd"));
+    assert_eq!(
+        c.uses().runtime_dir,
+        Setting {
+            value: "/srv/httpd/run".into(),
+            at: Some(at("/srv/httpd/httpd.conf", 6))
+        }
+    );
+    drop(t);
+    o.pre_directives = vec!["ServerRoot /nowhere".into()];
+    assert_eq!(
+        read_with(&[("/srv/httpd/httpd.conf", "")], &o).unwrap_err(),
+        ConfigError::Syntax {
+            at: at("-C", 1),
+            reason: "ServerRoot must be a valid directory".into()
+        }
+    );
+}

@@ -48,7 +48,7 @@ impl LogTarget {
 pub struct Uses {
     /// Every configuration file read, in order.
     pub config_files: Vec<PathBuf>,
-    /// `LoadModule`, in load order.
+    /// `LoadModule`, in load order ([`Config::modules`]).
     pub modules: Vec<Module>,
     /// `LoadFile`: libraries loaded by path.
     pub load_files: Vec<Setting<PathBuf>>,
@@ -84,18 +84,6 @@ impl Config {
                 .rev()
                 .find(|d| d.is(name) && d.section.is_none() && !d.args.is_empty())
         };
-        let mut modules: Vec<Module> = Vec::new();
-        for d in self.directives.iter().filter(|d| d.is("LoadModule")) {
-            if let [name, path] = d.args.as_slice()
-                && !modules.iter().any(|m| &m.name == name)
-            {
-                modules.push(Module {
-                    name: name.clone(),
-                    path: self.server_relative(path),
-                    at: d.at.clone(),
-                });
-            }
-        }
         let load_files = self
             .directives
             .iter()
@@ -107,7 +95,7 @@ impl Config {
                 })
             })
             .collect();
-        let has_mime = modules.iter().any(|m| m.name == "mime_module")
+        let has_mime = self.modules.iter().any(|m| m.name == "mime_module")
             || self
                 .defaults
                 .static_modules
@@ -129,16 +117,10 @@ impl Config {
                 at: at(d),
             })
         };
-        let runtime_dir = match main("DefaultRuntimeDir") {
-            Some(d) => Setting {
-                value: self.server_relative(&d.args[0]),
-                at: at(d),
-            },
-            None => Setting {
-                value: self.server_relative(&self.defaults.runtime_dir),
-                at: None,
-            },
-        };
+        let runtime_dir = self.runtime_dir.clone().unwrap_or_else(|| Setting {
+            value: self.server_relative(&self.defaults.runtime_dir),
+            at: None,
+        });
         // `ap_runtime_dir_relative`: a relative pid file lives in the run-time directory.
         let (pid, pid_at) = match main("PidFile") {
             Some(d) => (d.args[0].clone(), at(d)),
@@ -199,7 +181,7 @@ impl Config {
             .collect();
         Uses {
             config_files: self.files.clone(),
-            modules,
+            modules: self.modules.clone(),
             load_files,
             types_config,
             user: word("User"),

@@ -39,13 +39,16 @@ const MAX_WORD: usize = 4096;
 /// stops here.
 const MAX_INCLUDE_DEPTH: usize = 128;
 
-/// How nginx is started: `-p`, `-c` and its compiled-in defaults.
+/// How nginx is started: `-p`, `-c`, `-g` and its compiled-in defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// `-p`: the prefix relative paths resolve against.
     pub prefix: PathBuf,
     /// `-c`: the main configuration file, relative to the prefix unless absolute.
     pub conf_file: PathBuf,
+    /// `-g`: global directives read before the file (`ngx_conf_param`), such as
+    /// `daemon off;` (evidence file `-g`); empty for none.
+    pub globals: String,
     pub defaults: Defaults,
 }
 
@@ -55,6 +58,7 @@ impl Options {
         Options {
             prefix: PathBuf::from(&defaults.prefix),
             conf_file: PathBuf::from(&defaults.conf_path),
+            globals: String::new(),
             defaults,
         }
     }
@@ -120,6 +124,10 @@ pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, C
             defaults: options.defaults.clone(),
         },
     };
+    if !options.globals.is_empty() {
+        r.file(Path::new("-g"), options.globals.as_bytes(), None)?;
+    }
+    r.config.files.push(main.clone());
     r.file(&main, &bytes, None)?;
     Ok(r.config)
 }
@@ -261,7 +269,13 @@ impl Tokens<'_> {
                         "too long parameter, probably missing terminating \"{}\" character",
                         q as char
                     ),
-                    None => "too long parameter started".into(),
+                    None => {
+                        let head = &self.text[start..start + 10];
+                        format!(
+                            "too long parameter \"{}...\" started",
+                            String::from_utf8_lossy(head)
+                        )
+                    }
                 };
                 return Err(self.err(start_line, reason));
             }
@@ -373,7 +387,6 @@ struct Reader<'a, F: ?Sized> {
 impl<F: Files + ?Sized> Reader<'_, F> {
     /// `ngx_conf_parse` of one file; `outer` is the block the `include` is in.
     fn file(&mut self, name: &Path, text: &[u8], outer: Option<usize>) -> Result<(), ConfigError> {
-        self.config.files.push(name.to_path_buf());
         let at = |line| Evidence {
             file: name.to_path_buf(),
             line,
@@ -482,6 +495,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                 });
             };
             self.stack.push(real);
+            self.config.files.push(path.clone());
             let r = self.file(&path, &bytes, block);
             self.stack.pop();
             r?;

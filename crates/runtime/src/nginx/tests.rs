@@ -245,6 +245,14 @@ fn malformed_input_is_an_error_never_a_panic() {
             reason: "too long parameter, probably missing terminating \"\"\" character".into()
         }
     );
+    let long = format!("a {};", "y".repeat(MAX_WORD + 10));
+    assert_eq!(
+        conf(&long).unwrap_err(),
+        ConfigError::Syntax {
+            at: at("/etc/nginx/nginx.conf", 1),
+            reason: "too long parameter \"yyyyyyyyyy...\" started".into()
+        }
+    );
     let garbage: Vec<u8> = (0..8192u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
         .collect();
@@ -377,5 +385,27 @@ fn debian_nginx_config() {
         u.temp_paths
             .iter()
             .any(|t| t.value == Path::new("/var/lib/nginx/body"))
+    );
+}
+
+/// `-g` directives come before the file, and count as the main context.
+#[test]
+fn global_directives_from_the_command_line() {
+    let (_t, r) = root(&[("/etc/nginx/nginx.conf", b"events {}\n")]);
+    let mut o = options();
+    o.globals = "daemon off; pid /tmp/n.pid;".into();
+    let c = read(&r, &o).unwrap();
+    assert_eq!(show(&c), ["daemon off@1", "pid /tmp/n.pid@1", "events {@1"]);
+    assert_eq!(c.files, [PathBuf::from("/etc/nginx/nginx.conf")]);
+    assert_eq!(
+        c.uses().pid,
+        Setting {
+            value: "/tmp/n.pid".into(),
+            at: Some(at("-g", 1))
+        }
+    );
+    o.globals = "daemon off".into();
+    assert!(
+        matches!(read(&r, &o), Err(ConfigError::Syntax { at, .. }) if at.file == Path::new("-g"))
     );
 }
