@@ -16,15 +16,25 @@
 //!   `</Name>` closes in the same file (`ap_build_config_sub`);
 //! - the directives httpd runs while it reads (`EXEC_ON_READ`), in file order: `Include`
 //!   and `IncludeOptional` (`server/core.c` `include_config`, `server/config.c`
-//!   `ap_process_fnmatch_configs`, `server/util.c` `ap_dir_fnmatch`/`ap_dir_nofnmatch`),
-//!   `Define`/`UnDefine`, `LoadModule` (`modules/core/mod_so.c`) and the conditional
-//!   sections `<IfModule>`, `<IfDefine>`, `<IfFile>`, `<IfDirective>`, `<IfSection>`
-//!   (`start_cond_section`); a section whose test fails is skipped to its end
-//!   (`ap_soak_end_container`).
+//!   `ap_process_fnmatch_configs`, `server/util.c` `ap_dir_fnmatch`/`ap_dir_nofnmatch`:
+//!   wildcards in any component, matches sorted with `strcmp`, a directory read whole and
+//!   recursively, a wildcard matching nothing an error for `Include` only),
+//!   `Define`/`UnDefine`, `ServerRoot`, `DefaultRuntimeDir`, `LoadModule`
+//!   (`modules/core/mod_so.c`) and the conditional sections `<IfModule>`, `<IfDefine>`,
+//!   `<IfFile>` (`start_cond_section`); a section whose test fails is skipped to its end
+//!   (`ap_soak_end_container`). `<IfDirective>`, `<IfSection>` and `<IfVersion>` test what
+//!   the loaded modules' code provides, which no file says: their sections are read, with
+//!   a [`Warning::Undecided`].
 //!
-//! Relative paths are relative to the server root (`ap_server_root_relative`). Every
-//! directive read comes back with its file and line ([`Directive`]); [`Config::uses`] then
-//! says what the server will load and open ([`Uses`]).
+//! Relative paths are relative to the server root in force (`ap_server_root_relative`).
+//! httpd finds include loops only by its depth limit (128); this reader names the file
+//! that includes itself ([`ConfigError::IncludeLoop`]). Every directive read comes back
+//! with its file and line ([`Directive`]); [`Config::uses`] then says what the server will
+//! load and open ([`Uses`]).
+//!
+//! Not followed: `mod_macro`'s `<Macro>`/`Use` (a macro's body is kept as directives of its
+//! definition, not expanded where it is used) and `<If>` expressions, which httpd evaluates
+//! per request (their directives are all read).
 
 mod binary;
 mod envvars;
@@ -192,11 +202,14 @@ pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, C
             defaults: options.defaults.clone(),
         },
     };
-    // `-C` directives come first (`ap_read_config` reads `ap_server_pre_read_config`
-    // before the file), then the file (named against `-d`, before any `ServerRoot`),
+    // `-C` directives come first (`ap_read_config` runs `ap_server_pre_read_config`
+    // before the file), then the file (named against the server root as `-C` left it),
     // then `-c` ones.
     r.command_line("-C", &options.pre_directives)?;
-    let main = server_relative(&options.server_root, &options.config_file.to_string_lossy());
+    let main = server_relative(
+        &r.config.server_root,
+        &options.config_file.to_string_lossy(),
+    );
     let Some(text) = files.read_to_string(&main) else {
         return Err(ConfigError::Unreadable { file: main });
     };

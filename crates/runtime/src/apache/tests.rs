@@ -599,9 +599,9 @@ fn server_root_and_command_line_directives() {
     o.pre_directives = vec!["Define EARLY".into(), "ServerRoot /other".into()];
     o.post_directives = vec!["LoadModule late_module modules/late.so".into()];
     let (t, r) = root(&[
-        // Still named against -d: the file is found before any ServerRoot applies.
+        // Named against the server root -C left.
         (
-            "/srv/httpd/httpd.conf",
+            "/other/httpd.conf",
             concat!(
                 "<IfDefine EARLY>\nInclude conf/a.conf\n</IfDefine>\n",
                 "LoadModule a_module modules/a.so\n",
@@ -621,24 +621,21 @@ fn server_root_and_command_line_directives() {
     assert_eq!(
         modules,
         [
-            ("/other/modules/a.so".into(), at("/srv/httpd/httpd.conf", 4)),
-            (
-                "/srv/httpd/modules/b.so".into(),
-                at("/srv/httpd/httpd.conf", 7)
-            ),
+            ("/other/modules/a.so".into(), at("/other/httpd.conf", 4)),
+            ("/srv/httpd/modules/b.so".into(), at("/other/httpd.conf", 7)),
             ("/srv/httpd/modules/late.so".into(), at("-c", 1)),
         ]
     );
     assert_eq!(
         c.files,
-        ["/srv/httpd/httpd.conf", "/other/conf/a.conf"].map(PathBuf::from)
+        ["/other/httpd.conf", "/other/conf/a.conf"].map(PathBuf::from)
     );
     assert_eq!(c.server_root, Path::new("/srv/httpd"));
     assert_eq!(
         c.uses().runtime_dir,
         Setting {
             value: "/srv/httpd/run".into(),
-            at: Some(at("/srv/httpd/httpd.conf", 6))
+            at: Some(at("/other/httpd.conf", 6))
         }
     );
     drop(t);
