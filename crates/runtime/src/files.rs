@@ -95,10 +95,13 @@ pub trait Files {
         Some(names)
     }
 
-    /// The paths matching an absolute shell pattern (`*`, `?`, `[...]` in any component),
-    /// sorted like `glob(3)`: each wildcard component is matched against the sorted listing
-    /// of its directory, a leading `.` only by a literal `.`, and a component followed by
-    /// more components only matches directories. Paths come back as matched (not resolved).
+    /// The paths matching an absolute shell pattern (`*`, `?`, `[...]` in any component):
+    /// each wildcard component is matched against the sorted listing of its directory
+    /// (`fnmatch(3)` with `FNM_PERIOD`: a leading `.` only by a literal `.`), and a
+    /// component followed by more only matches directories. The order is httpd's
+    /// (`ap_dir_fnmatch`: directory by directory); `glob(3)` sorts whole paths instead,
+    /// which differs only when a wildcard is not in the last component. Paths come back as
+    /// matched (not resolved).
     fn glob(&self, pattern: &Path) -> Vec<PathBuf> {
         let mut found = vec![PathBuf::from("/")];
         let parts: Vec<&OsStr> = pattern

@@ -9,7 +9,8 @@
 //! `case`, loops, functions, with all they hold), `.`/`source`, other commands, and
 //! assignments whose value needs more than that (`$(…)`, backquotes, `${NAME%…}` and other
 //! operators). On Debian this skips only the `if` block that sets `SUFFIX` for a second
-//! instance (`/etc/apache2-NAME`), so `$SUFFIX` is empty, as it is for the default instance.
+//! instance (`/etc/apache2-NAME`, from the `APACHE_CONFDIR` that `apache2ctl` sets before it
+//! sources the script), so `$SUFFIX` is empty, as it is for the default instance.
 
 use std::collections::{BTreeMap, BTreeSet};
 

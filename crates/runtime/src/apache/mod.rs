@@ -269,7 +269,7 @@ fn lines(text: &str) -> Result<Vec<Line>, usize> {
             continue;
         }
         out.push(Line {
-            text: buf.trim().to_owned(),
+            text: buf.trim_matches(is_space).to_owned(),
             at: first,
         });
         buf.clear();
@@ -277,9 +277,14 @@ fn lines(text: &str) -> Result<Vec<Line>, usize> {
     Ok(out)
 }
 
+/// C's `isspace` in the C locale, which `apr_isspace` is: not Unicode's blanks.
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
 /// One word of a line as `ap_getword_conf` reads it, and the rest of the line.
-pub(crate) fn getword(line: &str) -> (String, &str) {
-    let s = line.trim_start();
+fn getword(line: &str) -> (String, &str) {
+    let s = line.trim_start_matches(is_space);
     let mut chars = s.char_indices();
     let Some((_, first)) = chars.next() else {
         return (String::new(), s);
@@ -303,10 +308,10 @@ pub(crate) fn getword(line: &str) -> (String, &str) {
         let rest = body.get(end + 1..).unwrap_or("");
         (unescape(&body[..end], Some(first)), rest)
     } else {
-        let end = s.find(char::is_whitespace).unwrap_or(s.len());
+        let end = s.find(is_space).unwrap_or(s.len());
         (unescape(&s[..end], None), &s[end..])
     };
-    (word, rest.trim_start())
+    (word, rest.trim_start_matches(is_space))
 }
 
 /// `substring_conf`: a backslash before a backslash (or, quoted, before the quote) is dropped.
@@ -330,7 +335,7 @@ fn unescape(s: &str, quote: Option<char>) -> String {
 /// Every word of `line`.
 fn words(mut line: &str) -> Vec<String> {
     let mut out = Vec::new();
-    while !line.trim_start().is_empty() {
+    while !line.trim_start_matches(is_space).is_empty() {
         let (w, rest) = getword(line);
         out.push(w);
         line = rest;

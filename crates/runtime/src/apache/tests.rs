@@ -65,6 +65,7 @@ fn quoting_continuation_and_comments() {
         "  \t\n",
         "\tlisten 80\r\n",
         "ErrorLog \"unterminated quote runs to the end\n",
+        "NoBreak a\u{a0}b\n",
     ))
     .unwrap();
     assert_eq!(
@@ -75,6 +76,7 @@ fn quoting_continuation_and_comments() {
             "Alias /a|/b@4",
             "listen 80@7",
             "ErrorLog unterminated quote runs to the end@8",
+            "NoBreak a\u{a0}b@9",
         ]
     );
     assert!(c.directives[3].is("LISTEN"));

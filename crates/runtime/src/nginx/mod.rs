@@ -24,6 +24,7 @@
 mod binary;
 mod uses;
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use binary::Defaults;
@@ -466,7 +467,10 @@ impl<F: Files + ?Sized> Reader<'_, F> {
     ) -> Result<(), ConfigError> {
         let full = full_name(&self.config.conf_prefix, pattern);
         let paths = if has_wildcard(pattern) {
-            self.files.glob(&full)
+            // glob(3) sorts whole paths (`strcmp` in nginx's C locale).
+            let mut paths = self.files.glob(&full);
+            paths.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+            paths
         } else {
             vec![full]
         };

@@ -110,6 +110,7 @@ fn includes_resolve_against_the_conf_dir_and_globs_may_match_nothing() {
                 "include modules-enabled/*.conf;\n",
                 "include none/*.conf;\n",
                 "http {\n  include mime.types;\n  include /etc/nginx/sites/*;\n}\n",
+                "include g/a*/x.conf;\n",
             )
             .as_bytes(),
         ),
@@ -123,6 +124,9 @@ fn includes_resolve_against_the_conf_dir_and_globs_may_match_nothing() {
         ),
         ("/etc/nginx/mime.types", b"types {\n  text/html html;\n}\n"),
         ("/etc/nginx/sites/default", b"server { listen 80; }\n"),
+        // glob(3) order is by whole path: `a-b/x` before `a/x` ('-' < '/').
+        ("/etc/nginx/g/a/x.conf", b"second 1;\n"),
+        ("/etc/nginx/g/a-b/x.conf", b"first 1;\n"),
     ])
     .unwrap();
     let names: Vec<_> = c.directives.iter().map(|d| d.name.as_str()).collect();
@@ -139,7 +143,10 @@ fn includes_resolve_against_the_conf_dir_and_globs_may_match_nothing() {
             "text/html",
             "include",
             "server",
-            "listen"
+            "listen",
+            "include",
+            "first",
+            "second"
         ]
     );
     // Included directives sit in the block of their include.
