@@ -557,7 +557,9 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                     return Err(syntax(at.clone(), format!("{lname} takes one argument")));
                 };
                 let optional = lname == "includeoptional";
-                if self.stack.len() >= MAX_INCLUDE_DEPTH {
+                // `include_config` counts the Includes being processed; the stack also
+                // holds the main file.
+                if self.stack.len() > MAX_INCLUDE_DEPTH {
                     return Err(ConfigError::TooDeep {
                         at: at.clone(),
                         limit: MAX_INCLUDE_DEPTH,

@@ -650,3 +650,39 @@ fn server_root_and_command_line_directives() {
         }
     );
 }
+
+/// httpd allows 128 nested Includes, not one more.
+#[test]
+fn include_depth_is_limited() {
+    let chain = |n: usize| {
+        let mut files: Vec<(String, String)> = (0..n)
+            .map(|i| {
+                (
+                    format!("/srv/httpd/f{i}.conf"),
+                    format!("Include f{}.conf\n", i + 1),
+                )
+            })
+            .collect();
+        files.push((format!("/srv/httpd/f{n}.conf"), "End 1\n".into()));
+        files.push(("/srv/httpd/httpd.conf".into(), "Include f0.conf\n".into()));
+        files
+    };
+    let run = |n| {
+        let files = chain(n);
+        let refs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        read_with(&refs, &options())
+    };
+    // The main file's Include and 127 more.
+    let c = run(127).unwrap();
+    assert_eq!(c.directives.last().unwrap().name, "End");
+    assert_eq!(
+        run(128).unwrap_err(),
+        ConfigError::TooDeep {
+            at: at("/srv/httpd/f127.conf", 1),
+            limit: 128
+        }
+    );
+}

@@ -198,6 +198,30 @@ fn missing_includes_loops_and_depth() {
             path: "/etc/nginx/link.conf".into()
         }
     );
+    // Nesting is bounded even without a loop.
+    let mut chain: Vec<(String, Vec<u8>)> = (0..200)
+        .map(|i| {
+            (
+                format!("/etc/nginx/f{i}.conf"),
+                format!("include f{}.conf;\n", i + 1).into_bytes(),
+            )
+        })
+        .collect();
+    chain.push((
+        "/etc/nginx/nginx.conf".into(),
+        b"include f0.conf;\n".to_vec(),
+    ));
+    let refs: Vec<(&str, &[u8])> = chain
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_slice()))
+        .collect();
+    assert!(matches!(
+        read_files(&refs),
+        Err(ConfigError::TooDeep {
+            limit: MAX_INCLUDE_DEPTH,
+            ..
+        })
+    ));
     assert_eq!(
         read_files(&[]).unwrap_err(),
         ConfigError::Unreadable {
