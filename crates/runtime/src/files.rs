@@ -228,14 +228,42 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// A borrowed view is a view: an [`Overlay`] can cover a root that a resolver owns.
+impl<T: Files + ?Sized> Files for &T {
+    fn entry(&self, path: &Path) -> Option<Entry> {
+        (**self).entry(path)
+    }
+
+    fn read_resolved(&self, path: &Path) -> Option<Vec<u8>> {
+        (**self).read_resolved(path)
+    }
+
+    fn list_resolved(&self, path: &Path) -> Option<Vec<OsString>> {
+        (**self).list_resolved(path)
+    }
+
+    fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        (**self).resolve(path)
+    }
+}
+
 /// A `Root`'s own `read` and `resolve` (which say why they failed) shadow the trait's on a
 /// `Root` value: call these as `Files::read(&root, path)`, or through a generic or `dyn`.
+///
+/// Each primitive re-resolves its parents inside the root (the root remembers resolved
+/// directories), so that even a caller that breaks their contract never makes the host
+/// follow a symlink out of the root.
 impl Files for Root {
     fn entry(&self, path: &Path) -> Option<Entry> {
-        let meta = self.symlink_metadata(path).ok()?;
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Some(Entry::Dir);
+        };
+        let real = self.resolve_dir(parent)?.real.join(name);
+        let host = self.host_path(&real);
+        let meta = std::fs::symlink_metadata(&host).ok()?;
         let ft = meta.file_type();
         Some(if ft.is_symlink() {
-            Entry::Symlink(std::fs::read_link(self.host_path(path)).ok()?)
+            Entry::Symlink(std::fs::read_link(&host).ok()?)
         } else if ft.is_dir() {
             Entry::Dir
         } else if ft.is_file() {
@@ -246,11 +274,12 @@ impl Files for Root {
     }
 
     fn read_resolved(&self, path: &Path) -> Option<Vec<u8>> {
-        std::fs::read(self.host_path(path)).ok()
+        Root::read(self, path).ok()
     }
 
     fn list_resolved(&self, path: &Path) -> Option<Vec<OsString>> {
-        let rd = std::fs::read_dir(self.host_path(path)).ok()?;
+        let dir = self.resolve_dir(path)?;
+        let rd = std::fs::read_dir(self.host_path(&dir.real)).ok()?;
         Some(rd.filter_map(|e| Some(e.ok()?.file_name())).collect())
     }
 
@@ -430,7 +459,7 @@ mod tests {
 
     #[test]
     fn reads_follow_symlinks_inside_the_root_only() {
-        let (_t, r) = tree();
+        let (t, r) = tree();
         // `Files::read`, not the root's own (which reports why a read failed).
         let read = |p: &str| Files::read(&r, Path::new(p));
         assert_eq!(read("/etc/app/abs").unwrap(), b"x");
@@ -447,6 +476,12 @@ mod tests {
         assert!(r.is_file(Path::new("/lib/x.so")));
         assert!(!r.is_file(Path::new("/lib")));
         assert!(!r.is_dir(Path::new("/etc/app/escape")));
+        // Even the primitives, handed a path through symlinks, stay in the root: `/abs2`
+        // points at the root's `/usr/lib`, not the host's.
+        symlink("/usr/lib", t.path().join("abs2")).unwrap();
+        assert_eq!(r.entry(Path::new("/abs2/x.so")), Some(Entry::File));
+        assert_eq!(r.list_resolved(Path::new("/abs2")).unwrap(), ["x.so"]);
+        assert_eq!(r.read_resolved(Path::new("/abs2/x.so")).unwrap(), b"x");
     }
 
     #[test]
@@ -495,7 +530,7 @@ mod tests {
             // A source the base lacks changes nothing.
             ("/etc/app/main.conf".into(), "/src/none".into()),
         ]);
-        let o = Overlay::new(r, added);
+        let o = Overlay::new(&r, added);
         let read = |p: &str| o.read(Path::new(p)).map(|b| String::from_utf8(b).unwrap());
         assert_eq!(read("/etc/app/conf.d/a.conf").as_deref(), Some("mine"));
         assert_eq!(read("/etc/app/conf.d/z.conf").as_deref(), Some("mine"));
