@@ -162,10 +162,6 @@ struct Tokens<'a> {
 }
 
 impl Tokens<'_> {
-    fn err(&self, line: usize, reason: String) -> (usize, String) {
-        (line, reason)
-    }
-
     /// The next statement, or the line and reason of a syntax error.
     fn next_stmt(&mut self) -> Result<Stmt, (usize, String)> {
         let mut words: Vec<String> = Vec::new();
@@ -180,7 +176,7 @@ impl Tokens<'_> {
                         end: End::Eof,
                     });
                 }
-                return Err(self.err(
+                return Err((
                     self.line,
                     "unexpected end of file, expecting \";\" or \"}\"".into(),
                 ));
@@ -202,7 +198,7 @@ impl Tokens<'_> {
                 b';' | b'{' => {
                     self.bump();
                     if words.is_empty() {
-                        return Err(self.err(self.line, format!("unexpected \"{}\"", c as char)));
+                        return Err((self.line, format!("unexpected \"{}\"", c as char)));
                     }
                     let end = if c == b';' {
                         End::Directive
@@ -218,7 +214,7 @@ impl Tokens<'_> {
                 b'}' => {
                     self.bump();
                     if !words.is_empty() {
-                        return Err(self.err(self.line, "unexpected \"}\"".into()));
+                        return Err((self.line, "unexpected \"}\"".into()));
                     }
                     return Ok(Stmt {
                         words,
@@ -278,10 +274,10 @@ impl Tokens<'_> {
                         )
                     }
                 };
-                return Err(self.err(start_line, reason));
+                return Err((start_line, reason));
             }
             let Some(&c) = self.text.get(self.pos) else {
-                return Err(self.err(
+                return Err((
                     self.line,
                     "unexpected end of file, expecting \";\" or \"}\"".into(),
                 ));
@@ -319,7 +315,7 @@ impl Tokens<'_> {
                             Ok((word, Some(End::Block)))
                         }
                         Some(&other) => {
-                            Err(self.err(self.line, format!("unexpected \"{}\"", other as char)))
+                            Err((self.line, format!("unexpected \"{}\"", other as char)))
                         }
                     };
                 }
