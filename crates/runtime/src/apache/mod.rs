@@ -35,6 +35,27 @@
 //! Not followed: `mod_macro`'s `<Macro>`/`Use` (a macro's body is kept as directives of its
 //! definition, not expanded where it is used) and `<If>` expressions, which httpd evaluates
 //! per request (their directives are all read).
+//!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//! use std::path::Path;
+//!
+//! use depclose_resolve::Root;
+//! use depclose_runtime::{Files, apache};
+//!
+//! let root = Root::new(Path::new("/"))?;
+//! // As `apache2ctl` starts it: the binary's defaults, the environment of `envvars`.
+//! let defaults = Files::read(&root, Path::new("/usr/sbin/apache2"))
+//!     .and_then(|bytes| apache::Defaults::from_binary(&bytes))
+//!     .unwrap_or_else(apache::Defaults::upstream);
+//! let script = Files::read_to_string(&root, Path::new("/etc/apache2/envvars"));
+//! let env = apache::envvars(&script.unwrap_or_default(), &BTreeMap::new()).env;
+//! let config = apache::read(&root, &apache::Options::new(defaults, env))?;
+//! for module in config.uses().modules {
+//!     println!("{}: {} loads {}", module.at, module.name, module.path.display());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod binary;
 mod envvars;

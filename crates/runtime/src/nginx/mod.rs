@@ -20,6 +20,23 @@
 //!
 //! Every directive comes back with its file and line ([`Directive`]); [`Config::uses`] says
 //! what the server will load and open ([`Uses`]).
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! use depclose_resolve::Root;
+//! use depclose_runtime::{Files, nginx};
+//!
+//! let root = Root::new(Path::new("/"))?;
+//! let defaults = Files::read(&root, Path::new("/usr/sbin/nginx"))
+//!     .and_then(|bytes| nginx::Defaults::from_binary(&bytes))
+//!     .unwrap_or_else(nginx::Defaults::upstream);
+//! let config = nginx::read(&root, &nginx::Options::new(defaults))?;
+//! for module in config.uses().modules {
+//!     println!("{}: load_module {}", module.at, module.path.display());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod binary;
 mod uses;
