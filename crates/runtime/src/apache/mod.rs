@@ -231,7 +231,7 @@ pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, C
         &r.config.server_root,
         &options.config_file.to_string_lossy(),
     );
-    let Some(text) = files.read_to_string(&main) else {
+    let Some(text) = read_conf(files, &main) else {
         return Err(ConfigError::Unreadable { file: main });
     };
     r.stack
@@ -652,7 +652,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                 path: path.to_path_buf(),
             });
         }
-        let Some(text) = self.files.read_to_string(path) else {
+        let Some(text) = read_conf(self.files, path) else {
             return Err(ConfigError::MissingInclude {
                 at: at.clone(),
                 path: path.to_path_buf(),
@@ -772,6 +772,15 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         out.push_str(rest);
         out
     }
+}
+
+/// A configuration file's text (`ap_pcfg_openfile`: a regular file, or `/dev/null`, which
+/// httpd accepts by name as an empty one).
+fn read_conf<F: Files + ?Sized>(files: &F, path: &Path) -> Option<String> {
+    if path == Path::new("/dev/null") {
+        return Some(String::new());
+    }
+    files.read_to_string(path)
 }
 
 fn syntax(at: Evidence, reason: String) -> ConfigError {

@@ -214,6 +214,7 @@ fn includes_files_globs_and_directories_in_order() {
                     "Include conf.d/*.conf\n",
                     "IncludeOptional nothing/*.conf\n",
                     "IncludeOptional /srv/httpd/absent.conf\n",
+                    "Include /dev/null\n",
                     "<VirtualHost *>\nInclude /etc/extra\n</VirtualHost>\n",
                     "Last x\n",
                 ),
@@ -237,6 +238,7 @@ fn includes_files_globs_and_directories_in_order() {
             "B",
             "IncludeOptional",
             "IncludeOptional",
+            "Include",
             "<VirtualHost",
             "Include",
             "OneX",
@@ -245,14 +247,15 @@ fn includes_files_globs_and_directories_in_order() {
         ]
     );
     // An included file's directives belong to the section of the Include.
-    assert_eq!(c.directives[7].section, Some(5));
-    assert_eq!(c.directives[7].at, at("/etc/extra/1/x", 1));
+    assert_eq!(c.directives[8].section, Some(6));
+    assert_eq!(c.directives[8].at, at("/etc/extra/1/x", 1));
     assert_eq!(
         c.files,
         [
             "/srv/httpd/httpd.conf",
             "/srv/httpd/conf.d/a.conf",
             "/srv/httpd/conf.d/b.conf",
+            "/dev/null",
             "/etc/extra/1/x",
             "/etc/extra/2"
         ]
