@@ -518,11 +518,15 @@ impl<F: Files + ?Sized> Reader<'_, F> {
     ) -> Result<(), ConfigError> {
         match lname {
             "define" | "undefine" => {
-                let (Some(name), true) = (argv.first(), argv.len() <= 2) else {
-                    return Err(syntax(
-                        at.clone(),
-                        format!("{lname} takes one or two arguments"),
-                    ));
+                let define = lname == "define";
+                let (Some(name), true) = (argv.first(), argv.len() <= if define { 2 } else { 1 })
+                else {
+                    let reason = if define {
+                        "Define takes one or two arguments"
+                    } else {
+                        "UnDefine takes one argument"
+                    };
+                    return Err(syntax(at.clone(), reason.into()));
                 };
                 if name.contains(':') {
                     return Err(syntax(
@@ -530,7 +534,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                         "Variable name must not contain ':'".into(),
                     ));
                 }
-                if lname == "define" {
+                if define {
                     if !self.defines.contains(name) {
                         self.defines.push(name.clone());
                     }
@@ -556,7 +560,12 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             }
             "serverroot" | "defaultruntimedir" => {
                 let [path] = argv else {
-                    return Err(syntax(at.clone(), format!("{lname} takes one argument")));
+                    let name = if lname == "serverroot" {
+                        "ServerRoot"
+                    } else {
+                        "DefaultRuntimeDir"
+                    };
+                    return Err(syntax(at.clone(), format!("{name} takes one argument")));
                 };
                 let full = normalize(&server_relative(&self.config.server_root, path));
                 if lname == "defaultruntimedir" {
@@ -574,10 +583,15 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                 }
             }
             "include" | "includeoptional" => {
-                let [path] = argv else {
-                    return Err(syntax(at.clone(), format!("{lname} takes one argument")));
-                };
                 let optional = lname == "includeoptional";
+                let [path] = argv else {
+                    let name = if optional {
+                        "IncludeOptional"
+                    } else {
+                        "Include"
+                    };
+                    return Err(syntax(at.clone(), format!("{name} takes one argument")));
+                };
                 // `include_config` counts the Includes being processed; the stack also
                 // holds the main file.
                 if self.stack.len() > MAX_INCLUDE_DEPTH {

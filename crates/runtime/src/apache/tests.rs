@@ -357,6 +357,9 @@ fn malformed_input_is_an_error_never_a_panic() {
             "<IfDefine> directive missing closing '>'",
         ),
         ("Define A:B\n", 1, "Variable name must not contain ':'"),
+        ("Define A B C\n", 1, "Define takes one or two arguments"),
+        ("UnDefine A B\n", 1, "UnDefine takes one argument"),
+        ("include a b\n", 1, "Include takes one argument"),
         (
             "LoadModule only_one\n",
             1,
