@@ -403,7 +403,7 @@ fn uses_say_what_is_loaded_and_opened() {
                 "LoadFile /usr/lib/libxml2.so.2 lib/libz.so\n",
                 "User ${RUN_USER}\nGroup #33\n",
                 "DefaultRuntimeDir run\nPidFile httpd.pid\n",
-                "Mutex file:/var/lock/h default\nMutex sem\n",
+                "Mutex file:/var/lock/h default\nMutex sem:name\nMutex FLOCK:locks mpm-accept\n",
                 "ErrorLog \"|/usr/bin/rotatelogs /var/log/e 86400\"\n",
                 "CustomLog logs/access.log combined\nTransferLog \"||/bin/logger\"\n",
                 "Listen 80\nListen [::1]:8443 https\n",
@@ -454,7 +454,13 @@ fn uses_say_what_is_loaded_and_opened() {
     assert_eq!(u.group.unwrap().value, "#33");
     assert_eq!(u.runtime_dir, set("/srv/httpd/run".into(), 7));
     assert_eq!(u.pid_file, set("/srv/httpd/run/httpd.pid".into(), 8));
-    assert_eq!(u.mutex_dirs, [set("/var/lock/h".into(), 9)]);
+    assert_eq!(
+        u.mutex_dirs,
+        [
+            set("/var/lock/h".into(), 9),
+            set("/srv/httpd/run/locks".into(), 11)
+        ]
+    );
     let logs = |v: &[Setting<LogTarget>]| {
         v.iter()
             .map(|s| (s.value.clone(), s.at.as_ref().map(|a| a.line)))
@@ -465,9 +471,9 @@ fn uses_say_what_is_loaded_and_opened() {
         [
             (
                 LogTarget::Pipe("/usr/bin/rotatelogs /var/log/e 86400".into()),
-                Some(11)
+                Some(12)
             ),
-            (LogTarget::Syslog(Some("local1".into())), Some(18)),
+            (LogTarget::Syslog(Some("local1".into())), Some(19)),
         ]
     );
     assert_eq!(
@@ -475,15 +481,15 @@ fn uses_say_what_is_loaded_and_opened() {
         [
             (
                 LogTarget::File("/srv/httpd/logs/access.log".into()),
-                Some(12)
+                Some(13)
             ),
-            (LogTarget::Pipe("/bin/logger".into()), Some(13)),
-            (LogTarget::File("/v/a.log".into()), Some(19)),
+            (LogTarget::Pipe("/bin/logger".into()), Some(14)),
+            (LogTarget::File("/v/a.log".into()), Some(20)),
         ]
     );
     let listen: Vec<_> = u.listen.iter().map(|s| s.value.as_str()).collect();
     assert_eq!(listen, ["80", "[::1]:8443"]);
-    assert_eq!(u.document_roots, [set("/srv/httpd/htdocs".into(), 16)]);
+    assert_eq!(u.document_roots, [set("/srv/httpd/htdocs".into(), 17)]);
     assert_eq!(u.config_files, [PathBuf::from(file)]);
 
     // Without mod_mime no types file is read; the defaults fill in the rest.

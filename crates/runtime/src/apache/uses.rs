@@ -66,7 +66,8 @@ pub struct Uses {
     pub error_logs: Vec<Setting<LogTarget>>,
     /// `CustomLog` and `TransferLog`.
     pub access_logs: Vec<Setting<LogTarget>>,
-    /// The directories of `Mutex file:DIR` (and `flock:`, `fcntl:`, `default:`).
+    /// The lock-file directories of `Mutex MECH:DIR` (file-based mechanisms), resolved
+    /// against the run-time directory.
     pub mutex_dirs: Vec<Setting<PathBuf>>,
     /// `Listen` addresses, as written.
     pub listen: Vec<Setting<String>>,
@@ -170,11 +171,19 @@ impl Config {
                 at: at(d),
             })
             .collect();
+        // `ap_parse_mutex`: `MECH:DIR`, DIR relative to the run-time directory, except for
+        // no lock and for POSIX semaphores (`sem` is one on Linux), which take a name.
         let mutex_dirs = all("Mutex")
             .filter_map(|d| {
                 let (mech, dir) = d.args[0].split_once(':')?;
-                matches!(mech, "file" | "flock" | "fcntl" | "default").then(|| Setting {
-                    value: self.server_relative(dir),
+                let mech = mech.to_ascii_lowercase();
+                let named = matches!(mech.as_str(), "none" | "no" | "posixsem" | "sem");
+                (!named && !dir.is_empty()).then(|| Setting {
+                    value: if dir.starts_with('/') {
+                        PathBuf::from(dir)
+                    } else {
+                        runtime_dir.value.join(dir)
+                    },
                     at: at(d),
                 })
             })
