@@ -408,7 +408,7 @@ fn uses_say_what_is_loaded_and_opened() {
                 "CustomLog logs/access.log combined\nTransferLog \"||/bin/logger\"\n",
                 "Listen 80\nListen [::1]:8443 https\n",
                 "DocumentRoot htdocs\n",
-                "<VirtualHost *:80>\nErrorLog syslog:local1\nCustomLog /v/a.log common\n</VirtualHost>\n",
+                "<VirtualHost *:80>\nErrorLog syslog:local1\nCustomLog /v/a.log common\nTransferLog \"|$cronolog x\"\n</VirtualHost>\n",
             ),
         )],
         &o,
@@ -470,7 +470,10 @@ fn uses_say_what_is_loaded_and_opened() {
         logs(&u.error_logs),
         [
             (
-                LogTarget::Pipe("/usr/bin/rotatelogs /var/log/e 86400".into()),
+                LogTarget::Pipe {
+                    command: "/usr/bin/rotatelogs /var/log/e 86400".into(),
+                    shell: false
+                },
                 Some(12)
             ),
             (LogTarget::Syslog(Some("local1".into())), Some(19)),
@@ -483,10 +486,26 @@ fn uses_say_what_is_loaded_and_opened() {
                 LogTarget::File("/srv/httpd/logs/access.log".into()),
                 Some(13)
             ),
-            (LogTarget::Pipe("/bin/logger".into()), Some(14)),
+            (
+                LogTarget::Pipe {
+                    command: "/bin/logger".into(),
+                    shell: false
+                },
+                Some(14)
+            ),
             (LogTarget::File("/v/a.log".into()), Some(20)),
+            (
+                LogTarget::Pipe {
+                    command: "cronolog x".into(),
+                    shell: true
+                },
+                Some(21)
+            ),
         ]
     );
+    assert_eq!(u.error_logs[0].value.program(), Some("/usr/bin/rotatelogs"));
+    assert_eq!(u.access_logs[3].value.program(), Some("/bin/sh"));
+    assert_eq!(u.error_logs[1].value.program(), None);
     let listen: Vec<_> = u.listen.iter().map(|s| s.value.as_str()).collect();
     assert_eq!(listen, ["80", "[::1]:8443"]);
     assert_eq!(u.document_roots, [set("/srv/httpd/htdocs".into(), 17)]);

@@ -22,8 +22,9 @@ pub struct Module {
 pub enum LogTarget {
     /// A file, resolved against the server root.
     File(PathBuf),
-    /// `|command` (or `||command`, `|$command`): a program httpd starts and writes to.
-    Pipe(String),
+    /// `|command` or `||command`: a program httpd starts and writes to; `|$command` runs it
+    /// through `/bin/sh -c` (`shell`).
+    Pipe { command: String, shell: bool },
     /// `syslog` or `syslog:facility`.
     Syslog(Option<String>),
 }
@@ -31,14 +32,31 @@ pub enum LogTarget {
 impl LogTarget {
     fn of(config: &Config, arg: &str) -> LogTarget {
         if let Some(cmd) = arg.strip_prefix('|') {
-            let cmd = cmd.strip_prefix(['|', '$']).unwrap_or(cmd);
-            LogTarget::Pipe(cmd.trim().to_owned())
+            let (command, shell) = match (cmd.strip_prefix('$'), cmd.strip_prefix('|')) {
+                (Some(c), _) => (c, true),
+                (None, Some(c)) => (c, false),
+                (None, None) => (cmd, false),
+            };
+            LogTarget::Pipe {
+                command: command.trim().to_owned(),
+                shell,
+            }
         } else if arg == "syslog" {
             LogTarget::Syslog(None)
         } else if let Some(facility) = arg.strip_prefix("syslog:") {
             LogTarget::Syslog(Some(facility.to_owned()))
         } else {
             LogTarget::File(config.server_relative(arg))
+        }
+    }
+
+    /// The program a piped log starts (the first word of its command): `/bin/sh` when it
+    /// goes through the shell.
+    pub fn program(&self) -> Option<&str> {
+        match self {
+            LogTarget::Pipe { shell: true, .. } => Some("/bin/sh"),
+            LogTarget::Pipe { command, .. } => command.split_whitespace().next(),
+            _ => None,
         }
     }
 }
