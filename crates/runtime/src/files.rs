@@ -428,6 +428,38 @@ impl<F: Files> Files for Overlay<F> {
     }
 }
 
+/// Files held in memory, for tests that need many small trees.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct MemFiles(pub(crate) BTreeMap<PathBuf, Vec<u8>>);
+
+#[cfg(test)]
+impl Files for MemFiles {
+    fn entry(&self, path: &Path) -> Option<Entry> {
+        if self.0.contains_key(path) {
+            Some(Entry::File)
+        } else if path == Path::new("/") || self.0.keys().any(|k| k.starts_with(path)) {
+            Some(Entry::Dir)
+        } else {
+            None
+        }
+    }
+
+    fn read_resolved(&self, path: &Path) -> Option<Vec<u8>> {
+        self.0.get(path).cloned()
+    }
+
+    fn list_resolved(&self, path: &Path) -> Option<Vec<OsString>> {
+        Some(
+            self.0
+                .keys()
+                .filter_map(|k| k.strip_prefix(path).ok()?.iter().next())
+                .map(OsStr::to_os_string)
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

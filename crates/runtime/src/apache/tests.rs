@@ -717,3 +717,62 @@ fn include_depth_is_limited() {
         }
     );
 }
+
+/// Random texts made of the grammar's own pieces (and characters that are not ASCII)
+/// never panic the reader; whatever they are, they read or fail with an error. `x`
+/// includes itself, `y` nothing.
+#[test]
+fn random_text_never_panics() {
+    let pieces = [
+        "<IfModule ",
+        "<IfModule !so_module>",
+        "</IfModule>",
+        "<VirtualHost *>",
+        "</VirtualHost>",
+        "<IfDefine A>",
+        "</IfDefine>",
+        "Define A\n",
+        "UnDefine A\n",
+        "Include x\n",
+        "IncludeOptional *\n",
+        "Include y*\n",
+        "LoadModule m_module m.so\n",
+        "\"",
+        "'",
+        "\\",
+        "\n",
+        "\r\n",
+        "\\\n",
+        "${A}",
+        "${",
+        "}",
+        " ",
+        "#",
+        ">",
+        "<",
+        "!",
+        "\u{e9}",
+        "\u{a0}",
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let len = next() % 24;
+        let text: String = (0..len)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        let files = crate::files::MemFiles(BTreeMap::from([
+            (
+                PathBuf::from("/srv/httpd/httpd.conf"),
+                text.clone().into_bytes(),
+            ),
+            (PathBuf::from("/srv/httpd/x"), text.into_bytes()),
+        ]));
+        let _ = read(&files, &options());
+    }
+}

@@ -440,3 +440,51 @@ fn global_directives_from_the_command_line() {
         matches!(read(&r, &o), Err(ConfigError::Syntax { at, .. }) if at.file == Path::new("-g"))
     );
 }
+
+/// Random texts made of the tokenizer's own pieces never panic the reader; `x` includes
+/// itself.
+#[test]
+fn random_text_never_panics() {
+    let pieces = [
+        "{",
+        "}",
+        ";",
+        "\"",
+        "'",
+        "\\",
+        "#",
+        "$",
+        "${",
+        "(",
+        ")",
+        " ",
+        "\n",
+        "\r\n",
+        "include x;",
+        "include *;",
+        "http",
+        "a",
+        "\u{e9}",
+    ];
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let len = next() % 24;
+        let text: String = (0..len)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        let files = crate::files::MemFiles(std::collections::BTreeMap::from([
+            (
+                PathBuf::from("/etc/nginx/nginx.conf"),
+                text.clone().into_bytes(),
+            ),
+            (PathBuf::from("/etc/nginx/x"), text.into_bytes()),
+        ]));
+        let _ = read(&files, &options());
+    }
+}
