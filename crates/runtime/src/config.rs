@@ -3,26 +3,29 @@
 
 use std::path::PathBuf;
 
-/// Where something was read: a configuration file, named as the program names it inside
-/// the root, and a line of it (1-based; for a directive continued over several lines, its
-/// first).
+/// A line of a configuration file that says something: the file, named as the program names
+/// it inside the root (or `-C`, `-c`, `-g` for directives given on the command line), its
+/// line (from 1; for a directive over several lines, its first), and the directive as
+/// written there (continuation lines joined, line breaks inside it made spaces).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Evidence {
+pub struct ConfigLine {
     pub file: PathBuf,
     pub line: usize,
+    pub text: String,
 }
 
-impl std::fmt::Display for Evidence {
+impl std::fmt::Display for ConfigLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.text)
     }
 }
 
-/// A value a configuration gives, and where; `at` is `None` for a compiled-in default.
+/// A value a configuration gives, and the line that gives it; `at` is `None` for a
+/// compiled-in default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting<T> {
     pub value: T,
-    pub at: Option<Evidence>,
+    pub at: Option<ConfigLine>,
 }
 
 /// Why a configuration could not be read: each problem the program itself would refuse to
@@ -34,20 +37,44 @@ pub enum ConfigError {
     #[error("{}: cannot read the configuration file", file.display())]
     Unreadable { file: PathBuf },
     /// A line the program's grammar rejects.
-    #[error("{at}: {reason}")]
-    Syntax { at: Evidence, reason: String },
+    #[error("{}:{line}: {reason}", file.display())]
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        reason: String,
+    },
     /// An include that must be there and is not (`Include` of a missing file, or a
     /// wildcard that matches nothing; nginx's `include` of a missing file).
-    #[error("{at}: {}: {reason}", path.display())]
+    #[error("{}:{line}: {}: {reason}", file.display(), path.display())]
     MissingInclude {
-        at: Evidence,
+        file: PathBuf,
+        line: usize,
         path: PathBuf,
         reason: &'static str,
     },
     /// A file that includes itself, directly or through others.
-    #[error("{at}: {} is already being read: an include loop", path.display())]
-    IncludeLoop { at: Evidence, path: PathBuf },
+    #[error("{}:{line}: {} is already being read: an include loop", file.display(), path.display())]
+    IncludeLoop {
+        file: PathBuf,
+        line: usize,
+        path: PathBuf,
+    },
     /// Includes (or included directories) nested deeper than the program allows.
-    #[error("{at}: includes nested deeper than {limit}")]
-    TooDeep { at: Evidence, limit: usize },
+    #[error("{}:{line}: includes nested deeper than {limit}", file.display())]
+    TooDeep {
+        file: PathBuf,
+        line: usize,
+        limit: usize,
+    },
+}
+
+impl ConfigError {
+    /// A syntax error at `at`.
+    pub(crate) fn syntax(at: &ConfigLine, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Syntax {
+            file: at.file.clone(),
+            line: at.line,
+            reason: reason.into(),
+        }
+    }
 }

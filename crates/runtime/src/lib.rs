@@ -11,7 +11,7 @@
 //!   naming the directory they load from;
 //! - readers of the configurations that name what a server loads: Apache httpd's
 //!   ([`apache`]) and nginx's ([`nginx`]), each a parser of the program's own grammar that
-//!   returns every directive with its file and line ([`Evidence`]), what it makes the server
+//!   returns every directive with its file and line ([`ConfigLine`]), what it makes the server
 //!   load and open, or the [`ConfigError`] the server would stop on. They read through
 //!   [`Files`], the root seen from inside (an [`Overlay`] puts the image's own files over it).
 //!
@@ -43,7 +43,7 @@ mod glibc;
 mod hints;
 pub mod nginx;
 
-pub use config::{ConfigError, Evidence, Setting};
+pub use config::{ConfigError, ConfigLine, Setting};
 pub use files::{Entry, Files, Overlay};
 pub use glibc::{LIBGCC_S, NSSWITCH_CONF, glibc_loads, nss_services};
 pub use hints::{Dir, HINTS, Hint, Loads, hints};

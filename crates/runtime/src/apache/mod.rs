@@ -68,7 +68,7 @@ pub use binary::{DEBIAN_STATIC_MODULES, Defaults, StaticModule, static_modules};
 pub use envvars::{Envvars, Skipped, envvars};
 pub use uses::{LogTarget, Module, Uses};
 
-use crate::config::{ConfigError, Evidence, Setting};
+use crate::config::{ConfigError, ConfigLine, Setting};
 use crate::files::{Files, has_wildcard, normalize};
 
 /// httpd refuses `Include`s nested deeper than this (`server/core.c` `AP_MAX_INCLUDE_DEPTH`).
@@ -124,7 +124,7 @@ pub struct Directive {
     pub name: String,
     /// The arguments, unquoted, with `${NAME}` replaced; a section's without its `>`.
     pub args: Vec<String>,
-    pub at: Evidence,
+    pub at: ConfigLine,
     /// The index of the section (`<VirtualHost`, `<Directory`, …) it is in, if any.
     /// Conditional sections are decided while reading and are not directives.
     pub section: Option<usize>,
@@ -142,14 +142,14 @@ impl Directive {
 #[non_exhaustive]
 pub enum Warning {
     /// `${NAME}` with no `Define`, environment variable or default: kept as written.
-    UndefinedVariable { name: String, at: Evidence },
+    UndefinedVariable { name: String, at: ConfigLine },
     /// A condition that depends on what the modules provide (`<IfDirective>`,
     /// `<IfSection>`, `<IfVersion>`), which a reader of files cannot decide: its section is
     /// read, so that nothing it loads is missed.
     Undecided {
         section: String,
         test: String,
-        at: Evidence,
+        at: ConfigLine,
     },
 }
 
@@ -397,10 +397,11 @@ struct Open {
 }
 
 impl<F: Files + ?Sized> Reader<'_, F> {
-    fn at(file: &Path, line: usize) -> Evidence {
-        Evidence {
+    fn at(file: &Path, line: &Line) -> ConfigLine {
+        ConfigLine {
             file: file.to_path_buf(),
-            line,
+            line: line.at,
+            text: line.text.clone(),
         }
     }
 
@@ -418,7 +419,8 @@ impl<F: Files + ?Sized> Reader<'_, F> {
     /// `outer` is the section the including directive is in.
     fn file(&mut self, name: &Path, text: &str, outer: Option<usize>) -> Result<(), ConfigError> {
         let lines = lines(text).map_err(|line| ConfigError::Syntax {
-            at: Self::at(name, line),
+            file: name.to_path_buf(),
+            line,
             reason: format!("line longer than {MAX_LINE} bytes"),
         })?;
         let mut open: Vec<Open> = Vec::new();
@@ -429,7 +431,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             if line.text.is_empty() || line.text.starts_with('#') {
                 continue;
             }
-            let at = Self::at(name, line.at);
+            let at = Self::at(name, line);
             let text = self.resolve_env(&line.text, &at);
             let (mut cmd, rest) = getword(&text);
             let mut args = rest.to_owned();
@@ -444,17 +446,20 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             let lname = cmd.to_ascii_lowercase();
             if let Some(close) = cmd.strip_prefix("</") {
                 let Some(close) = close.strip_suffix('>') else {
-                    return Err(syntax(at, format!("{cmd} directive missing closing '>'")));
+                    return Err(ConfigError::syntax(
+                        &at,
+                        format!("{cmd} directive missing closing '>'"),
+                    ));
                 };
                 let Some(top) = open.pop() else {
-                    return Err(syntax(
-                        at,
+                    return Err(ConfigError::syntax(
+                        &at,
                         format!("{cmd} without matching <{close}> section"),
                     ));
                 };
                 if !top.name.eq_ignore_ascii_case(close) {
-                    return Err(syntax(
-                        at,
+                    return Err(ConfigError::syntax(
+                        &at,
                         format!("Expected </{}> but saw {cmd}", top.name),
                     ));
                 }
@@ -476,7 +481,10 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             let section = open.iter().rev().find_map(|o| o.index).or(outer);
             let argv = if cmd.starts_with('<') {
                 let Some(end) = args.rfind('>') else {
-                    return Err(syntax(at, format!("{cmd}> directive missing closing '>'")));
+                    return Err(ConfigError::syntax(
+                        &at,
+                        format!("{cmd}> directive missing closing '>'"),
+                    ));
                 };
                 words(&args[..end])
             } else {
@@ -500,10 +508,11 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             self.execute(&lname, &argv, &at, section)?;
         }
         if let Some(o) = open.pop() {
-            return Err(syntax(
-                Self::at(name, o.at),
-                format!("<{}> was not closed.", o.name),
-            ));
+            return Err(ConfigError::Syntax {
+                file: name.to_path_buf(),
+                line: o.at,
+                reason: format!("<{}> was not closed.", o.name),
+            });
         }
         Ok(())
     }
@@ -513,7 +522,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         &mut self,
         lname: &str,
         argv: &[String],
-        at: &Evidence,
+        at: &ConfigLine,
         section: Option<usize>,
     ) -> Result<(), ConfigError> {
         match lname {
@@ -526,12 +535,12 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                     } else {
                         "UnDefine takes one argument"
                     };
-                    return Err(syntax(at.clone(), reason.into()));
+                    return Err(ConfigError::syntax(at, reason));
                 };
                 if name.contains(':') {
-                    return Err(syntax(
-                        at.clone(),
-                        "Variable name must not contain ':'".into(),
+                    return Err(ConfigError::syntax(
+                        at,
+                        "Variable name must not contain ':'",
                     ));
                 }
                 if define {
@@ -548,7 +557,10 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             }
             "loadmodule" => {
                 let [name, path] = argv else {
-                    return Err(syntax(at.clone(), "LoadModule takes two arguments, a module name and the name of a shared object file to load it from".into()));
+                    return Err(ConfigError::syntax(
+                        at,
+                        "LoadModule takes two arguments, a module name and the name of a shared object file to load it from",
+                    ));
                 };
                 if !self.config.modules.iter().any(|m| &m.name == name) {
                     self.config.modules.push(Module {
@@ -565,7 +577,10 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                     } else {
                         "DefaultRuntimeDir"
                     };
-                    return Err(syntax(at.clone(), format!("{name} takes one argument")));
+                    return Err(ConfigError::syntax(
+                        at,
+                        format!("{name} takes one argument"),
+                    ));
                 };
                 let full = normalize(&server_relative(&self.config.server_root, path));
                 if lname == "defaultruntimedir" {
@@ -576,9 +591,9 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                 } else if self.files.is_dir(&full) {
                     self.config.server_root = full;
                 } else {
-                    return Err(syntax(
-                        at.clone(),
-                        "ServerRoot must be a valid directory".into(),
+                    return Err(ConfigError::syntax(
+                        at,
+                        "ServerRoot must be a valid directory",
                     ));
                 }
             }
@@ -590,13 +605,17 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                     } else {
                         "Include"
                     };
-                    return Err(syntax(at.clone(), format!("{name} takes one argument")));
+                    return Err(ConfigError::syntax(
+                        at,
+                        format!("{name} takes one argument"),
+                    ));
                 };
                 // `include_config` counts the Includes being processed; the stack also
                 // holds the main file.
                 if self.stack.len() > MAX_INCLUDE_DEPTH {
                     return Err(ConfigError::TooDeep {
-                        at: at.clone(),
+                        file: at.file.clone(),
+                        line: at.line,
                         limit: MAX_INCLUDE_DEPTH,
                     });
                 }
@@ -614,7 +633,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         &mut self,
         full: &Path,
         optional: bool,
-        at: &Evidence,
+        at: &ConfigLine,
         section: Option<usize>,
     ) -> Result<(), ConfigError> {
         if !has_wildcard(&full.to_string_lossy()) {
@@ -623,7 +642,8 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         let matches = self.files.glob(full);
         if matches.is_empty() && !optional {
             return Err(ConfigError::MissingInclude {
-                at: at.clone(),
+                file: at.file.clone(),
+                line: at.line,
                 path: full.to_path_buf(),
                 reason: "no matches for the wildcard",
             });
@@ -640,14 +660,15 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         &mut self,
         path: &Path,
         optional: bool,
-        at: &Evidence,
+        at: &ConfigLine,
         section: Option<usize>,
         depth: usize,
     ) -> Result<(), ConfigError> {
         if self.files.is_dir(path) {
             if depth >= MAX_DIR_DEPTH {
                 return Err(ConfigError::TooDeep {
-                    at: at.clone(),
+                    file: at.file.clone(),
+                    line: at.line,
                     limit: MAX_DIR_DEPTH,
                 });
             }
@@ -662,13 +683,15 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         let real = self.files.resolve(path).unwrap_or_else(|| normalize(path));
         if self.stack.contains(&real) {
             return Err(ConfigError::IncludeLoop {
-                at: at.clone(),
+                file: at.file.clone(),
+                line: at.line,
                 path: path.to_path_buf(),
             });
         }
         let Some(text) = read_conf(self.files, path) else {
             return Err(ConfigError::MissingInclude {
-                at: at.clone(),
+                file: at.file.clone(),
+                line: at.line,
                 path: path.to_path_buf(),
                 reason: "could not open the configuration file",
             });
@@ -686,11 +709,11 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         cond: Cond,
         cmd: &str,
         args: &str,
-        at: &Evidence,
+        at: &ConfigLine,
     ) -> Result<bool, ConfigError> {
         let Some(end) = args.rfind('>') else {
-            return Err(syntax(
-                at.clone(),
+            return Err(ConfigError::syntax(
+                at,
                 format!("{cmd}> directive missing closing '>'"),
             ));
         };
@@ -701,8 +724,8 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         };
         let (arg, _) = getword(inner);
         if arg.is_empty() {
-            return Err(syntax(
-                at.clone(),
+            return Err(ConfigError::syntax(
+                at,
                 format!("{cmd}> directive requires additional arguments"),
             ));
         }
@@ -743,7 +766,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
     }
 
     /// `ap_resolve_env` over a whole line.
-    fn resolve_env(&mut self, line: &str, at: &Evidence) -> String {
+    fn resolve_env(&mut self, line: &str, at: &ConfigLine) -> String {
         if !line.contains("${") {
             return line.to_owned();
         }
@@ -797,10 +820,6 @@ fn read_conf<F: Files + ?Sized>(files: &F, path: &Path) -> Option<String> {
     files.read_to_string(path)
 }
 
-fn syntax(at: Evidence, reason: String) -> ConfigError {
-    ConfigError::Syntax { at, reason }
-}
-
 /// `ap_soak_end_container`: skip the lines of a section whose test failed, from line index
 /// `i`, up to its end (nested sections counted, `${NAME}` not replaced); the index after it.
 fn soak(lines: &[Line], mut i: usize, name: &str, file: &Path) -> Result<usize, ConfigError> {
@@ -814,13 +833,11 @@ fn soak(lines: &[Line], mut i: usize, name: &str, file: &Path) -> Result<usize, 
             let close = close.strip_suffix('>').unwrap_or(close);
             let top = open.pop().unwrap_or_default();
             if !top.eq_ignore_ascii_case(close) {
-                return Err(syntax(
-                    Evidence {
-                        file: file.to_path_buf(),
-                        line: line.at,
-                    },
-                    format!("Expected </{top}> but saw </{close}>"),
-                ));
+                return Err(ConfigError::Syntax {
+                    file: file.to_path_buf(),
+                    line: line.at,
+                    reason: format!("Expected </{top}> but saw </{close}>"),
+                });
             }
             if open.is_empty() {
                 return Ok(i);
@@ -832,13 +849,11 @@ fn soak(lines: &[Line], mut i: usize, name: &str, file: &Path) -> Result<usize, 
             open.push(cmd[1..].to_owned());
         }
     }
-    Err(syntax(
-        Evidence {
-            file: file.to_path_buf(),
-            line: start,
-        },
-        format!("Expected </{name}> before end of configuration"),
-    ))
+    Err(ConfigError::Syntax {
+        file: file.to_path_buf(),
+        line: start,
+        reason: format!("Expected </{name}> before end of configuration"),
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use depclose_resolve::Root;
 
 use super::*;
-use crate::Setting;
+use crate::{ConfigLine, Setting};
 
 /// A root holding `files` (path under the root → content), with the server root at
 /// `/srv/httpd` and `httpd.conf` as the main file.
@@ -47,10 +47,11 @@ fn show(c: &Config) -> Vec<String> {
         .collect()
 }
 
-fn at(file: &str, line: usize) -> Evidence {
-    Evidence {
+fn at(file: &str, line: usize, text: &str) -> ConfigLine {
+    ConfigLine {
         file: file.into(),
         line,
+        text: text.into(),
     }
 }
 
@@ -80,6 +81,8 @@ fn quoting_continuation_and_comments() {
         ]
     );
     assert!(c.directives[3].is("LISTEN"));
+    // The evidence is the line as written, continuation joined, before `${}` replacement.
+    assert_eq!(c.directives[2].at.text, "Alias /a       /b");
 }
 
 #[test]
@@ -171,7 +174,11 @@ fn ifdefine_define_undefine_and_variables() {
         c.warnings,
         [Warning::UndefinedVariable {
             name: "NOPE".into(),
-            at: at("/srv/httpd/httpd.conf", 17)
+            at: at(
+                "/srv/httpd/httpd.conf",
+                17,
+                "Keep ${NOPE} ${map:key} ${D?=fallback} $PLAIN"
+            )
         }]
     );
 }
@@ -199,7 +206,7 @@ fn iffile_and_undecided_conditions() {
         [Warning::Undecided {
             section: "IfDirective".into(),
             test: "Foo".into(),
-            at: at("/srv/httpd/httpd.conf", 7)
+            at: at("/srv/httpd/httpd.conf", 7, "<IfDirective !Foo>")
         }]
     );
 }
@@ -248,7 +255,7 @@ fn includes_files_globs_and_directories_in_order() {
     );
     // An included file's directives belong to the section of the Include.
     assert_eq!(c.directives[8].section, Some(6));
-    assert_eq!(c.directives[8].at, at("/etc/extra/1/x", 1));
+    assert_eq!(c.directives[8].at, at("/etc/extra/1/x", 1, "OneX 1"));
     assert_eq!(
         c.files,
         [
@@ -279,7 +286,8 @@ fn missing_includes_are_errors_naming_file_and_line() {
     assert_eq!(
         e,
         ConfigError::MissingInclude {
-            at: at("/srv/httpd/conf/sub.conf", 2),
+            file: "/srv/httpd/conf/sub.conf".into(),
+            line: 2,
             path: "/srv/httpd/conf/gone.conf".into(),
             reason: "could not open the configuration file",
         }
@@ -290,7 +298,14 @@ fn missing_includes_are_errors_naming_file_and_line() {
     );
     let e = conf("\nInclude none/*.conf\n").unwrap_err();
     assert!(
-        matches!(e, ConfigError::MissingInclude { ref at, reason: "no matches for the wildcard", .. } if at.line == 2),
+        matches!(
+            e,
+            ConfigError::MissingInclude {
+                line: 2,
+                reason: "no matches for the wildcard",
+                ..
+            }
+        ),
         "{e}"
     );
     assert_eq!(
@@ -312,7 +327,8 @@ fn include_loops_are_found() {
     assert_eq!(
         e,
         ConfigError::IncludeLoop {
-            at: at("/srv/httpd/a.conf", 2),
+            file: "/srv/httpd/a.conf".into(),
+            line: 2,
             path: "/srv/httpd/link.conf".into()
         }
     );
@@ -371,7 +387,8 @@ fn malformed_input_is_an_error_never_a_panic() {
         assert_eq!(
             e,
             ConfigError::Syntax {
-                at: at("/srv/httpd/httpd.conf", *line),
+                file: "/srv/httpd/httpd.conf".into(),
+                line: *line,
                 reason: (*reason).into()
             },
             "{text:?}"
@@ -386,34 +403,31 @@ fn malformed_input_is_an_error_never_a_panic() {
     let _ = read(&r, &options());
     // A line longer than httpd reads.
     let huge = format!("X {}\n", "a".repeat(MAX_LINE + 1));
-    assert!(matches!(conf(&huge), Err(ConfigError::Syntax { ref at, .. }) if at.line == 1));
+    assert!(matches!(
+        conf(&huge),
+        Err(ConfigError::Syntax { line: 1, .. })
+    ));
 }
 
 #[test]
 fn uses_say_what_is_loaded_and_opened() {
     let mut o = options();
     o.env = BTreeMap::from([("RUN_USER".into(), "www-data".into())]);
-    let c = read_with(
-        &[(
-            "/srv/httpd/httpd.conf",
-            concat!(
-                "LoadModule mime_module modules/mod_mime.so\n",
-                "LoadModule mime_module modules/other.so\n",
-                "LoadModule ssl_module /abs/mod_ssl.so\n",
-                "LoadFile /usr/lib/libxml2.so.2 lib/libz.so\n",
-                "User ${RUN_USER}\nGroup #33\n",
-                "DefaultRuntimeDir run\nPidFile httpd.pid\n",
-                "Mutex file:/var/lock/h default\nMutex sem:name\nMutex FLOCK:locks mpm-accept\n",
-                "ErrorLog \"|/usr/bin/rotatelogs /var/log/e 86400\"\n",
-                "CustomLog logs/access.log combined\nTransferLog \"||/bin/logger\"\n",
-                "Listen 80\nListen [::1]:8443 https\n",
-                "DocumentRoot htdocs\n",
-                "<VirtualHost *:80>\nErrorLog syslog:local1\nCustomLog /v/a.log common\nTransferLog \"|$cronolog x\"\n</VirtualHost>\n",
-            ),
-        )],
-        &o,
-    )
-    .unwrap();
+    let text = concat!(
+        "LoadModule mime_module modules/mod_mime.so\n",
+        "LoadModule mime_module modules/other.so\n",
+        "LoadModule ssl_module /abs/mod_ssl.so\n",
+        "LoadFile /usr/lib/libxml2.so.2 lib/libz.so\n",
+        "User ${RUN_USER}\nGroup #33\n",
+        "DefaultRuntimeDir run\nPidFile httpd.pid\n",
+        "Mutex file:/var/lock/h default\nMutex sem:name\nMutex FLOCK:locks mpm-accept\n",
+        "ErrorLog \"|/usr/bin/rotatelogs /var/log/e 86400\"\n",
+        "CustomLog logs/access.log combined\nTransferLog \"||/bin/logger\"\n",
+        "Listen 80\nListen [::1]:8443 https\n",
+        "DocumentRoot htdocs\n",
+        "<VirtualHost *:80>\nErrorLog syslog:local1\nCustomLog /v/a.log common\nTransferLog \"|$cronolog x\"\n</VirtualHost>\n",
+    );
+    let c = read_with(&[("/srv/httpd/httpd.conf", text)], &o).unwrap();
     let u = c.uses();
     let file = "/srv/httpd/httpd.conf";
     let modules: Vec<_> = u
@@ -432,9 +446,9 @@ fn uses_say_what_is_loaded_and_opened() {
             ("ssl_module", PathBuf::from("/abs/mod_ssl.so"), 3),
         ]
     );
-    let set = |value: PathBuf, line| Setting {
+    let set = |value: PathBuf, line: usize| Setting {
         value,
-        at: Some(at(file, line)),
+        at: Some(at(file, line, text.lines().nth(line - 1).unwrap())),
     };
     assert_eq!(
         u.load_files,
@@ -621,7 +635,14 @@ fn image_files_overlay_the_root() {
     let names: Vec<_> = u.modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["mine_module", "b_module"]);
     // Evidence names the image path, where the server will find the file.
-    assert_eq!(u.modules[1].at, at("/srv/httpd/conf.d/b.conf", 1));
+    assert_eq!(
+        u.modules[1].at,
+        at(
+            "/srv/httpd/conf.d/b.conf",
+            1,
+            "LoadModule b_module modules/b.so"
+        )
+    );
 }
 
 /// `ServerRoot` moves the root for what follows; `-C` and `-c` directives are read before
@@ -654,9 +675,18 @@ fn server_root_and_command_line_directives() {
     assert_eq!(
         modules,
         [
-            ("/other/modules/a.so".into(), at("/other/httpd.conf", 4)),
-            ("/srv/httpd/modules/b.so".into(), at("/other/httpd.conf", 7)),
-            ("/srv/httpd/modules/late.so".into(), at("-c", 1)),
+            (
+                "/other/modules/a.so".into(),
+                at("/other/httpd.conf", 4, "LoadModule a_module modules/a.so")
+            ),
+            (
+                "/srv/httpd/modules/b.so".into(),
+                at("/other/httpd.conf", 7, "LoadModule b_module modules/b.so")
+            ),
+            (
+                "/srv/httpd/modules/late.so".into(),
+                at("-c", 1, "LoadModule late_module modules/late.so")
+            ),
         ]
     );
     assert_eq!(
@@ -668,7 +698,7 @@ fn server_root_and_command_line_directives() {
         c.uses().runtime_dir,
         Setting {
             value: "/srv/httpd/run".into(),
-            at: Some(at("/other/httpd.conf", 6))
+            at: Some(at("/other/httpd.conf", 6, "DefaultRuntimeDir run"))
         }
     );
     drop(t);
@@ -676,7 +706,8 @@ fn server_root_and_command_line_directives() {
     assert_eq!(
         read_with(&[("/srv/httpd/httpd.conf", "")], &o).unwrap_err(),
         ConfigError::Syntax {
-            at: at("-C", 1),
+            file: "-C".into(),
+            line: 1,
             reason: "ServerRoot must be a valid directory".into()
         }
     );
@@ -712,7 +743,8 @@ fn include_depth_is_limited() {
     assert_eq!(
         run(128).unwrap_err(),
         ConfigError::TooDeep {
-            at: at("/srv/httpd/f127.conf", 1),
+            file: "/srv/httpd/f127.conf".into(),
+            line: 1,
             limit: 128
         }
     );

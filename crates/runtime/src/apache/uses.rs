@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{Config, Directive};
-use crate::config::{Evidence, Setting};
+use crate::config::{ConfigLine, Setting};
 
 /// A module `LoadModule` loads (`modules/core/mod_so.c`; a module already loaded is
 /// skipped, as httpd does).
@@ -14,7 +14,7 @@ pub struct Module {
     pub name: String,
     /// The shared object, resolved against the server root.
     pub path: PathBuf,
-    pub at: Evidence,
+    pub at: ConfigLine,
 }
 
 /// Where a log goes (`server/log.c` `open_error_log`, `modules/loggers/mod_log_config.c`).

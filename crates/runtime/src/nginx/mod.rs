@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 pub use binary::Defaults;
 pub use uses::{LogTarget, Module, Uses};
 
-use crate::config::{ConfigError, Evidence};
+use crate::config::{ConfigError, ConfigLine};
 use crate::files::{Files, has_wildcard, normalize};
 
 /// The longest word nginx reads (`NGX_CONF_BUFFER`).
@@ -88,7 +88,7 @@ pub struct Directive {
     pub name: String,
     /// The arguments, unquoted and unescaped; variables as written.
     pub args: Vec<String>,
-    pub at: Evidence,
+    pub at: ConfigLine,
     /// The index of the block directive (`http`, `server`, …) it is in, if any.
     pub block: Option<usize>,
     /// True when it opens a block (`http {`).
@@ -163,11 +163,13 @@ enum End {
     Eof,
 }
 
-/// One statement: its words, the line of its first word, and what ended it.
+/// One statement: its words, the line of its first word, its source up to its `;` or `{`
+/// (line breaks made spaces), and what ended it.
 #[derive(Debug)]
 struct Stmt {
     words: Vec<String>,
     line: usize,
+    text: String,
     end: End,
 }
 
@@ -183,6 +185,7 @@ impl Tokens<'_> {
     fn next_stmt(&mut self) -> Result<Stmt, (usize, String)> {
         let mut words: Vec<String> = Vec::new();
         let mut first_line = self.line;
+        let mut start = self.pos;
         loop {
             // Between words: blanks, comments, and the characters that end a statement.
             let Some(&c) = self.text.get(self.pos) else {
@@ -190,6 +193,7 @@ impl Tokens<'_> {
                     return Ok(Stmt {
                         words,
                         line: self.line,
+                        text: String::new(),
                         end: End::Eof,
                     });
                 }
@@ -225,6 +229,7 @@ impl Tokens<'_> {
                     return Ok(Stmt {
                         words,
                         line: first_line,
+                        text: self.source(start),
                         end,
                     });
                 }
@@ -236,6 +241,7 @@ impl Tokens<'_> {
                     return Ok(Stmt {
                         words,
                         line: self.line,
+                        text: "}".into(),
                         end: End::Close,
                     });
                 }
@@ -243,6 +249,7 @@ impl Tokens<'_> {
             }
             if words.is_empty() {
                 first_line = self.line;
+                start = self.pos;
             }
             let (word, end) = self.word()?;
             words.push(word);
@@ -250,10 +257,22 @@ impl Tokens<'_> {
                 return Ok(Stmt {
                     words,
                     line: first_line,
+                    text: self.source(start),
                     end,
                 });
             }
         }
+    }
+
+    /// The source from `start` to here, each line break (with the blanks around it) one
+    /// space, for evidence.
+    fn source(&self, start: usize) -> String {
+        let raw = String::from_utf8_lossy(&self.text[start..self.pos]);
+        raw.split('\n')
+            .map(|l| l.trim_matches([' ', '\t', '\r']))
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     fn bump(&mut self) {
@@ -401,9 +420,10 @@ struct Reader<'a, F: ?Sized> {
 impl<F: Files + ?Sized> Reader<'_, F> {
     /// `ngx_conf_parse` of one file; `outer` is the block the `include` is in.
     fn file(&mut self, name: &Path, text: &[u8], outer: Option<usize>) -> Result<(), ConfigError> {
-        let at = |line| Evidence {
+        let syntax = |line, reason: &str| ConfigError::Syntax {
             file: name.to_path_buf(),
             line,
+            reason: reason.to_owned(),
         };
         let mut tokens = Tokens {
             text,
@@ -415,28 +435,20 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         loop {
             let stmt = tokens
                 .next_stmt()
-                .map_err(|(line, reason)| ConfigError::Syntax {
-                    at: at(line),
-                    reason,
-                })?;
+                .map_err(|(line, reason)| syntax(line, &reason))?;
             match stmt.end {
                 End::Eof => {
                     if let Some(&(_, line)) = open.last() {
-                        return Err(ConfigError::Syntax {
-                            at: at(line),
-                            reason:
-                                "unexpected end of file, expecting \"}\" for the block opened here"
-                                    .into(),
-                        });
+                        return Err(syntax(
+                            line,
+                            "unexpected end of file, expecting \"}\" for the block opened here",
+                        ));
                     }
                     return Ok(());
                 }
                 End::Close => {
                     if open.pop().is_none() {
-                        return Err(ConfigError::Syntax {
-                            at: at(stmt.line),
-                            reason: "unexpected \"}\"".into(),
-                        });
+                        return Err(syntax(stmt.line, "unexpected \"}\""));
                     }
                     continue;
                 }
@@ -448,10 +460,15 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             let block = open.last().map(|&(i, _)| i).or(outer);
             let index = self.config.directives.len();
             let opens_block = stmt.end == End::Block;
+            let at = ConfigLine {
+                file: name.to_path_buf(),
+                line: stmt.line,
+                text: stmt.text,
+            };
             self.config.directives.push(Directive {
                 name: name_word.clone(),
                 args: args.clone(),
-                at: at(stmt.line),
+                at: at.clone(),
                 block,
                 opens_block,
             });
@@ -461,12 +478,12 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             }
             if name_word == "include" {
                 let [pattern] = args.as_slice() else {
-                    return Err(ConfigError::Syntax {
-                        at: at(stmt.line),
-                        reason: "invalid number of arguments in \"include\" directive".into(),
-                    });
+                    return Err(syntax(
+                        stmt.line,
+                        "invalid number of arguments in \"include\" directive",
+                    ));
                 };
-                self.include(pattern, &at(stmt.line), block)?;
+                self.include(pattern, &at, block)?;
             }
         }
     }
@@ -475,7 +492,7 @@ impl<F: Files + ?Sized> Reader<'_, F> {
     fn include(
         &mut self,
         pattern: &str,
-        at: &Evidence,
+        at: &ConfigLine,
         block: Option<usize>,
     ) -> Result<(), ConfigError> {
         let full = full_name(&self.config.conf_prefix, pattern);
@@ -489,7 +506,8 @@ impl<F: Files + ?Sized> Reader<'_, F> {
         };
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
             return Err(ConfigError::TooDeep {
-                at: at.clone(),
+                file: at.file.clone(),
+                line: at.line,
                 limit: MAX_INCLUDE_DEPTH,
             });
         }
@@ -500,13 +518,15 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                 .unwrap_or_else(|| normalize(&path));
             if self.stack.contains(&real) {
                 return Err(ConfigError::IncludeLoop {
-                    at: at.clone(),
+                    file: at.file.clone(),
+                    line: at.line,
                     path,
                 });
             }
             let Some(bytes) = self.files.read(&path) else {
                 return Err(ConfigError::MissingInclude {
-                    at: at.clone(),
+                    file: at.file.clone(),
+                    line: at.line,
                     path,
                     reason: "open() failed",
                 });

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use depclose_resolve::Root;
 
 use super::*;
-use crate::Setting;
+use crate::{ConfigLine, Setting};
 
 /// A root holding `files`, nginx's prefix at `/opt/nginx` and its configuration at
 /// `/etc/nginx/nginx.conf`.
@@ -48,10 +48,11 @@ fn show(c: &Config) -> Vec<String> {
         .collect()
 }
 
-fn at(file: &str, line: usize) -> Evidence {
-    Evidence {
+fn at(file: &str, line: usize, text: &str) -> ConfigLine {
+    ConfigLine {
         file: file.into(),
         line,
+        text: text.into(),
     }
 }
 
@@ -84,6 +85,9 @@ fn tokens_quotes_escapes_comments_and_variables() {
             "multi line|args@9",
         ]
     );
+    // The evidence is the statement as written, its line breaks made spaces.
+    assert_eq!(c.directives[8].at.text, "multi line args;");
+    assert_eq!(c.directives[4].at.text, "http {");
     let blocks: Vec<_> = c.directives.iter().map(|d| d.block).collect();
     assert_eq!(
         blocks,
@@ -152,7 +156,10 @@ fn includes_resolve_against_the_conf_dir_and_globs_may_match_nothing() {
     // Included directives sit in the block of their include.
     assert_eq!(c.directives[6].block, Some(4));
     assert_eq!(c.directives[9].block, Some(4));
-    assert_eq!(c.directives[10].at, at("/etc/nginx/sites/default", 1));
+    assert_eq!(
+        c.directives[10].at,
+        at("/etc/nginx/sites/default", 1, "listen 80;")
+    );
     let u = c.uses();
     let modules: Vec<_> = u
         .modules
@@ -164,15 +171,23 @@ fn includes_resolve_against_the_conf_dir_and_globs_may_match_nothing() {
         [
             (
                 PathBuf::from("/abs/a.so"),
-                at("/etc/nginx/modules-enabled/a.conf", 1)
+                at(
+                    "/etc/nginx/modules-enabled/a.conf",
+                    1,
+                    "load_module /abs/a.so;"
+                )
             ),
             (
                 PathBuf::from("/opt/nginx/modules/b.so"),
-                at("/etc/nginx/modules-enabled/b.conf", 1)
+                at(
+                    "/etc/nginx/modules-enabled/b.conf",
+                    1,
+                    "load_module modules/b.so;"
+                )
             ),
         ]
     );
-    assert_eq!(u.types, [at("/etc/nginx/mime.types", 1)]);
+    assert_eq!(u.types, [at("/etc/nginx/mime.types", 1, "types {")]);
 }
 
 #[test]
@@ -181,7 +196,8 @@ fn missing_includes_loops_and_depth() {
     assert_eq!(
         e,
         ConfigError::MissingInclude {
-            at: at("/etc/nginx/nginx.conf", 2),
+            file: "/etc/nginx/nginx.conf".into(),
+            line: 2,
             path: "/etc/nginx/gone.conf".into(),
             reason: "open() failed",
         }
@@ -194,7 +210,8 @@ fn missing_includes_loops_and_depth() {
     assert_eq!(
         read(&r, &options()).unwrap_err(),
         ConfigError::IncludeLoop {
-            at: at("/etc/nginx/a.conf", 2),
+            file: "/etc/nginx/a.conf".into(),
+            line: 2,
             path: "/etc/nginx/link.conf".into()
         }
     );
@@ -262,7 +279,8 @@ fn malformed_input_is_an_error_never_a_panic() {
         assert_eq!(
             conf(text).unwrap_err(),
             ConfigError::Syntax {
-                at: at("/etc/nginx/nginx.conf", *line),
+                file: "/etc/nginx/nginx.conf".into(),
+                line: *line,
                 reason: (*reason).into()
             },
             "{text:?}"
@@ -272,7 +290,8 @@ fn malformed_input_is_an_error_never_a_panic() {
     assert_eq!(
         conf(&long).unwrap_err(),
         ConfigError::Syntax {
-            at: at("/etc/nginx/nginx.conf", 1),
+            file: "/etc/nginx/nginx.conf".into(),
+            line: 1,
             reason: "too long parameter, probably missing terminating \"\"\" character".into()
         }
     );
@@ -280,7 +299,8 @@ fn malformed_input_is_an_error_never_a_panic() {
     assert_eq!(
         conf(&long).unwrap_err(),
         ConfigError::Syntax {
-            at: at("/etc/nginx/nginx.conf", 1),
+            file: "/etc/nginx/nginx.conf".into(),
+            line: 1,
             reason: "too long parameter \"yyyyyyyyyy...\" started".into()
         }
     );
@@ -311,9 +331,9 @@ fn uses_with_defaults_and_explicit_settings() {
     .unwrap();
     let u = c.uses();
     let file = "/etc/nginx/nginx.conf";
-    let set = |value: &str, line| Setting {
+    let set = |value: &str, line: usize, text: &str| Setting {
         value: PathBuf::from(value),
-        at: Some(at(file, line)),
+        at: Some(at(file, line, text)),
     };
     let dflt = |value: &str| Setting {
         value: PathBuf::from(value),
@@ -321,7 +341,10 @@ fn uses_with_defaults_and_explicit_settings() {
     };
     assert_eq!(u.user.value, "www-data");
     assert_eq!(u.group.unwrap().value, "www-data");
-    assert_eq!(u.pid, set("/opt/nginx/run/nginx.pid", 2));
+    assert_eq!(
+        u.pid,
+        set("/opt/nginx/run/nginx.pid", 2, "pid run/nginx.pid;")
+    );
     let logs = |v: &[Setting<LogTarget>]| {
         v.iter()
             .map(|s| (s.value.clone(), s.at.as_ref().map(|a| a.line)))
@@ -346,9 +369,13 @@ fn uses_with_defaults_and_explicit_settings() {
         u.temp_paths,
         [
             dflt("/opt/nginx/client_body_temp"),
-            set("/var/lib/nginx/proxy", 6),
+            set(
+                "/var/lib/nginx/proxy",
+                6,
+                "proxy_temp_path /var/lib/nginx/proxy 1 2;"
+            ),
             dflt("/opt/nginx/fastcgi_temp"),
-            set("/opt/nginx/fcgi", 10),
+            set("/opt/nginx/fcgi", 10, "fastcgi_temp_path fcgi;"),
             dflt("/opt/nginx/uwsgi_temp"),
             dflt("/opt/nginx/scgi_temp"),
         ]
@@ -432,12 +459,12 @@ fn global_directives_from_the_command_line() {
         c.uses().pid,
         Setting {
             value: "/tmp/n.pid".into(),
-            at: Some(at("-g", 1))
+            at: Some(at("-g", 1, "pid /tmp/n.pid;"))
         }
     );
     o.globals = "daemon off".into();
     assert!(
-        matches!(read(&r, &o), Err(ConfigError::Syntax { at, .. }) if at.file == Path::new("-g"))
+        matches!(read(&r, &o), Err(ConfigError::Syntax { file, .. }) if file == Path::new("-g"))
     );
 }
 

@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 
 use super::{Config, Directive};
-use crate::config::{Evidence, Setting};
+use crate::config::{ConfigLine, Setting};
 
 /// A dynamic module `load_module` loads (`src/core/nginx.c` `ngx_load_module`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Module {
     /// The shared object, resolved against the prefix.
     pub path: PathBuf,
-    pub at: Evidence,
+    pub at: ConfigLine,
 }
 
 /// Where a log goes (`src/core/ngx_log.c` `ngx_log_set_log`,
@@ -52,7 +52,7 @@ pub struct Uses {
     pub modules: Vec<Module>,
     /// Where each `types { }` block is (the MIME types nginx reads, usually from an
     /// included `mime.types`).
-    pub types: Vec<Evidence>,
+    pub types: Vec<ConfigLine>,
     /// `user USER [GROUP]` of the main context, or the compiled-in user (and group).
     pub user: Setting<String>,
     pub group: Option<Setting<String>>,
