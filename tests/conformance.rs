@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::report::{How, Target};
+use crate::util::report::{How, Target};
 use crate::util::{self, ElfSniff, TestEnv, Trace};
 
 const PROGRAM_DIRS: [&str; 3] = ["/usr/bin", "/usr/sbin", "/usr/libexec"];
@@ -71,7 +71,7 @@ fn divergences_are_documented() {
 fn programs_agree_with_the_loader() {
     let mut files = Vec::new();
     for dir in PROGRAM_DIRS {
-        walk(Path::new(dir), true, &mut files);
+        util::walk(Path::new(dir), true, &mut files);
     }
     // A dynamic program is one with PT_INTERP (a static-pie is ET_DYN without one).
     let cases: Vec<(PathBuf, ElfSniff)> = files
@@ -87,33 +87,13 @@ fn libraries_agree_with_the_loader() {
     let mut files = Vec::new();
     // Recursive: plugin directories (gconv, sasl2, gdk-pixbuf loaders) hold shared objects
     // with their own RUNPATHs, which are worth comparing too.
-    walk(Path::new(LIBRARY_DIR), false, &mut files);
+    util::walk(Path::new(LIBRARY_DIR), false, &mut files);
     let cases: Vec<(PathBuf, ElfSniff)> = files
         .into_iter()
         .filter_map(|p| util::sniff_elf(&p).map(|s| (p, s)))
         .filter(|(_, s)| s.e_type == util::ET_DYN)
         .collect();
     check("libraries", cases);
-}
-
-/// Every file under `dir`, recursively, in sorted order. Symlinked directories are not
-/// entered (no loops, no double counting); symlinks to files are kept when
-/// `keep_symlinks`, because a program reached through a symlink is a case of its own.
-pub(crate) fn walk(dir: &Path, keep_symlinks: bool, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
-    entries.sort_by_key(std::fs::DirEntry::path);
-    for e in entries {
-        let Ok(ft) = e.file_type() else { continue };
-        let path = e.path();
-        if ft.is_dir() {
-            walk(&path, keep_symlinks, out);
-        } else if ft.is_file() || (keep_symlinks && ft.is_symlink() && path.is_file()) {
-            out.push(path);
-        }
-    }
 }
 
 fn check(kind: &str, cases: Vec<(PathBuf, ElfSniff)>) {
@@ -263,22 +243,6 @@ fn judge(path: &Path, sniff: &ElfSniff, t: &Target, trace: &Trace, cwd: &Path) -
     Verdict::Disagree(first)
 }
 
-/// Compile `src` (C) with `cc` and `flags` into `out`.
-fn cc(src: &str, out: &Path, flags: &[&str]) {
-    let c = out.with_extension("c");
-    std::fs::write(&c, src).unwrap();
-    // Flags after the source: libraries must follow what uses them.
-    let r = util::run(
-        util::command("cc")
-            .arg("-o")
-            .arg(out)
-            .arg(&c)
-            .args(flags)
-            .current_dir(out.parent().unwrap()),
-    );
-    assert_eq!(r.code, Some(0), "{r}");
-}
-
 /// A program that needs one libc-free library and never names the interpreter.
 const NO_LIBC_START: &str =
     "void _start(void) { __asm__ volatile(\"mov $60, %eax; xor %edi, %edi; syscall\"); }\n";
@@ -301,14 +265,17 @@ fn judge_one(env: &TestEnv, path: &Path) -> (Verdict, String) {
 
 #[test]
 fn unnamed_interpreter_is_recognised() {
+    if !util::have("unnamed_interpreter_is_recognised", &["cc"]) {
+        return;
+    }
     let env = TestEnv::new();
-    cc(
+    util::cc(
         "int foo(void) { return 0; }\n",
         &env.join("libfoo.so"),
         &["-nostdlib", "-shared", "-fPIC"],
     );
     let prog = env.join("prog");
-    cc(
+    util::cc(
         NO_LIBC_START,
         &prog,
         &[
@@ -330,17 +297,20 @@ fn unnamed_interpreter_is_recognised() {
 
 #[test]
 fn symlinked_program_origin_is_recognised() {
+    if !util::have("symlinked_program_origin_is_recognised", &["cc"]) {
+        return;
+    }
     let env = TestEnv::new();
     std::fs::create_dir_all(env.join("real/lib")).unwrap();
     std::fs::create_dir_all(env.join("real/bin")).unwrap();
     std::fs::create_dir_all(env.join("link")).unwrap();
-    cc(
+    util::cc(
         "int foo(void) { return 0; }\n",
         &env.join("real/lib/libfoo.so"),
         &["-shared", "-fPIC"],
     );
     let real = env.join("real/bin/prog");
-    cc(
+    util::cc(
         "int foo(void);\nint main(void) { return foo(); }\n",
         &real,
         &["-L../lib", "-lfoo", "-Wl,-rpath,$ORIGIN/../lib"],

@@ -5,19 +5,6 @@ use std::path::Path;
 
 use crate::util::{self, TestEnv};
 
-/// Build a shared object or program from C source with extra linker arguments.
-fn cc(env: &TestEnv, out: &str, source: &str, args: &[&str]) {
-    let src = env.write(&format!("{out}.c"), source);
-    let mut cmd = util::command("cc");
-    cmd.arg("-o")
-        .arg(env.join(out))
-        .arg(&src)
-        .args(args)
-        .current_dir(env.path());
-    let r = util::run(&mut cmd);
-    assert_eq!(r.code, Some(0), "{r}");
-}
-
 /// depclose's list (without the program) equals the loader's trace, string for string.
 fn agree(env: &TestEnv, program: &Path, cwd: &Path, extra: &[&str]) {
     let trace = util::ldso_trace(program, cwd, None);
@@ -35,18 +22,19 @@ fn agree(env: &TestEnv, program: &Path, cwd: &Path, extra: &[&str]) {
 /// `CWD/./sub/...`.
 #[test]
 fn origin_of_a_library_opened_relatively() {
+    if !util::have("origin_of_a_library_opened_relatively", &["cc"]) {
+        return;
+    }
     let env = TestEnv::new();
     std::fs::create_dir(env.join("sub")).unwrap();
-    cc(
-        &env,
-        "sub/libB.so",
+    util::cc(
         "void b(void){}",
+        &env.join("sub/libB.so"),
         &["-shared", "-fPIC", "-Wl,-soname,libB.so"],
     );
-    cc(
-        &env,
-        "libA.so",
+    util::cc(
         "void b(void); void a(void){b();}",
+        &env.join("libA.so"),
         &[
             "-shared",
             "-fPIC",
@@ -56,10 +44,9 @@ fn origin_of_a_library_opened_relatively() {
             "-Wl,--enable-new-dtags,-rpath,$ORIGIN/sub",
         ],
     );
-    cc(
-        &env,
-        "main",
+    util::cc(
         "void a(void); int main(void){a();return 0;}",
+        &env.join("main"),
         &["-L.", "-lA", "-Wl,--disable-new-dtags,-rpath,."],
     );
     agree(&env, &env.join("main"), env.path(), &[]);
@@ -69,24 +56,25 @@ fn origin_of_a_library_opened_relatively() {
 /// machine before it reads the program headers.
 #[test]
 fn a_broken_candidate_of_another_machine_is_skipped() {
+    if !util::have("a_broken_candidate_of_another_machine_is_skipped", &["cc"]) {
+        return;
+    }
     let env = TestEnv::new();
     for d in ["bad", "good"] {
         std::fs::create_dir(env.join(d)).unwrap();
     }
-    cc(
-        &env,
-        "good/libB.so",
+    util::cc(
         "void b(void){}",
+        &env.join("good/libB.so"),
         &["-shared", "-fPIC", "-Wl,-soname,libB.so"],
     );
     let mut bytes = std::fs::read(env.join("good/libB.so")).unwrap();
     bytes.truncate(200);
     bytes[18] = 0xb7; // e_machine = EM_AARCH64
     std::fs::write(env.join("bad/libB.so"), bytes).unwrap();
-    cc(
-        &env,
-        "main",
+    util::cc(
         "void b(void); int main(void){b();return 0;}",
+        &env.join("main"),
         &[
             "-Lgood",
             "-lB",
@@ -119,6 +107,9 @@ fn a_bad_preload_is_ignored() {
 /// is no library path at all (glibc ignores an empty LD_LIBRARY_PATH).
 #[test]
 fn vdso_name_and_empty_library_path() {
+    if !util::have("vdso_name_and_empty_library_path", &["patchelf"]) {
+        return;
+    }
     let env = TestEnv::new();
     let p = env.join("true");
     std::fs::copy("/usr/bin/true", &p).unwrap();
@@ -143,6 +134,9 @@ fn vdso_name_and_empty_library_path() {
 /// reports it and exits 1 instead of blocking.
 #[test]
 fn a_fifo_interpreter_does_not_block() {
+    if !util::have("a_fifo_interpreter_does_not_block", &["patchelf"]) {
+        return;
+    }
     let env = TestEnv::new();
     let fifo = env.join("fifo");
     let r = util::run(util::command("mkfifo").arg(&fifo));

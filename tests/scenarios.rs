@@ -1,17 +1,27 @@
-//! Loader-rule scenarios (`fixtures/scenarios/<name>/scenario.env`, see fixtures/README.md):
-//! each tree is copied to a temp dir, traced by the real loader exactly as
+//! Loader-rule scenarios (`fixtures/scenarios/<name>/scenario.env`, see fixtures/README.md),
+//! one test each, named after its directory: `cargo test --test integration -- --exact
+//! scenarios::runpath_disables_rpath` runs that one (without `--exact` the name also picks
+//! the names it is a prefix of, here `runpath_disables_rpath_missing`).
+//!
+//! Each tree is copied to a temp dir, traced by the real loader exactly as
 //! `fixtures/trace.sh` does, and analysed by depclose with the same library path and
-//! working directory. The load lists must be equal string for string, in order, and
-//! depclose's exit code must say what the scenario expects.
+//! working directory. The loader's answer must be the one pinned in `scenario.env`, and
+//! depclose's must be the loader's, string for string and in order; depclose's exit code
+//! must say what the scenario expects. The rules are described in `docs/loader-rules.md`,
+//! the accepted differences from `ld.so FILE` in `docs/divergences.md`.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use crate::util::report::{Report, Target};
 use crate::util::{self, TestEnv, Trace};
 
-/// The keys fixtures/README.md defines. Another key is a rule this harness does not know
-/// how to apply, so it fails rather than being ignored.
+/// The keys fixtures/README.md defines, then the pinned answer of the oracle (`ld.so TARGET`,
+/// or the real exec where `DIVERGES` says so), in `fixtures/trace.sh`'s notation: `$S` is
+/// the scenario's copy, `$PLATFORM` the host's `AT_PLATFORM` (the one path that depends on
+/// the CPU). Another key is a rule this harness does not know how to apply, so it fails
+/// rather than being ignored.
 const KEYS: [&str; 8] = [
     "TARGET",
     "LIBRARY_PATH",
@@ -23,76 +33,229 @@ const KEYS: [&str; 8] = [
     "NOTE",
 ];
 
+/// One line per object the oracle lists, in load order; one empty `LOADS=` for none.
+const LOADS: &str = "LOADS";
+/// One line per name the oracle prints as `not found`, in its order.
+const NOT_FOUND: &str = "NOT_FOUND";
+/// `PATH: REASON` where the oracle stops with an error (and then lists nothing).
+const STOPS: &str = "STOPS";
+
+macro_rules! scenarios {
+    ($($name:ident)*) => {
+        /// Every scenario with a test, for the check that none is left out.
+        const LISTED: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[test]
+            fn $name() {
+                run_scenario(dir_name(stringify!($name)));
+            }
+        )*
+    };
+}
+
+scenarios! {
+    auxiliary_missing
+    bfs_first_loader
+    bfs_needed_order
+    cycle
+    dst_lib_platform
+    empty_and_relative_elements
+    filter_auxiliary
+    filter_missing
+    hwcaps
+    ld_library_path_vs_runpath
+    legacy_hwcaps_subdirs
+    missing
+    musl_ld_library_path_first
+    musl_runpath_inherited
+    needed_with_origin
+    needed_with_slash_absolute
+    needed_with_slash_relative
+    nodeflib
+    nodeflib_already_loaded
+    non_elf_shadowing
+    origin_symlinked_exe
+    origin_symlinked_exe_diverges
+    origin_symlinked_lib
+    origin_symlinked_libdir
+    rpath_and_runpath_same_object
+    rpath_beats_ld_library_path
+    rpath_chain
+    runpath_disables_rpath
+    runpath_disables_rpath_missing
+    runpath_not_inherited
+    same_inode_two_paths
+    script
+    script_relative_interpreter
+    soname_dedupe
+    r#static
+    static_pie
+    wrong_class_and_machine
+    wrong_class_only
+}
+
+/// The directory a test is named after: `static` is a keyword, so its test is `r#static`.
+fn dir_name(ident: &str) -> &str {
+    ident.strip_prefix("r#").unwrap_or(ident)
+}
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios")
+}
+
+/// A directory without a test would never be checked, and a test without a directory
+/// checks nothing.
+#[test]
+fn every_scenario_directory_has_a_test() {
+    let base = scenarios_dir();
+    let dirs: BTreeSet<String> = std::fs::read_dir(&base)
+        .unwrap_or_else(|e| panic!("{}: {e}", base.display()))
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let listed: BTreeSet<String> = LISTED.iter().map(|s| dir_name(s).to_owned()).collect();
+    assert_eq!(LISTED.len(), listed.len(), "a scenario is listed twice");
+    let untested: Vec<&String> = dirs.difference(&listed).collect();
+    let dirless: Vec<&String> = listed.difference(&dirs).collect();
+    assert!(
+        untested.is_empty() && dirless.is_empty(),
+        "directories without a test in scenarios! {{}}: {untested:?}; tests without a directory: {dirless:?}"
+    );
+}
+
 struct Scenario {
-    name: String,
     dir: PathBuf,
-    env: BTreeMap<String, String>,
+    env: BTreeMap<String, Vec<String>>,
 }
 
 impl Scenario {
+    /// `KEY=VALUE` a line, values literal (they hold `$` and spaces: never sourced).
+    fn read(name: &str) -> Result<Scenario, String> {
+        let dir = scenarios_dir().join(name);
+        let file = dir.join("scenario.env");
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut env: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for l in text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        {
+            let (k, v) = l
+                .split_once('=')
+                .ok_or_else(|| format!("{}: bad line {l:?}", file.display()))?;
+            if !KEYS.contains(&k) && ![LOADS, NOT_FOUND, STOPS].contains(&k) {
+                return Err(format!("unknown key {k} in scenario.env"));
+            }
+            let values = env.entry(k.to_owned()).or_default();
+            if !values.is_empty() && ![LOADS, NOT_FOUND].contains(&k) {
+                return Err(format!("{k} twice in scenario.env"));
+            }
+            values.push(v.to_owned());
+        }
+        Ok(Scenario { dir, env })
+    }
+
     fn get(&self, key: &str) -> Option<&str> {
-        self.env.get(key).map(String::as_str)
+        self.env
+            .get(key)
+            .and_then(|v| v.first())
+            .map(String::as_str)
+    }
+
+    /// A list key's values (an empty `LOADS=` stands for the empty list).
+    fn list(&self, key: &str) -> Vec<&str> {
+        self.env
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .collect()
     }
 }
 
-fn scenarios() -> Vec<Scenario> {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&base)
-        .unwrap_or_else(|e| panic!("{}: {e}", base.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("scenario.env").is_file())
-        .collect();
-    dirs.sort();
-    dirs.into_iter()
-        .map(|dir| {
-            // KEY=VALUE a line, values literal (they hold `$` and spaces: never sourced).
-            let text = std::fs::read_to_string(dir.join("scenario.env")).unwrap();
-            let env = text
-                .lines()
-                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-                .map(|l| {
-                    let (k, v) = l
-                        .split_once('=')
-                        .unwrap_or_else(|| panic!("{}: bad line {l:?}", dir.display()));
-                    (k.to_owned(), v.to_owned())
-                })
-                .collect();
-            Scenario {
-                name: dir.file_name().unwrap().to_string_lossy().into_owned(),
-                dir,
-                env,
+fn run_scenario(name: &str) {
+    let s = Scenario::read(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    if s.get("LOADER") == Some("musl") && !util::have(name, &[util::LD_MUSL]) {
+        return;
+    }
+    // Which missing names are DT_AUXILIARY is read with readelf.
+    if s.get("EXPECT") == Some("missing") && !util::have(name, &["readelf"]) {
+        return;
+    }
+    if let Err(e) = check(&s) {
+        panic!("{name}: {e}");
+    }
+}
+
+/// The host's `AT_PLATFORM`, as its loader reports it (`ld.so --list-diagnostics`).
+fn platform() -> &'static str {
+    static PLATFORM: OnceLock<String> = OnceLock::new();
+    PLATFORM.get_or_init(|| {
+        let r = util::run_ok(util::command(util::LDSO).arg("--list-diagnostics"));
+        r.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("dl_platform=\""))
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("no dl_platform in\n{r}"))
+            .to_owned()
+    })
+}
+
+/// Pinned values with the copy's path and the host's platform filled in.
+fn expand(values: Vec<&str>, root: &Path) -> Vec<String> {
+    let root = root.to_string_lossy();
+    values
+        .into_iter()
+        .map(|v| {
+            let v = v.replace("$PLATFORM", platform());
+            match v.strip_prefix("$S/") {
+                Some(rest) => format!("{root}/{rest}"),
+                None => v,
             }
         })
         .collect()
 }
 
-#[test]
-fn fixture_scenarios_agree_with_the_loader() {
-    let all = scenarios();
-    assert!(
-        !all.is_empty(),
-        "no fixtures/scenarios/*/scenario.env: the fixtures are missing"
-    );
-    let mut failures = Vec::new();
-    for s in &all {
-        if let Err(e) = check(s) {
-            failures.push(format!("{}: {e}", s.name));
+/// The oracle's answer against the one pinned in scenario.env.
+fn check_pinned(s: &Scenario, root: &Path, oracle: &Trace) -> Result<(), String> {
+    // A difference is shown in scenario.env's notation, ready to be compared or pasted.
+    let root_str = root.to_string_lossy();
+    let pinned_form = |p: &str| match p.strip_prefix(&*root_str) {
+        Some(rest) if rest.starts_with('/') => format!("$S{rest}"),
+        _ => p.to_owned(),
+    };
+    let stale = |key: &str, traced: Vec<String>| {
+        format!(
+            "scenario.env pins {key}={:?}, the loader shows {traced:?}: the fixture or the \
+             loader changed (fixtures/trace.sh shows the loader's answer)\n{}",
+            s.list(key),
+            oracle.run
+        )
+    };
+    if let Some((path, reason)) = oracle.loader_error() {
+        let traced = format!("{path}: {reason}");
+        if expand(s.list(STOPS), root) != [traced.as_str()] {
+            return Err(stale(STOPS, vec![pinned_form(&traced)]));
         }
+        return Ok(());
     }
-    // Past libtest's capture, like the conformance numbers, so CI logs carry them.
-    let _ = writeln!(
-        std::io::stderr(),
-        "scenarios: agree {}/{}",
-        all.len() - failures.len(),
-        all.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} of {} scenarios disagree:\n\n{}",
-        failures.len(),
-        all.len(),
-        failures.join("\n\n")
-    );
+    if !s.env.contains_key(LOADS) {
+        return Err(format!("no {LOADS} in scenario.env\n{}", oracle.run));
+    }
+    let objects = oracle.objects();
+    if expand(s.list(LOADS), root) != objects {
+        return Err(stale(LOADS, objects.into_iter().map(pinned_form).collect()));
+    }
+    let not_found = oracle.not_found();
+    if expand(s.list(NOT_FOUND), root) != not_found {
+        return Err(stale(
+            NOT_FOUND,
+            not_found.into_iter().map(str::to_owned).collect(),
+        ));
+    }
+    Ok(())
 }
 
 /// What the loader says a scenario does.
@@ -136,9 +299,6 @@ impl Expect {
 }
 
 fn check(s: &Scenario) -> Result<(), String> {
-    if let Some(k) = s.env.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(format!("unknown key {k} in scenario.env"));
-    }
     let target_rel = s.get("TARGET").ok_or("no TARGET")?;
     let expect = Expect::parse(s.get("EXPECT").ok_or("no EXPECT")?)?;
     let musl = match s.get("LOADER") {
@@ -200,6 +360,7 @@ fn check(s: &Scenario) -> Result<(), String> {
         }
         (t, expect)
     };
+    check_pinned(s, &root, &oracle)?;
 
     // A missing DT_AUXILIARY filtee is traced as `not found`, but the loader ignores it when
     // the program runs (dl-deps.c): depclose reports it as optional and exits 0. Which
@@ -222,7 +383,7 @@ fn check(s: &Scenario) -> Result<(), String> {
             oracle.run
         )));
     }
-    let report: crate::report::Report =
+    let report: Report =
         serde_json::from_str(&run.stdout).map_err(|e| show(format!("bad JSON: {e}")))?;
     let [t] = report.targets.as_slice() else {
         return Err(show("expected exactly one target in the report".into()));
@@ -273,7 +434,7 @@ fn trace(musl: bool, target: &Path, cwd: &Path, lp: Option<&str>) -> Trace {
     }
 }
 
-fn compare(t: &crate::report::Target, oracle: &Trace) -> Option<String> {
+fn compare(t: &Target, oracle: &Trace) -> Option<String> {
     util::diff_seq("paths", &t.loaded_paths(), &oracle.objects())
         .or_else(|| util::diff_seq("missing names", &t.missing_names(), &oracle.not_found()))
 }
@@ -281,7 +442,7 @@ fn compare(t: &crate::report::Target, oracle: &Trace) -> Option<String> {
 /// Whether some ELF file in the scenario tree names `name` as `DT_AUXILIARY`.
 fn auxiliary_anywhere(root: &Path, name: &str) -> bool {
     let mut files = Vec::new();
-    crate::conformance::walk(root, false, &mut files);
+    util::walk(root, false, &mut files);
     let want = "(AUXILIARY)";
     let lib = format!("[{name}]");
     files.iter().any(|f| {

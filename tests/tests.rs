@@ -1,4 +1,9 @@
-//! depclose's integration tests: one binary, one module per concern (style.md, "Tests").
+//! depclose's integration tests: one binary, one module per concern, shared helpers in
+//! `util` (no module uses another's items).
+//!
+//! A test that needs something of the machine (root, chroot, a setuid program in secure mode,
+//! a container engine, a tool, a mirror) checks for it first; without it the test prints one
+//! `SKIPPED <test>: <reason>` line and passes. Run with `-- --show-output` to see those lines.
 
 // A test that cannot unwrap should fail loudly, which is what unwrap does.
 #![allow(clippy::unwrap_used)]
@@ -7,8 +12,11 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod corners;
-mod image;
-mod report;
+mod image_additions;
+mod image_clients;
+mod image_layout;
+mod image_run;
+mod image_safety;
 mod scenarios;
 mod sysroot;
 mod util;

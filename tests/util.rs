@@ -1,10 +1,17 @@
 //! What every test needs: its own temp dir, `depclose` run with a scrubbed environment,
-//! and the real loaders (the oracles) run and parsed the same way.
+//! the real loaders (the oracles) run and parsed one way, and the checks that decide whether
+//! this machine can give a test what it relies on (else the test says `SKIPPED` and why).
 
+pub(crate) mod image;
+pub(crate) mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fmt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// The binary under test, built by Cargo for this test target.
 pub(crate) const DEPCLOSE: &str = env!("CARGO_BIN_EXE_depclose");
@@ -14,7 +21,7 @@ pub(crate) const DEPCLOSE: &str = env!("CARGO_BIN_EXE_depclose");
 pub(crate) const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// glibc's loader, run directly: with `LD_TRACE_LOADED_OBJECTS` it prints what `ldd` prints,
-/// without the bash wrapper (verify.md: 6x faster).
+/// without `ldd`'s bash wrapper (several times faster).
 pub(crate) const LDSO: &str = "/lib64/ld-linux-x86-64.so.2";
 
 /// musl's loader; `--list` is musl's ldd.
@@ -127,9 +134,9 @@ impl Run {
 
     /// The JSON report on stdout, parsed into the pinned schema.
     #[track_caller]
-    pub(crate) fn report(&self) -> crate::report::Report {
+    pub(crate) fn report(&self) -> report::Report {
         serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not a schema-1 report: {e}\n{self}"))
+            .unwrap_or_else(|e| panic!("stdout is not a schema-2 report: {e}\n{self}"))
     }
 }
 
@@ -156,6 +163,28 @@ fn truncate(s: &str) -> &str {
 
 /// Run to completion, capturing both streams.
 pub(crate) fn run(cmd: &mut Command) -> Run {
+    let what = describe(cmd);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    Run {
+        what,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code(),
+    }
+}
+
+/// Run to completion; panics with the whole run unless it exits 0.
+#[track_caller]
+pub(crate) fn run_ok(cmd: &mut Command) -> Run {
+    let r = run(cmd);
+    assert_eq!(r.code, Some(0), "{r}");
+    r
+}
+
+/// The command as a shell line, so that a failure message can be replayed.
+fn describe(cmd: &Command) -> String {
     // The variables set beyond PATH, and where it ran, so a failure message can be replayed.
     let vars: String = cmd
         .get_envs()
@@ -166,23 +195,14 @@ pub(crate) fn run(cmd: &mut Command) -> Run {
         .get_current_dir()
         .map(|d| format!("cd {} && ", d.display()))
         .unwrap_or_default();
-    let what = format!(
+    format!(
         "{dir}{vars}{} {}",
         cmd.get_program().to_string_lossy(),
         cmd.get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join(" ")
-    );
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    Run {
-        what,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code(),
-    }
+    )
 }
 
 /// One line of the loader's trace.
@@ -248,8 +268,9 @@ impl Trace {
 
 /// Parse trace output (`ld.so` in trace mode, or musl's `--list`). Lines are
 /// `name => path (0x…)`, `path (0x…)`, `name => not found`, or `statically linked`;
-/// the vDSO is no file and is skipped.
-pub(crate) fn parse_trace(stdout: &str) -> (Vec<Traced>, bool) {
+/// the vDSO is no file and is skipped. Any other line is an error: an oracle that says
+/// something unforeseen must not be read as agreeing.
+fn parse_trace(stdout: &str) -> Result<(Vec<Traced>, bool), String> {
     let mut entries = Vec::new();
     let mut statically_linked = false;
     for line in stdout.lines() {
@@ -266,10 +287,12 @@ pub(crate) fn parse_trace(stdout: &str) -> (Vec<Traced>, bool) {
             continue;
         }
         // Drop the load address; what is left is `name => path` or `path`.
-        let body = match line.rfind(" (0x") {
-            Some(i) if line.ends_with(')') => &line[..i],
-            _ => panic!("unexpected loader trace line: {line:?}\n{stdout}"),
-        };
+        let body = line
+            .strip_suffix(')')
+            .and_then(|l| l.rsplit_once(" (0x"))
+            .filter(|(_, hex)| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|(body, _)| body)
+            .ok_or_else(|| format!("unexpected loader trace line: {line:?}"))?;
         let path = match body.split_once(" => ") {
             Some((_, p)) => p,
             None => body,
@@ -279,16 +302,13 @@ pub(crate) fn parse_trace(stdout: &str) -> (Vec<Traced>, bool) {
         }
         entries.push(Traced::Path(path.to_owned()));
     }
-    (entries, statically_linked)
+    Ok((entries, statically_linked))
 }
 
-fn trace_with(mut cmd: Command, cwd: &Path, library_path: Option<&str>) -> Trace {
-    cmd.current_dir(cwd);
-    if let Some(lp) = library_path {
-        cmd.env("LD_LIBRARY_PATH", lp);
-    }
-    let run = run(&mut cmd);
-    let (entries, statically_linked) = parse_trace(&run.stdout);
+/// A finished trace run, parsed.
+pub(crate) fn trace_of(run: Run) -> Trace {
+    let (entries, statically_linked) =
+        parse_trace(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{run}"));
     Trace {
         run,
         entries,
@@ -296,8 +316,46 @@ fn trace_with(mut cmd: Command, cwd: &Path, library_path: Option<&str>) -> Trace
     }
 }
 
+/// The oracles' parser on every kind of line the loaders print.
+#[test]
+fn trace_lines_parse() {
+    let (entries, statically_linked) = parse_trace(
+        "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibz.so.1 => /lib/x/libz.so.1 (0x00007f00)\n\
+         \tlibq.so.2 => not found\n\tlibe2.so.1 (0x00007f02)\n\
+         \t/lib64/ld-linux-x86-64.so.2 (0x00007f01)\n",
+    )
+    .unwrap();
+    assert_eq!(
+        entries,
+        [
+            Traced::Path("/lib/x/libz.so.1".into()),
+            Traced::NotFound("libq.so.2".into()),
+            // A name found through an empty RPATH element prints bare: a file all the same.
+            Traced::Path("libe2.so.1".into()),
+            Traced::Path("/lib64/ld-linux-x86-64.so.2".into()),
+        ]
+    );
+    assert!(!statically_linked);
+    assert_eq!(parse_trace("\tstatically linked\n"), Ok((vec![], true)));
+    for odd in [
+        "odd line",
+        "libz.so.1 => /lib/libz.so.1 (0xzz)",
+        "libz.so.1 => /lib/libz.so.1",
+    ] {
+        assert!(parse_trace(odd).is_err(), "{odd:?} read as a trace line");
+    }
+}
+
+fn trace_with(mut cmd: Command, cwd: &Path, library_path: Option<&str>) -> Trace {
+    cmd.current_dir(cwd);
+    if let Some(lp) = library_path {
+        cmd.env("LD_LIBRARY_PATH", lp);
+    }
+    trace_of(run(&mut cmd))
+}
+
 /// `LD_TRACE_LOADED_OBJECTS=1 LD_WARN=yes ld.so TARGET`: unlike `ld.so --list`, trace mode
-/// goes on after a missing library and prints `name => not found` (verify.md).
+/// goes on after a missing library and prints `name => not found`.
 pub(crate) fn ldso_trace(target: &Path, cwd: &Path, library_path: Option<&str>) -> Trace {
     let mut cmd = command(LDSO);
     cmd.env("LD_TRACE_LOADED_OBJECTS", "1")
@@ -321,6 +379,19 @@ pub(crate) fn musl_trace(target: &Path, cwd: &Path, library_path: Option<&str>) 
     let mut cmd = command(LD_MUSL);
     cmd.arg("--list").arg(target);
     trace_with(cmd, cwd, library_path)
+}
+
+/// A root's own loader in trace mode, run inside the root:
+/// `chroot ROOT env -i PATH=… LD_TRACE_LOADED_OBJECTS=1 LD_WARN=yes LOADER ARGS… FILE`.
+/// The variables are set inside: set outside, they would trace the host's `chroot` binary.
+/// The root needs `/usr/bin/env`.
+pub(crate) fn chroot_trace(root: &Path, loader: &str, ld_args: &[&str], file: &str) -> Trace {
+    trace_of(run(command("chroot")
+        .arg(root)
+        .args(["/usr/bin/env", "-i", "PATH=/usr/bin:/bin"])
+        .args(["LD_TRACE_LOADED_OBJECTS=1", "LD_WARN=yes", loader])
+        .args(ld_args)
+        .arg(file)))
 }
 
 /// The little of an ELF header the tests need to pick targets.
@@ -393,10 +464,79 @@ pub(crate) fn cp_a(from: &Path, to: &Path) {
     assert_eq!(r.code, Some(0), "{r}");
 }
 
+/// Every file under `dir`, recursively, in sorted order. Symlinked directories are not
+/// entered (no loops, no double counting); symlinks to files are kept when
+/// `keep_symlinks`, because a program reached through a symlink is a case of its own.
+pub(crate) fn walk(dir: &Path, keep_symlinks: bool, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(std::fs::DirEntry::path);
+    for e in entries {
+        let Ok(ft) = e.file_type() else { continue };
+        let path = e.path();
+        if ft.is_dir() {
+            walk(&path, keep_symlinks, out);
+        } else if ft.is_file() || (keep_symlinks && ft.is_symlink() && path.is_file()) {
+            out.push(path);
+        }
+    }
+}
+
+/// Resolve PATH on the host as the kernel does, recording every symlink on the way (as
+/// image-relative name → target) and the file it ends at.
+pub(crate) fn walk_host(
+    path: &str,
+    links: &mut BTreeMap<String, String>,
+    files: &mut BTreeSet<String>,
+) {
+    let rel = |p: &Path| p.strip_prefix("/").unwrap().to_string_lossy().into_owned();
+    // Components still to walk, the next one last.
+    let mut rest: Vec<PathBuf> = Path::new(path)
+        .components()
+        .rev()
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .collect();
+    let mut cur = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(c) = rest.pop() {
+        let c = c.as_path();
+        if c == Path::new("/") || c == Path::new(".") {
+            continue;
+        }
+        if c == Path::new("..") {
+            cur.pop();
+            continue;
+        }
+        let next = cur.join(c);
+        let meta =
+            std::fs::symlink_metadata(&next).unwrap_or_else(|e| panic!("{}: {e}", next.display()));
+        if meta.is_symlink() {
+            hops += 1;
+            assert!(hops < 40, "{path}: too many symlinks");
+            let target = std::fs::read_link(&next).unwrap();
+            links.insert(rel(&next), target.to_string_lossy().into_owned());
+            if target.is_absolute() {
+                cur = PathBuf::from("/");
+            }
+            rest.extend(
+                target
+                    .components()
+                    .rev()
+                    .map(|c| PathBuf::from(c.as_os_str())),
+            );
+        } else {
+            cur = next;
+        }
+    }
+    files.insert(rel(&cur));
+}
+
 /// Whether the tests run as root (then file modes do not stop reads).
 pub(crate) fn is_root() -> bool {
-    let r = run(command("id").arg("-u"));
-    r.stdout.trim() == "0"
+    static ROOT: OnceLock<bool> = OnceLock::new();
+    *ROOT.get_or_init(|| run(command("id").arg("-u")).stdout.trim() == "0")
 }
 
 /// Compare two sequences and describe the first difference, with both in full.
@@ -442,4 +582,119 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync)
         .into_iter()
         .map(Option::unwrap)
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// What this machine gives a test. A test checks what it relies on before it relies on it;
+// where that is missing it says so in one line and returns: it neither fails (the machine,
+// not depclose, is at fault) nor passes having checked nothing.
+
+/// Report that `test` did not run, and why, as one line: `SKIPPED <test>: <reason>`.
+/// libtest shows it for a passing test under `--show-output` (the README's test command).
+pub(crate) fn skip(test: &str, reason: impl fmt::Display) {
+    let reason = reason.to_string();
+    let reason: Vec<&str> = reason
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    println!("SKIPPED {test}: {}", reason.join(" | "));
+}
+
+/// Whether `tools` are installed (a name: found in `PATH`; an absolute path: a file there);
+/// a missing one skips `test`. With `CI` set it fails instead: `.ci/run` installs every
+/// tool a test uses, so there a missing one is a broken setup, not a different machine.
+pub(crate) fn have(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            if t.starts_with('/') {
+                !Path::new(t).is_file()
+            } else {
+                which(t).is_none()
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: not installed: {} (CI is set, so this fails instead of skipping)",
+        missing.join(", ")
+    );
+    skip(test, format!("not installed: {}", missing.join(", ")));
+    false
+}
+
+/// The executable `tool` in `PATH`, as `command` would find it.
+fn which(tool: &str) -> Option<PathBuf> {
+    PATH.split(':').map(|d| Path::new(d).join(tool)).find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// Whether the tests run as root; if not, `test` is skipped, saying what needs root.
+pub(crate) fn need_root(test: &str, what: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    skip(test, format!("needs root ({what})"));
+    false
+}
+
+/// Compile C `source` into `out` (beside it as `out.c`, in `out`'s directory), with `flags`
+/// after the source: libraries must follow what uses them.
+pub(crate) fn cc(source: &str, out: &Path, flags: &[&str]) {
+    let c = out.with_extension("c");
+    std::fs::write(&c, source).unwrap();
+    run_ok(
+        command("cc")
+            .arg("-o")
+            .arg(out)
+            .arg(&c)
+            .args(flags)
+            .current_dir(out.parent().unwrap()),
+    );
+}
+
+/// Build a static program that exits 0 into `dir/probe`: it needs no library, so any
+/// directory holding it is a root it can run in. It probes what a test relies on (chroot,
+/// a container runtime) without involving anything depclose wrote.
+pub(crate) fn static_probe(dir: &Path) -> PathBuf {
+    let out = dir.join("probe");
+    cc("int main(void) { return 0; }\n", &out, &["-static"]);
+    // Only the program: the directory is a root as it stands.
+    std::fs::remove_file(out.with_extension("c")).unwrap();
+    out
+}
+
+/// Whether `chroot` works here (root, and a kernel or container that allows chroot(2));
+/// if not, `test` is skipped with the reason. Probed once, with a static program.
+pub(crate) fn chroot_works(test: &str) -> bool {
+    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+    if !need_root(test, "chroot") || !have(test, &["chroot", "cc"]) {
+        return false;
+    }
+    let probe = PROBE.get_or_init(|| {
+        let env = TestEnv::new();
+        static_probe(env.path());
+        let r = run(command("chroot").arg(env.path()).arg("/probe"));
+        if r.code == Some(0) {
+            Ok(())
+        } else {
+            Err(format!(
+                "chroot does not run a static program here: {}",
+                r.stderr
+            ))
+        }
+    });
+    match probe {
+        Ok(()) => true,
+        Err(why) => {
+            skip(test, why);
+            false
+        }
+    }
 }

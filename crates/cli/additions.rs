@@ -16,6 +16,8 @@ pub(crate) struct Addition {
     /// Where it goes; by default the real path of SRC, with the symlinks on the way to it
     /// reproduced (as for every path the loader opens).
     pub(crate) dest: Option<PathBuf>,
+    /// Subtrees of SRC left out (in-root paths).
+    pub(crate) except: Vec<PathBuf>,
 }
 
 /// One thing an addition holds.
@@ -41,6 +43,7 @@ impl Addition {
         Addition {
             src,
             dest: spec.dest.clone(),
+            except: Vec::new(),
         }
     }
 
@@ -74,7 +77,17 @@ impl Addition {
             return f(&resolved.real, &base, Entry::File);
         }
         let host = root.host_path(&resolved.real);
-        for entry in walkdir::WalkDir::new(&host).sort_by_file_name() {
+        let except: Vec<PathBuf> = self
+            .except
+            .iter()
+            .filter_map(|e| e.strip_prefix(&self.src).ok())
+            .map(|rel| host.join(rel))
+            .collect();
+        let walk = walkdir::WalkDir::new(&host)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| !except.iter().any(|x| e.path().starts_with(x)));
+        for entry in walk {
             let entry = entry.map_err(|source| Error::Walk {
                 path: self.src.clone(),
                 source,
@@ -123,9 +136,9 @@ pub(crate) fn elf_files(
     Ok(out)
 }
 
-/// The text of the file the image will hold at `dest`, if an addition puts one there (the
-/// last one wins, as when staging).
-pub(crate) fn file_text(root: &Root, additions: &[Addition], dest: &Path) -> Option<String> {
+/// The file the image will hold at `dest`, if an addition puts one there (the last one
+/// wins, as when staging).
+pub(crate) fn file_bytes(root: &Root, additions: &[Addition], dest: &Path) -> Option<Vec<u8>> {
     let mut found = None;
     for add in additions {
         let base = add.base(root);
@@ -133,7 +146,7 @@ pub(crate) fn file_text(root: &Root, additions: &[Addition], dest: &Path) -> Opt
             continue;
         };
         if let Ok(bytes) = root.read(&add.src.join(rel)) {
-            found = Some(String::from_utf8_lossy(&bytes).into_owned());
+            found = Some(bytes);
         }
     }
     found

@@ -48,6 +48,8 @@ pub(crate) struct Config {
     pub(crate) allow_missing: bool,
     /// Add what programs load at run time (always for images).
     pub(crate) runtime: bool,
+    /// The recipes' options; with `--no-recipes`, every recipe is disabled.
+    pub(crate) recipes: depclose_runtime::Options,
     pub(crate) action: Action,
 }
 
@@ -140,6 +142,7 @@ impl Config {
         if !emitting && !args.add.is_empty() {
             return Err(Error::AddWithoutImage);
         }
+        let recipes = recipe_options(&args)?;
         let action = if emitting {
             Action::Emit(Box::new(image_spec(&args, env.source_date_epoch)?))
         } else if let Some(name) = args.why {
@@ -184,6 +187,7 @@ impl Config {
             },
             allow_missing: args.allow_missing,
             runtime: args.runtime || emitting,
+            recipes,
             action,
         })
     }
@@ -224,6 +228,62 @@ impl Config {
             _ => depclose_resolve::DEFAULT_PATH,
         }
     }
+}
+
+/// `--no-recipe` names known recipes; `--gconv` names at least one character set.
+fn recipe_options(args: &Args) -> Result<depclose_runtime::Options, Error> {
+    let mut options = depclose_runtime::Options::default();
+    for name in &args.no_recipe {
+        if depclose_runtime::recipe(name).is_none() {
+            let known: Vec<&str> = depclose_runtime::RECIPES.iter().map(|r| r.name()).collect();
+            return Err(Error::option(
+                format!("--no-recipe {name}"),
+                format!("no such recipe (the recipes: {})", known.join(", ")),
+            ));
+        }
+        options.disabled.insert(name.clone());
+    }
+    if args.no_recipes {
+        options.disabled.extend(
+            depclose_runtime::RECIPES
+                .iter()
+                .map(|r| r.name().to_owned()),
+        );
+    }
+    if let Some(list) = &args.gconv {
+        let charsets: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if charsets.is_empty() {
+            return Err(Error::option(
+                format!("--gconv {list}"),
+                "expected character set names",
+            ));
+        }
+        options.gconv = Some(charsets);
+    }
+    if let Some(list) = &args.with {
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let data = depclose_runtime::Data::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = depclose_runtime::Data::ALL
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect();
+                Error::option(
+                    format!("--with {name}"),
+                    format!("unknown data (known: {})", known.join(", ")),
+                )
+            })?;
+            options.with.insert(data);
+        }
+    }
+    options.python_packages = args.python_packages;
+    options.no_ca_certificates = args.no_ca_certificates;
+    options.dlopen = args.dlopen.clone();
+    Ok(options)
 }
 
 fn hwcaps_choice(s: &str) -> Result<HwcapsChoice, Error> {

@@ -53,6 +53,8 @@ pub(crate) enum Error {
     Resolve(#[from] depclose_resolve::Error),
     #[error(transparent)]
     Pack(#[from] depclose_pack::Error),
+    #[error(transparent)]
+    Recipe(#[from] depclose_runtime::Error),
     /// Writing the listing or report to stdout.
     #[error("writing output: {0}")]
     Output(#[source] std::io::Error),

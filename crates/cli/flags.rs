@@ -1,4 +1,4 @@
-//! Command-line flags (clap) and their validation into a [`Config`].
+//! Command-line flags (clap); `config.rs` checks them into one `Config`.
 
 use std::path::PathBuf;
 
@@ -60,10 +60,43 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME")]
     pub(crate) why: Option<String>,
 
-    /// Also list what glibc loads at run time for every program (libgcc_s.so.1 for thread
-    /// cancellation, the NSS modules of /etc/nsswitch.conf); images always get them.
+    /// Also list what programs load and read at run time, as the recipes know it (libgcc_s,
+    /// NSS and gconv modules, OpenSSL's configuration, providers and CA store, Python's and
+    /// Perl's libraries); images always get it.
     #[arg(long)]
     pub(crate) runtime: bool,
+
+    /// Do not run this recipe (repeatable): libgcc_s, nss, gconv, openssl, gnutls, python,
+    /// perl, dlopen-notes, dlopen-option, dlopen-strings, data.
+    #[arg(long, value_name = "NAME", help_heading = "Run time")]
+    pub(crate) no_recipe: Vec<String>,
+
+    /// Run no recipe at all: only what the loader itself opens.
+    #[arg(long, help_heading = "Run time")]
+    pub(crate) no_recipes: bool,
+
+    /// Only the gconv modules for these character sets (comma-separated, e.g.
+    /// ISO-8859-1,IBM037), not all of them.
+    #[arg(long, value_name = "CHARSET,...", help_heading = "Run time")]
+    pub(crate) gconv: Option<String>,
+
+    /// Load NAME as dlopen from the program would (its RPATH, LD_LIBRARY_PATH, RUNPATH, the
+    /// cache, the system directories), with its closure (repeatable).
+    #[arg(long, value_name = "NAME", help_heading = "Run time")]
+    pub(crate) dlopen: Vec<String>,
+
+    /// Also add data the program may read: tzdata (the time zone database, for TZ=Area/City),
+    /// locales (glibc's locale-archive, else C.utf8); comma-separated.
+    #[arg(long, value_name = "DATA,...", help_heading = "Run time")]
+    pub(crate) with: Option<String>,
+
+    /// Python: also the distribution's dist-packages (with their extension modules).
+    #[arg(long, help_heading = "Run time")]
+    pub(crate) python_packages: bool,
+
+    /// Leave out the CA certificate store that OpenSSL's and GnuTLS's defaults point at.
+    #[arg(long, help_heading = "Run time")]
+    pub(crate) no_ca_certificates: bool,
 
     /// Write a single-layer image (docker-archive and OCI layout in one tar) to FILE, or to
     /// stdout with `-`.
@@ -96,7 +129,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DIR", help_heading = "Image")]
     pub(crate) workdir: Option<String>,
 
-    /// Image user (a name from the root's /etc/passwd, or UID[:GID]).
+    /// Image user (a name from the root's /etc/passwd, UID, or UID:GID).
     #[arg(long, value_name = "USER", help_heading = "Image")]
     pub(crate) user: Option<String>,
 
@@ -132,4 +165,42 @@ pub(crate) enum CacheArg {
     Auto,
     Conf,
     None,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `--no-recipe`'s help names every recipe.
+    #[test]
+    fn no_recipe_help_names_every_recipe() {
+        let command = super::Args::command();
+        let help = command
+            .get_arguments()
+            .find(|a| a.get_id() == "no_recipe")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let names = depclose_runtime::RECIPES
+            .iter()
+            .map(|r| r.name())
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert!(help.ends_with(&names), "{help}");
+    }
+
+    /// `--with`'s help names every kind of data.
+    #[test]
+    fn with_help_names_every_kind_of_data() {
+        let command = super::Args::command();
+        let help = command
+            .get_arguments()
+            .find(|a| a.get_id() == "with")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        for (name, _) in depclose_runtime::Data::ALL {
+            assert!(help.contains(&format!("{name} (")), "{name}: {help}");
+        }
+    }
 }

@@ -2,7 +2,6 @@
 //! run-time additions, the user's extra files, a few basics, and a check that the staged
 //! tree resolves on its own.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Component, Path, PathBuf};
 
@@ -10,6 +9,9 @@ use depclose_elf::machine::*;
 use depclose_pack::{ImageConfig, Tree, WriteOptions};
 use depclose_resolve::{Closure, ResolveOptions, Resolver, Root};
 
+use depclose_runtime::{Added, Want};
+
+use crate::Staged;
 use crate::additions::{Addition, Entry};
 use crate::config::ImageSpec;
 use crate::error::Error;
@@ -50,35 +52,77 @@ fn stage_hops(tree: &mut Tree, hops: &[depclose_resolve::SymlinkHop]) -> Result<
 }
 
 /// The accounts an image gets unless `--no-defaults`: `/etc/passwd` and `/etc/group`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Accounts {
     passwd: String,
     group: String,
 }
 
-/// Everything the image holds. `moved` maps an added ELF file's root path to its path in the
-/// image (`--add SRC:DEST`).
-pub(crate) fn stage(
-    resolver: &Resolver,
-    closures: &[Closure],
-    additions: &[Addition],
-    moved: &HashMap<PathBuf, PathBuf>,
-    accounts: Option<&Accounts>,
-) -> Result<Tree, Error> {
+impl Accounts {
+    /// Add the root's entry for the user `name` (and its primary group); false if the root
+    /// has no such user.
+    fn add_user(&mut self, root: &Root, name: &str) -> bool {
+        let Some(line) = entry(root, "/etc/passwd", 0, name) else {
+            return false;
+        };
+        if !has_entry(&self.passwd, 0, name) {
+            self.passwd.push_str(&line);
+            self.passwd.push('\n');
+        }
+        let gid = line.split(':').nth(3).unwrap_or("").to_owned();
+        if let Some(g) = entry(root, "/etc/group", 2, &gid) {
+            let group_name = g.split(':').next().unwrap_or("").to_owned();
+            if !has_entry(&self.group, 0, &group_name) {
+                self.group.push_str(&g);
+                self.group.push('\n');
+            }
+        }
+        true
+    }
+
+    /// Add the root's entry for the group `name`; false if the root has none.
+    fn add_group(&mut self, root: &Root, name: &str) -> bool {
+        let Some(line) = entry(root, "/etc/group", 0, name) else {
+            return false;
+        };
+        if !has_entry(&self.group, 0, name) {
+            self.group.push_str(&line);
+            self.group.push('\n');
+        }
+        true
+    }
+}
+
+/// The line of the root's `file` (passwd or group) whose field `field` is `value`.
+fn entry(root: &Root, file: &str, field: usize, value: &str) -> Option<String> {
+    let text = root.read(Path::new(file)).ok()?;
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find(|l| l.split(':').nth(field) == Some(value))
+        .map(str::to_owned)
+}
+
+fn has_entry(text: &str, field: usize, value: &str) -> bool {
+    text.lines().any(|l| l.split(':').nth(field) == Some(value))
+}
+
+/// Everything the image holds: the closures' objects, the user's additions (which win over
+/// the root's files at the same path), what the recipes added, and the defaults.
+pub(crate) fn stage(resolver: &Resolver, staged: &Staged<'_>) -> Result<Tree, Error> {
     let root = resolver.root();
     let run_cwd = &resolver.options().cwd;
     let mut tree = Tree::new();
-    for c in closures {
+    for c in staged.closures {
         for s in &c.scripts {
             stage_path(&mut tree, root, run_cwd, &s.path.to_string_lossy())?;
         }
         // An added file that moves (`--add SRC:DEST`) is staged by its addition, at DEST.
-        let skip = usize::from(moved.contains_key(&c.target));
+        let skip = usize::from(staged.moved.contains_key(&c.target));
         for o in &c.objects[skip..] {
             stage_path(&mut tree, root, run_cwd, &o.path)?;
         }
     }
-    for add in additions {
+    for add in staged.additions {
         if add.dest.is_none() {
             let hops = root.resolve(&add.src).map_err(Error::Addition)?.hops;
             stage_hops(&mut tree, &hops)?;
@@ -92,12 +136,45 @@ pub(crate) fn stage(
             Ok(())
         })?;
     }
-    if let Some(cache) = depclose_resolve::image_ld_so_cache(closures) {
+    let mut accounts = staged.accounts.cloned();
+    for a in staged.added.iter().flatten() {
+        match &a.want {
+            // Objects are in the closure, staged above; mentions are only said.
+            Want::Load { .. } | Want::Env { .. } | Want::Cmd(_) | Want::Mention { .. } => {}
+            Want::File(path) => {
+                if !tree.contains(path) {
+                    stage_path(&mut tree, root, run_cwd, &path.to_string_lossy())?;
+                }
+            }
+            Want::Tree { path, except } => stage_tree(&mut tree, root, run_cwd, path, except)?,
+            Want::Dir { path, mode } => {
+                if !tree.contains(path) {
+                    tree.add_dir_with_mode(path, *mode)?;
+                }
+            }
+            Want::User(name) => {
+                if let Some(acc) = accounts.as_mut() {
+                    if !acc.add_user(root, name) {
+                        return Err(Error::UnknownUser {
+                            name: name.clone(),
+                            passwd: passwd_path(root),
+                        });
+                    }
+                }
+            }
+            Want::Group(name) => {
+                if let Some(acc) = accounts.as_mut() {
+                    acc.add_group(root, name);
+                }
+            }
+        }
+    }
+    if let Some(cache) = depclose_resolve::image_ld_so_cache(staged.closures) {
         if !tree.contains("/etc/ld.so.cache") {
             tree.add_bytes("/etc/ld.so.cache", cache, 0o644)?;
         }
     }
-    if let Some(accounts) = accounts {
+    if let Some(accounts) = &accounts {
         if !tree.contains("/etc/passwd") {
             tree.add_bytes("/etc/passwd", accounts.passwd.as_str(), 0o644)?;
         }
@@ -112,6 +189,55 @@ pub(crate) fn stage(
         }
     }
     Ok(tree)
+}
+
+/// Stage a directory a recipe added, without what the image holds already (the user's own
+/// files win) and without the subtrees `except` names. A symlink inside it is kept, and the
+/// file it points to is staged too, so that nothing in the image dangles (a CA directory's
+/// hash links point into another tree).
+fn stage_tree(
+    tree: &mut Tree,
+    root: &Root,
+    cwd: &Path,
+    path: &Path,
+    except: &[PathBuf],
+) -> Result<(), Error> {
+    let hops = root.resolve(path)?.hops;
+    stage_hops(tree, &hops)?;
+    let add = Addition {
+        src: path.to_path_buf(),
+        dest: None,
+        except: except.to_vec(),
+    };
+    let mut targets = Vec::new();
+    add.for_each_entry(root, &mut |src, dest, kind| {
+        if tree.contains(dest) {
+            return Ok(());
+        }
+        match kind {
+            Entry::Dir => tree.add_dir(dest, Some(&root.host_path(src)))?,
+            Entry::File => tree.add_file(dest, root.host_path(src))?,
+            Entry::Symlink(t) => {
+                tree.add_symlink(dest, &t)?;
+                targets.push(src.to_path_buf());
+            }
+        }
+        Ok(())
+    })?;
+    for link in targets {
+        // A link to a directory or to nothing is kept as it is.
+        if root.metadata(&link).is_ok_and(|(_, m)| m.is_file()) {
+            stage_path(tree, root, cwd, &link.to_string_lossy())?;
+        }
+    }
+    Ok(())
+}
+
+fn passwd_path(root: &Root) -> String {
+    format!(
+        "{}/etc/passwd",
+        root.dir().display().to_string().trim_end_matches('/')
+    )
 }
 
 /// `/etc/passwd` and `/etc/group` with root and nobody, plus the `--user` account from the
@@ -138,10 +264,7 @@ pub(crate) fn accounts(root: &Root, user: Option<&str>) -> Result<Accounts, Erro
         else {
             return Err(Error::UnknownUser {
                 name: name.to_owned(),
-                passwd: format!(
-                    "{}/etc/passwd",
-                    root.dir().display().to_string().trim_end_matches('/')
-                ),
+                passwd: passwd_path(root),
             });
         };
         passwd.push_str(line);
@@ -203,6 +326,7 @@ fn default_tag(target: &Path) -> String {
 /// first target (or its script), the environment the closure was computed with.
 pub(crate) fn config(
     closures: &[Closure],
+    added: &[Vec<Added>],
     spec: &ImageSpec,
     options: &ResolveOptions,
 ) -> Result<ImageConfig, Error> {
@@ -228,8 +352,21 @@ pub(crate) fn config(
         .unwrap_or_else(|| default_tag(&first.target));
     let mut c = ImageConfig::new(arch, vec![entry.to_string_lossy().into_owned()], &tag);
     c.variant = variant.map(str::to_owned);
-    c.cmd = (!spec.cmd.is_empty()).then(|| spec.cmd.clone());
+    // The user's --cmd and --env win over what a recipe says the program needs.
+    let recipe_cmd = added.iter().flatten().find_map(|a| match &a.want {
+        Want::Cmd(args) => Some(args.clone()),
+        _ => None,
+    });
+    c.cmd = if spec.cmd.is_empty() {
+        recipe_cmd
+    } else {
+        Some(spec.cmd.clone())
+    };
     c.env = vec![format!("PATH={}", depclose_resolve::DEFAULT_PATH)];
+    let recipe_env = added.iter().flatten().filter_map(|a| match &a.want {
+        Want::Env { key, value } => Some((key, value)),
+        _ => None,
+    });
     // The closure was computed with these; the image's program must run with them too.
     if let Some(llp) = &options.library_path {
         c.env.push(format!("LD_LIBRARY_PATH={llp}"));
@@ -238,7 +375,7 @@ pub(crate) fn config(
         c.env
             .push(format!("LD_PRELOAD={}", options.preload.join(":")));
     }
-    for (k, v) in &spec.env {
+    for (k, v) in recipe_env.chain(spec.env.iter().map(|(k, v)| (k, v))) {
         c.env
             .retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k.as_str()));
         c.env.push(format!("{k}={v}"));
@@ -254,26 +391,23 @@ pub(crate) fn config(
 /// object that would resolve to another file or not at all.
 /// `moved` maps an added ELF file's root path to its path in the image (`--add SRC:DEST`).
 pub(crate) fn verify(
-    staged: &Path,
-    closures: &[Closure],
+    skeleton: &Path,
+    staged: &Staged<'_>,
     options: &ResolveOptions,
-    moved: &HashMap<PathBuf, PathBuf>,
+    recipes: &depclose_runtime::Options,
     allow_missing: bool,
 ) -> Result<Vec<String>, Error> {
-    let root = Root::new(staged)?;
+    let root = Root::new(skeleton)?;
     // The same options as the closure (cwd = the image's working directory), but the cache is
     // whatever the image holds.
     let mut opts = options.clone();
     opts.cache = depclose_resolve::CacheMode::Auto;
     let inside = Resolver::new(root, opts);
-    let nsswitch = inside
-        .root()
-        .read(Path::new(depclose_runtime::NSSWITCH_CONF))
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    // Inside, the image is the root: the recipes read what it holds.
+    let cx = depclose_runtime::Context::root(&inside, recipes);
     let mut problems = Vec::new();
-    for c in closures {
-        let at = moved.get(&c.target).unwrap_or(&c.target);
+    for (c, added) in staged.closures.iter().zip(staged.added) {
+        let at = staged.moved.get(&c.target).unwrap_or(&c.target);
         let mut again = match inside.closure(at) {
             Ok(a) => a,
             Err(e) => {
@@ -281,8 +415,8 @@ pub(crate) fn verify(
                 continue;
             }
         };
-        if c.objects.iter().any(|o| o.runtime) {
-            again = depclose_runtime::glibc_loads(&inside, again, nsswitch.as_deref()).0;
+        if !added.is_empty() {
+            again = depclose_runtime::apply(&cx, again, depclose_runtime::RECIPES)?.0;
         }
         // The program itself may have moved (`--add SRC:DEST`); what it loads may not.
         for o in c.objects.iter().skip(1) {

@@ -11,10 +11,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use depclose_resolve::{Closure, Found, How, MissingKind, Outcome, Root};
+use depclose_runtime::{Added, Evidence, Reason, Want};
 
 use crate::error::Error;
 
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -34,7 +35,29 @@ struct Target<'a> {
     objects: Vec<ObjectOut<'a>>,
     missing: Vec<MissingOut<'a>>,
     fatal: Option<FatalOut<'a>>,
+    added: Vec<AddedOut>,
     notes: &'a [String],
+}
+
+/// One thing a recipe added.
+#[derive(Serialize)]
+struct AddedOut {
+    kind: &'static str,
+    /// The object name, path, `KEY=VALUE`, account or command line.
+    value: String,
+    /// For a load: the `path` of the object it became, or null when nothing was found; for
+    /// a mention, the path it would resolve to.
+    object: Option<String>,
+    recipe: &'static str,
+    evidence: EvidenceOut,
+}
+
+#[derive(Serialize)]
+struct EvidenceOut {
+    kind: &'static str,
+    text: String,
+    file: Option<String>,
+    line: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +102,9 @@ struct FoundOut<'a> {
     dir: Option<&'a str>,
     subdir: Option<&'a str>,
     rpath_of: Option<&'a str>,
+    /// For `how: "recipe"`: the recipe that loaded it and why.
+    recipe: Option<&'static str>,
+    evidence: Option<EvidenceOut>,
 }
 
 #[derive(Serialize)]
@@ -180,9 +206,14 @@ pub(crate) fn write(
     out: &mut impl Write,
     root: &Root,
     closures: &[Closure],
+    added: &[Vec<Added>],
     digests: &HashMap<&Path, String>,
 ) -> io::Result<()> {
-    let targets = closures.iter().map(|c| target(c, digests)).collect();
+    let targets = closures
+        .iter()
+        .zip(added)
+        .map(|(c, a)| target(c, a, digests))
+        .collect();
     let report = Report {
         schema_version: SCHEMA_VERSION,
         root: root.dir().display().to_string(),
@@ -203,19 +234,67 @@ fn attempts(tried: &[depclose_resolve::Attempt]) -> Vec<AttemptOut<'_>> {
         .collect()
 }
 
-fn found<'a>(c: &'a Closure, f: &'a Found) -> FoundOut<'a> {
+fn found<'a>(c: &'a Closure, f: &'a Found, by: Option<&Reason>) -> FoundOut<'a> {
     FoundOut {
-        how: how_name(f.how),
+        how: if by.is_some() {
+            "recipe"
+        } else {
+            how_name(f.how)
+        },
         dir: f.dir.as_deref(),
         subdir: f.subdir.as_deref(),
         rpath_of: match f.how {
             How::Rpath { owner } => Some(c.objects[owner].path.as_str()),
             _ => None,
         },
+        recipe: by.map(|r| r.recipe),
+        evidence: by.map(|r| evidence(&r.evidence)),
     }
 }
 
-fn target<'a>(c: &'a Closure, digests: &HashMap<&Path, String>) -> Target<'a> {
+fn evidence(e: &Evidence) -> EvidenceOut {
+    let (kind, file, line) = match e {
+        Evidence::ConfigLine { file, line, .. } => ("config_line", Some(file), Some(*line)),
+        Evidence::Symbol { .. } => ("symbol", None, None),
+        Evidence::Compiled { file, .. } => ("compiled", Some(file), None),
+        Evidence::Note { .. } => ("note", None, None),
+        Evidence::Rule(_) => ("rule", None, None),
+        Evidence::Option(_) => ("option", None, None),
+    };
+    EvidenceOut {
+        kind,
+        text: e.to_string(),
+        file: file.map(|f| f.display().to_string()),
+        line,
+    }
+}
+
+fn added_out(c: &Closure, a: &Added) -> AddedOut {
+    let (kind, value) = match &a.want {
+        Want::Load { name, .. } => ("load", name.clone()),
+        Want::File(p) => ("file", p.display().to_string()),
+        Want::Tree { path, .. } => ("tree", path.display().to_string()),
+        Want::Dir { path, .. } => ("dir", path.display().to_string()),
+        Want::Env { key, value } => ("env", format!("{key}={value}")),
+        Want::User(u) => ("user", u.clone()),
+        Want::Group(g) => ("group", g.clone()),
+        Want::Cmd(args) => ("cmd", args.join(" ")),
+        Want::Mention { name, .. } => ("mention", name.clone()),
+    };
+    let object = match &a.want {
+        Want::Mention { path, .. } => path.clone(),
+        _ => a.object.map(|i| c.objects[i].path.clone()),
+    };
+    AddedOut {
+        kind,
+        value,
+        object,
+        recipe: a.reason.recipe,
+        evidence: evidence(&a.reason.evidence),
+    }
+}
+
+fn target<'a>(c: &'a Closure, added: &[Added], digests: &HashMap<&Path, String>) -> Target<'a> {
     let path = |i: usize| c.objects[i].path.as_str();
     Target {
         target: c.target.display().to_string(),
@@ -255,12 +334,13 @@ fn target<'a>(c: &'a Closure, digests: &HashMap<&Path, String>) -> Target<'a> {
         objects: c
             .objects
             .iter()
-            .map(|o| ObjectOut {
+            .enumerate()
+            .map(|(i, o)| ObjectOut {
                 path: &o.path,
                 real_path: o.real.display().to_string(),
                 soname: o.elf.soname.as_deref(),
                 names: &o.names,
-                found: found(c, &o.found),
+                found: found(c, &o.found, crate::text::recipe_reason(added, i)),
                 loader: o.loader.map(path),
                 needed_by: o.needed_by.iter().map(|&i| path(i)).collect(),
                 needed: o.elf.needed().collect(),
@@ -295,6 +375,7 @@ fn target<'a>(c: &'a Closure, digests: &HashMap<&Path, String>) -> Target<'a> {
             path: &f.path,
             reason: &f.reason,
         }),
+        added: added.iter().map(|a| added_out(c, a)).collect(),
         notes: &c.notes,
     }
 }

@@ -19,7 +19,7 @@ use clap::Parser;
 use rayon::prelude::*;
 
 use depclose_resolve::{Closure, Resolver, Root};
-use depclose_runtime::{Load, NSSWITCH_CONF, Reason};
+use depclose_runtime::{Added, Context, Want};
 
 use crate::additions::Addition;
 use crate::config::{Action, Config, Environment, ImageOutput, ImageSpec};
@@ -78,7 +78,7 @@ fn run(config: &Config) -> Result<u8, Error> {
     // otherwise the `--user` must exist in the root.
     let accounts = match image {
         Some(spec) if spec.defaults => {
-            let added = additions::file_text(root, &additions, Path::new("/etc/passwd"));
+            let added = additions::file_bytes(root, &additions, Path::new("/etc/passwd"));
             let user = spec.user.as_deref().filter(|_| added.is_none());
             Some(image::accounts(root, user)?)
         }
@@ -119,24 +119,21 @@ fn run(config: &Config) -> Result<u8, Error> {
             Err(e) => return Err(e.into()),
         }
     }
-    let mut loads = Vec::new();
+    // What the recipes added to each closure (nothing without --runtime).
+    let mut added: Vec<Vec<Added>> = vec![Vec::new(); closures.len()];
     if config.runtime {
-        // The nsswitch.conf the program will see: the image's (only if added), else the root's.
-        let nsswitch = match image {
-            Some(_) => additions::file_text(root, &additions, Path::new(NSSWITCH_CONF)),
-            None => root
-                .read(Path::new(NSSWITCH_CONF))
-                .ok()
-                .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        let overlay = |p: &Path| additions::file_bytes(root, &additions, p);
+        let cx = match image {
+            Some(spec) => Context::image(&resolver, &overlay, &spec.cmd, &config.recipes),
+            None => Context::root(&resolver, &config.recipes),
         };
-        closures = closures
-            .into_iter()
-            .map(|c| {
-                let (c, l) = depclose_runtime::glibc_loads(&resolver, c, nsswitch.as_deref());
-                loads.push(l);
-                c
-            })
-            .collect();
+        let mut grown = Vec::with_capacity(closures.len());
+        for (c, a) in closures.into_iter().zip(&mut added) {
+            let (c, more) = depclose_runtime::apply(&cx, c, depclose_runtime::RECIPES)?;
+            grown.push(c);
+            *a = more;
+        }
+        closures = grown;
     }
     match &config.action {
         Action::Emit(spec) => {
@@ -146,7 +143,7 @@ fn run(config: &Config) -> Result<u8, Error> {
                 );
                 return Ok(EXIT_INCOMPLETE);
             }
-            for note in runtime_notes(&closures, &loads) {
+            for note in recipe_notes(&added) {
                 eprintln!("depclose: note: {note}");
             }
             for hint in depclose_runtime::hints(root, &closures) {
@@ -156,14 +153,21 @@ fn run(config: &Config) -> Result<u8, Error> {
             }
             let staged = Staged {
                 closures: &closures,
+                added: &added,
                 additions: &additions,
                 moved: &moved,
                 accounts: accounts.as_ref(),
             };
-            emit(spec, config.allow_missing, &resolver, staged)
+            emit(
+                spec,
+                &config.recipes,
+                config.allow_missing,
+                &resolver,
+                staged,
+            )
         }
         Action::Why(name) => {
-            let found = print(|out| text::why(out, &closures, name))?;
+            let found = print(|out| text::why(out, &closures, &added, name))?;
             if !found {
                 return Err(Error::NotInClosure { name: name.clone() });
             }
@@ -171,11 +175,11 @@ fn run(config: &Config) -> Result<u8, Error> {
         }
         Action::Print(format) => {
             match format {
-                Format::List => print(|out| text::list(out, &closures, config.runtime))?,
-                Format::Tree => print(|out| text::tree(out, &closures))?,
+                Format::List => print(|out| text::list(out, &closures, &added, config.runtime))?,
+                Format::Tree => print(|out| text::tree(out, &closures, &added))?,
                 Format::Json => {
                     let digests = json::digests(root, &closures)?;
-                    print(|out| json::write(out, root, &closures, &digests))?
+                    print(|out| json::write(out, root, &closures, &added, &digests))?
                 }
             }
             Ok(exit_code(&closures, config.allow_missing))
@@ -209,47 +213,70 @@ fn exit_code(closures: &[Closure], allow_missing: bool) -> u8 {
     }
 }
 
-/// What libc loads at run time into an image, once each, by name; their own libraries
-/// follow them unnamed.
-fn runtime_notes(closures: &[Closure], loads: &[Vec<Load>]) -> Vec<String> {
-    let mut notes: Vec<(&str, String)> = closures
-        .iter()
-        .zip(loads)
-        .flat_map(|(c, loads)| {
-            loads
-                .iter()
-                .filter(|l| l.object.is_some_and(|i| c.objects[i].runtime))
-        })
-        .map(|l| {
-            let why = match &l.reason {
-                Reason::NssService { service } => {
-                    format!("for the NSS service {service} of the image's {NSSWITCH_CONF}")
-                }
-                other => other.to_string(),
-            };
-            (l.name.as_str(), why)
-        })
-        .collect();
-    notes.sort();
-    notes.dedup();
-    notes
+/// What the recipes added to an image: a line per recipe and piece of evidence, naming the
+/// first few additions and counting the rest (`--runtime -f tree` or `-f json` lists each).
+fn recipe_notes(added: &[Vec<Added>]) -> Vec<String> {
+    /// Additions named on a line before the rest is counted.
+    const SHOWN: usize = 3;
+    let mut lines: Vec<((&str, String), Vec<String>)> = Vec::new();
+    let mut mentions = Vec::new();
+    for a in added.iter().flatten() {
+        let what = match &a.want {
+            // Not found: reported as missing, not as added.
+            Want::Load { .. } if a.object.is_none() => continue,
+            Want::Load { name, .. } => name.clone(),
+            Want::File(p) | Want::Tree { path: p, .. } | Want::Dir { path: p, .. } => {
+                p.display().to_string()
+            }
+            Want::Env { key, value } => format!("Env {key}={value}"),
+            Want::User(u) => format!("user {u}"),
+            Want::Group(g) => format!("group {g}"),
+            Want::Cmd(c) => format!("Cmd {}", c.join(" ")),
+            Want::Mention { name, path } => {
+                let at = path.as_deref().unwrap_or("not found");
+                mentions.push(format!(
+                    "may load at run time: {name} => {at} ({})",
+                    a.reason.evidence
+                ));
+                continue;
+            }
+        };
+        let key = (a.reason.recipe, a.reason.evidence.to_string());
+        match lines.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, whats)) if !whats.contains(&what) => whats.push(what),
+            Some(_) => {}
+            None => lines.push((key, vec![what])),
+        }
+    }
+    lines
         .into_iter()
-        .map(|(name, why)| format!("added {name}: glibc loads it at run time {why}"))
+        .map(|((recipe, evidence), whats)| {
+            let named = whats[..whats.len().min(SHOWN)].join(", ");
+            let more = match whats.len().saturating_sub(SHOWN) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            format!("recipe {recipe} added {named}{more}: {evidence}")
+        })
+        .chain(mentions)
         .collect()
 }
 
 /// What goes into an image besides its options.
-struct Staged<'a> {
-    closures: &'a [Closure],
-    additions: &'a [Addition],
+pub(crate) struct Staged<'a> {
+    pub(crate) closures: &'a [Closure],
+    /// What the recipes added to each closure.
+    pub(crate) added: &'a [Vec<Added>],
+    pub(crate) additions: &'a [Addition],
     /// Added ELF files that move (`--add SRC:DEST`): root path to image path.
-    moved: &'a HashMap<PathBuf, PathBuf>,
-    accounts: Option<&'a image::Accounts>,
+    pub(crate) moved: &'a HashMap<PathBuf, PathBuf>,
+    pub(crate) accounts: Option<&'a image::Accounts>,
 }
 
 /// Stage, verify inside the staged tree, then write the image and/or the rootfs.
 fn emit(
     spec: &ImageSpec,
+    recipes: &depclose_runtime::Options,
     allow_missing: bool,
     resolver: &Resolver,
     staged: Staged<'_>,
@@ -257,14 +284,8 @@ fn emit(
     let mut dirs = vec![std::env::temp_dir()];
     dirs.extend(spec.output_dirs());
     interrupt::clean_up_on_signal(dirs);
-    let tree = image::stage(
-        resolver,
-        staged.closures,
-        staged.additions,
-        staged.moved,
-        staged.accounts,
-    )?;
-    let config = image::config(staged.closures, spec, resolver.options())?;
+    let tree = image::stage(resolver, &staged)?;
+    let config = image::config(staged.closures, staged.added, spec, resolver.options())?;
     config.check()?;
     let progress = image::progress;
     let options = image::write_options(spec, &progress, &interrupt::INTERRUPTED);
@@ -283,9 +304,9 @@ fn emit(
     tree.write_skeleton(&skeleton)?;
     let problems = image::verify(
         &skeleton,
-        staged.closures,
+        &staged,
         resolver.options(),
-        staged.moved,
+        recipes,
         allow_missing,
     )?;
     drop(scratch);

@@ -6,11 +6,36 @@ use std::io::{self, Write};
 use depclose_resolve::{
     Attempt, Closure, EdgeTarget, Found, How, Missing, MissingKind, Object, Outcome,
 };
+use depclose_runtime::{Added, Reason, Want};
+
+/// The reason a recipe loaded object `id` of a closure, if one did.
+pub(crate) fn recipe_reason(added: &[Added], id: usize) -> Option<&Reason> {
+    added
+        .iter()
+        .find(|a| matches!(a.want, Want::Load { .. }) && a.object == Some(id))
+        .map(|a| &a.reason)
+}
+
+/// What a recipe added that is not an object: a file, directory tree or directory path.
+pub(crate) fn added_path(a: &Added) -> Option<(&std::path::Path, &'static str)> {
+    match &a.want {
+        Want::File(p) => Some((p, "file")),
+        Want::Tree { path, .. } => Some((path, "tree")),
+        Want::Dir { path, .. } => Some((path, "dir")),
+        _ => None,
+    }
+}
 
 /// Targets (and the scripts that lead to them) first, then every other object once, in load
 /// order, each as the loader opens it.
-/// Objects loaded at run time (`runtime`) are listed only when asked for.
-pub(crate) fn list(out: &mut impl Write, closures: &[Closure], runtime: bool) -> io::Result<()> {
+/// Objects loaded at run time (`runtime`) are listed only when asked for, followed by the
+/// files and directories the recipes added.
+pub(crate) fn list(
+    out: &mut impl Write,
+    closures: &[Closure],
+    added: &[Vec<Added>],
+    runtime: bool,
+) -> io::Result<()> {
     let mut seen = HashSet::new();
     for c in closures {
         for s in &c.scripts {
@@ -28,6 +53,11 @@ pub(crate) fn list(out: &mut impl Write, closures: &[Closure], runtime: bool) ->
             if seen.insert(o.path.clone()) {
                 writeln!(out, "{}", o.path)?;
             }
+        }
+    }
+    for (path, _) in added.iter().flatten().filter_map(added_path) {
+        if seen.insert(path.display().to_string()) {
+            writeln!(out, "{}", path.display())?;
         }
     }
     Ok(())
@@ -58,8 +88,12 @@ pub(crate) fn how(c: &Closure, f: &Found) -> String {
 
 /// Who needs whom: each object under the object that first loaded it; later references
 /// are shown once, without their subtree.
-pub(crate) fn tree(out: &mut impl Write, closures: &[Closure]) -> io::Result<()> {
-    for c in closures {
+pub(crate) fn tree(
+    out: &mut impl Write,
+    closures: &[Closure],
+    added: &[Vec<Added>],
+) -> io::Result<()> {
+    for (c, added) in closures.iter().zip(added) {
         for s in &c.scripts {
             writeln!(out, "{} (#! {})", s.path.display(), s.interpreter)?;
         }
@@ -77,7 +111,31 @@ pub(crate) fn tree(out: &mut impl Write, closures: &[Closure]) -> io::Result<()>
         writeln!(out, "{} [{kind}]", main.path)?;
         let mut shown = vec![false; c.objects.len()];
         shown[0] = true;
-        branch(out, c, 0, "", &mut shown)?;
+        branch(out, c, added, 0, "", &mut shown)?;
+        let files: Vec<(&Added, &std::path::Path)> = added
+            .iter()
+            .filter_map(|a| added_path(a).map(|(p, _)| (a, p)))
+            .collect();
+        if !files.is_empty() {
+            writeln!(out, "run-time files:")?;
+            for (a, path) in files {
+                writeln!(out, "  {} [{}]", path.display(), a.reason)?;
+            }
+        }
+        let mentions: Vec<(&Added, &str, Option<&str>)> = added
+            .iter()
+            .filter_map(|a| match &a.want {
+                Want::Mention { name, path } => Some((a, name.as_str(), path.as_deref())),
+                _ => None,
+            })
+            .collect();
+        if !mentions.is_empty() {
+            writeln!(out, "may load at run time (not added):")?;
+            for (a, name, path) in mentions {
+                let at = path.unwrap_or("not found");
+                writeln!(out, "  {name} => {at} [{}]", a.reason)?;
+            }
+        }
     }
     Ok(())
 }
@@ -85,14 +143,17 @@ pub(crate) fn tree(out: &mut impl Write, closures: &[Closure]) -> io::Result<()>
 fn branch(
     out: &mut impl Write,
     c: &Closure,
+    added: &[Added],
     id: usize,
     prefix: &str,
     shown: &mut [bool],
 ) -> io::Result<()> {
     let deps = &c.objects[id].deps;
     // What this object loads at run time (`dlopen`) follows its dependencies.
+    // (Not its own dependencies, which join with it and are shown among them.)
     let runtime: Vec<usize> = (0..c.objects.len())
         .filter(|&t| c.objects[t].runtime && c.objects[t].loader == Some(id) && !shown[t])
+        .filter(|&t| !deps.iter().any(|e| e.target == EdgeTarget::Object(t)))
         .collect();
     for (n, e) in deps.iter().enumerate() {
         let last = n + 1 == deps.len() && runtime.is_empty();
@@ -115,7 +176,7 @@ fn branch(
                         o.path,
                         how(c, &o.found)
                     )?;
-                    branch(out, c, t, &format!("{prefix}{next}"), shown)?;
+                    branch(out, c, added, t, &format!("{prefix}{next}"), shown)?;
                 } else if t == id {
                     writeln!(out, "{prefix}{head}{} => itself", e.name)?;
                 } else {
@@ -136,13 +197,16 @@ fn branch(
         let o = &c.objects[t];
         shown[t] = true;
         let name = o.names.first().map_or(o.path.as_str(), String::as_str);
+        let by = recipe_reason(added, t)
+            .map(|r| format!(" by {r}"))
+            .unwrap_or_default();
         writeln!(
             out,
-            "{prefix}{head}{name} => {} [dlopen at run time; {}]",
+            "{prefix}{head}{name} => {} [dlopen at run time{by}; {}]",
             o.path,
             how(c, &o.found)
         )?;
-        branch(out, c, t, &format!("{prefix}{next}"), shown)?;
+        branch(out, c, added, t, &format!("{prefix}{next}"), shown)?;
     }
     Ok(())
 }
@@ -198,9 +262,14 @@ fn matches(o: &Object, name: &str) -> bool {
 }
 
 /// The chain from the target to `name` and the search that found (or did not find) it.
-pub(crate) fn why(out: &mut impl Write, closures: &[Closure], name: &str) -> io::Result<bool> {
+pub(crate) fn why(
+    out: &mut impl Write,
+    closures: &[Closure],
+    added: &[Vec<Added>],
+    name: &str,
+) -> io::Result<bool> {
     let mut any = false;
-    for c in closures {
+    for (c, added) in closures.iter().zip(added) {
         if let Some(id) = c.objects.iter().position(|o| matches(o, name)) {
             any = true;
             let mut chain = vec![id];
@@ -229,6 +298,9 @@ pub(crate) fn why(out: &mut impl Write, closures: &[Closure], name: &str) -> io:
                 .collect();
             if !others.is_empty() {
                 writeln!(out, "  also needed by: {}", others.join(", "))?;
+            }
+            if let Some(r) = recipe_reason(added, id) {
+                writeln!(out, "  loaded at run time: {r}")?;
             }
             if !o.trace.is_empty() {
                 writeln!(out, "  the search (as LD_DEBUG=libs shows it):")?;

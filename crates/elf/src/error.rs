@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use crate::read::{Identity, NonRegular};
+
 /// Why a file could not be read as the loader would read it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -13,20 +15,16 @@ pub enum Error {
     },
     /// The path exists but is not a regular file (directory, FIFO, socket, device).
     #[error("{}: is a {kind}, not a regular file", path.display())]
-    NotRegular { path: PathBuf, kind: &'static str },
+    NotRegular { path: PathBuf, kind: NonRegular },
     /// The file is empty.
     #[error("{}: empty file", path.display())]
     Empty { path: PathBuf },
-    /// The file starts like ELF but its headers are truncated or inconsistent.
+    /// The file starts like ELF (or `#!`) but its headers are truncated or inconsistent.
     #[error("{}: malformed ELF: {reason}", path.display())]
-    Malformed { path: PathBuf, reason: String },
-}
-
-impl Error {
-    pub(crate) fn malformed(path: &std::path::Path, reason: impl Into<String>) -> Self {
-        Error::Malformed {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        }
-    }
+    Malformed {
+        path: PathBuf,
+        reason: String,
+        /// For an ELF file with a whole header: its class, byte order and machine.
+        identity: Option<Identity>,
+    },
 }

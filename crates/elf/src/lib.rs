@@ -6,7 +6,8 @@
 //! `DT_AUXILIARY` — or, for a `#!` script, its interpreter line. It reads the ELF header,
 //! the program headers and the dynamic section only (located through `PT_DYNAMIC` and
 //! `DT_STRTAB`, as the loader does, so stripped files read the same), never section headers
-//! or symbol tables.
+//! or symbol tables. The dynamic symbols and notes are read only on request ([`dynamic_symbols`],
+//! [`notes`]).
 //!
 //! It knows nothing of search paths or `$ORIGIN`: RPATH and RUNPATH come back as the raw
 //! strings, and policy lives in `depclose-resolve`.
@@ -24,12 +25,21 @@
 
 mod error;
 mod read;
+mod tables;
 
 pub use error::Error;
 pub use read::{
-    Class, Data, Dependency, DependencyKind, ElfInfo, FileKind, Linkage, ObjectType, Script,
-    parse_bytes, read_file, read_file_with_metadata,
+    Class, Data, Dependency, DependencyKind, ElfInfo, FileKind, Identity, Linkage, NonRegular,
+    ObjectType, Script, parse_bytes, read_file, read_file_with_metadata,
 };
+pub use tables::{DynamicSymbols, dynamic_symbols, notes};
+
+/// `EV_CURRENT`, the only ELF version (`EI_VERSION` and `e_version`).
+pub const EV_CURRENT: u8 = goblin::elf::header::EV_CURRENT;
+/// `ELFOSABI_SYSV` (`ELFOSABI_NONE`) in `EI_OSABI`.
+pub const ELFOSABI_SYSV: u8 = goblin::elf::header::ELFOSABI_SYSV;
+/// `ELFOSABI_GNU` (`ELFOSABI_LINUX`) in `EI_OSABI`: objects using GNU extensions.
+pub const ELFOSABI_GNU: u8 = goblin::elf::header::ELFOSABI_GNU;
 
 /// `DF_1_NODEFLIB` in `DT_FLAGS_1`: the loader skips the cache's system entries and the
 /// default directories for this object's dependencies.
@@ -40,13 +50,13 @@ pub const DF_1_PIE: u64 = 0x0800_0000;
 /// `e_machine` values depclose names (the loader compares the raw number).
 pub mod machine {
     pub const EM_386: u16 = 3;
-    pub const EM_68K: u16 = 4;
     pub const EM_MIPS: u16 = 8;
     pub const EM_PPC: u16 = 20;
     pub const EM_PPC64: u16 = 21;
     pub const EM_S390: u16 = 22;
     pub const EM_ARM: u16 = 40;
     pub const EM_SPARCV9: u16 = 43;
+    pub const EM_IA_64: u16 = 50;
     pub const EM_X86_64: u16 = 62;
     pub const EM_AARCH64: u16 = 183;
     pub const EM_RISCV: u16 = 243;

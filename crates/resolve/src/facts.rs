@@ -11,6 +11,7 @@ use std::path::Path;
 
 use depclose_elf::{Class, Data, machine::*};
 
+use crate::legacy_hwcaps;
 use crate::root::Root;
 
 /// Larger than any dynamic loader (glibc's is about 200 KiB).
@@ -250,7 +251,7 @@ fn arch(
 
 /// The interpreter an architecture's programs name, for targets that name none
 /// (shared objects analysed as main programs, like `ld.so --list libfoo.so`).
-pub fn default_interpreter(machine: u16, class: Class) -> Option<&'static str> {
+pub(crate) fn default_interpreter(machine: u16, class: Class) -> Option<&'static str> {
     arch(machine, class, Data::Little, 0).map(|(a, _)| a.interpreter)
 }
 
@@ -291,7 +292,12 @@ impl LoaderFacts {
         if base.starts_with("ld-musl-") {
             return musl_facts(root, interpreter, &base, machine, class, data);
         }
-        let ptr = if class == Class::Elf64 { 8 } else { 4 };
+        // `system_dirs_len` holds `size_t`s of the loader's class.
+        let ptr = if class == Class::Elf64 {
+            size_of::<u64>()
+        } else {
+            size_of::<u32>()
+        };
         let big = data == Data::Big;
         let from_binary = binary.as_deref().and_then(|b| system_dirs_in(b, ptr, big));
         let source = if from_binary.is_some() {
@@ -328,16 +334,15 @@ impl LoaderFacts {
             .platform
             .clone()
             .or_else(|| arch.map(|(a, _)| host_platform(a, on_host)));
-        // glibc before 2.37 searches the legacy subdirectories on every CPU; only some of
-        // their parts depend on the CPU.
-        let legacy = glibc_version.is_some_and(|v| v < (2, 37));
+        // A glibc with legacy hwcaps searches their subdirectories on every CPU; only some
+        // of their parts depend on the CPU.
         let cpu = matches!(options.hwcaps, HwcapsChoice::Host) && on_host;
-        let legacy_subdirs = if legacy {
-            crate::legacy::subdirs(platform.as_deref(), machine, cpu)
+        let legacy_subdirs = if legacy_hwcaps::in_glibc(glibc_version) {
+            legacy_hwcaps::subdirs(platform.as_deref(), machine, cpu)
         } else {
             Vec::new()
         };
-        let legacy_hwcap = crate::legacy::masked_hwcap(machine, cpu);
+        let legacy_hwcap = legacy_hwcaps::masked_hwcap(machine, cpu);
         let subdirs = hwcaps
             .iter()
             .map(|h| format!("glibc-hwcaps/{h}/"))
@@ -368,33 +373,40 @@ impl LoaderFacts {
 impl LoaderFacts {
     /// The CPU's ISA level bits (`cpu_features->isa_1`) as far as the chosen hwcaps reach:
     /// baseline, then one bit per x86-64 level. `None` off x86-64.
-    pub fn x86_isa_1(&self) -> Option<u32> {
+    pub(crate) fn x86_isa_1(&self) -> Option<u32> {
         if self.machine != EM_X86_64 {
             return None;
         }
-        let level = |n: &str| self.hwcaps.iter().any(|h| h == n);
-        Some(
-            1 | u32::from(level("x86-64-v2")) << 1
-                | u32::from(level("x86-64-v3")) << 2
-                | u32::from(level("x86-64-v4")) << 3,
-        )
+        // `GNU_PROPERTY_X86_ISA_1_BASELINE`, `_V2`, `_V3` and `_V4` in `elf.h`.
+        const BASELINE: u32 = 1 << 0;
+        const V2: u32 = 1 << 1;
+        const V3: u32 = 1 << 2;
+        const V4: u32 = 1 << 3;
+        let level = |name: &str, bit: u32| {
+            if self.hwcaps.iter().any(|h| h == name) {
+                bit
+            } else {
+                0
+            }
+        };
+        Some(BASELINE | level("x86-64-v2", V2) | level("x86-64-v3", V3) | level("x86-64-v4", V4))
     }
 
     /// How the cache treats legacy hwcap entries: glibc 2.36 still matches them against the
     /// CPU's hwcap and platform; 2.37 dropped them.
-    pub fn cache_legacy_hwcaps(&self) -> crate::cache::LegacyHwcaps {
+    pub(crate) fn cache_legacy_hwcaps(&self) -> crate::cache::LegacyHwcaps {
         use crate::cache::LegacyHwcaps;
-        match self.glibc_version {
-            Some(v) if v < (2, 37) => LegacyHwcaps::Glibc236 {
-                hwcap: self.legacy_hwcap,
-                platform_mask: if self.machine == EM_X86_64 {
-                    crate::legacy::X86_PLATFORM_MASK
-                } else {
-                    0
-                },
-                platform: crate::legacy::platform_bit(self.machine, self.platform.as_deref()),
+        if !legacy_hwcaps::in_glibc(self.glibc_version) {
+            return LegacyHwcaps::Removed;
+        }
+        LegacyHwcaps::Glibc236 {
+            hwcap: self.legacy_hwcap,
+            platform_mask: if self.machine == EM_X86_64 {
+                legacy_hwcaps::X86_PLATFORM_MASK
+            } else {
+                0
             },
-            _ => LegacyHwcaps::Removed,
+            platform: legacy_hwcaps::platform_bit(self.machine, self.platform.as_deref()),
         }
     }
 }
@@ -588,54 +600,6 @@ fn musl_facts(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_loader_facts_match_its_diagnostics() {
-        let root = Root::new(Path::new("/")).unwrap();
-        let f = LoaderFacts::load(
-            &root,
-            "/lib64/ld-linux-x86-64.so.2",
-            EM_X86_64,
-            Class::Elf64,
-            Data::Little,
-            0,
-            &FactsOptions::default(),
-        );
-        let out = std::process::Command::new("/lib64/ld-linux-x86-64.so.2")
-            .arg("--list-diagnostics")
-            .output()
-            .unwrap();
-        let diag = String::from_utf8(out.stdout).unwrap();
-        let dirs: Vec<String> = diag
-            .lines()
-            .filter(|l| l.starts_with("path.system_dirs["))
-            .map(|l| l.split('"').nth(1).unwrap().to_owned())
-            .collect();
-        assert_eq!(f.system_dirs, dirs);
-        assert_eq!(f.source, FactsSource::LoaderBinary);
-        let field = |k: &str| {
-            diag.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=\"")))
-                .map(|v| v.trim_end_matches('"').to_owned())
-        };
-        assert_eq!(Some(f.lib.clone()), field("dl_dst_lib"));
-        assert_eq!(f.platform, field("dl_platform"));
-        assert_eq!(f.glibc_version, Some((2, 36)));
-        // `ld.so --help` lists the glibc-hwcaps subdirectories it searches.
-        let help = std::process::Command::new("/lib64/ld-linux-x86-64.so.2")
-            .arg("--help")
-            .output()
-            .unwrap();
-        let help = String::from_utf8(help.stdout).unwrap();
-        let searched: Vec<String> = help
-            .lines()
-            .filter(|l| {
-                l.contains("(supported, searched)") && l.trim_start().starts_with("x86-64-v")
-            })
-            .map(|l| l.split_whitespace().next().unwrap().to_owned())
-            .collect();
-        assert_eq!(f.hwcaps, searched);
-    }
 
     #[test]
     fn system_dirs_need_their_length_table() {

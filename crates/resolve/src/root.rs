@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -82,10 +81,7 @@ impl Root {
             source,
         })?;
         if !dir.is_dir() {
-            return Err(Error::Input(format!(
-                "root {} is not a directory",
-                dir.display()
-            )));
+            return Err(Error::RootNotDirectory { path: dir });
         }
         Ok(Root {
             dir,
@@ -139,14 +135,14 @@ impl Root {
     /// counts the symlinks followed so far, for the loop limit.
     fn resolve_in(&self, path: &Path, links: usize) -> Result<Resolved, Error> {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return self.walk_all(path);
+            return self.walk(path);
         };
         if !path.is_absolute()
             || path
                 .components()
                 .any(|c| !matches!(c, Component::Normal(_) | Component::RootDir))
         {
-            return self.walk_all(path);
+            return self.walk(path);
         }
         let Some(dir) = self.resolve_dir(parent) else {
             return Err(Error::NotFound {
@@ -208,22 +204,9 @@ impl Root {
         })
     }
 
-    fn walk_all(&self, path: &Path) -> Result<Resolved, Error> {
-        let mut hops = Vec::new();
-        let real = self.walk(path, &mut hops, true)?;
-        Ok(Resolved { real, hops })
-    }
-
     fn lock_paths(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Result<Resolved, Failure>>> {
         // As for `dirs`: a poisoned lock still guards a consistent map.
         self.paths.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Resolve every component but the last; a final symlink is kept as it is.
-    pub fn resolve_parent(&self, path: &Path) -> Result<Resolved, Error> {
-        let mut hops = Vec::new();
-        let real = self.walk(path, &mut hops, false)?;
-        Ok(Resolved { real, hops })
     }
 
     /// Resolve `dir` if it is a directory, remembering the answer.
@@ -232,7 +215,7 @@ impl Root {
             return hit.clone();
         }
         let r = self
-            .walk_all(dir)
+            .walk(dir)
             .ok()
             .filter(|r| self.host_path(&r.real).is_dir());
         self.lock_dirs().insert(dir.to_path_buf(), r.clone());
@@ -243,11 +226,6 @@ impl Root {
         // A poisoned lock only means another thread panicked mid-insert of a cache entry;
         // the map is still consistent.
         self.dirs.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// `lstat` of an in-root path that holds no symlinks but maybe the last component.
-    pub fn symlink_metadata(&self, path: &Path) -> std::io::Result<Metadata> {
-        std::fs::symlink_metadata(self.host_path(path))
     }
 
     /// `stat` of a path after resolving it inside the root.
@@ -270,12 +248,10 @@ impl Root {
         })
     }
 
-    fn walk(
-        &self,
-        path: &Path,
-        hops: &mut Vec<SymlinkHop>,
-        follow_last: bool,
-    ) -> Result<PathBuf, Error> {
+    /// Resolve `path` component by component, following every symlink (the slow way, for
+    /// paths with `..` or relative parts).
+    fn walk(&self, path: &Path) -> Result<Resolved, Error> {
+        let mut hops = Vec::new();
         let mut links = 0usize;
         // Components still to walk, last first.
         let mut todo: Vec<OsString> = Vec::new();
@@ -308,7 +284,7 @@ impl Root {
                     });
                 }
             };
-            if meta.file_type().is_symlink() && (follow_last || !is_last) {
+            if meta.file_type().is_symlink() {
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return Err(Error::SymlinkLoop {
@@ -337,12 +313,7 @@ impl Root {
                 done = candidate;
             }
         }
-        Ok(done)
-    }
-
-    /// The (device, inode) of a resolved path: the loader's test for "the same file".
-    pub fn file_id(meta: &Metadata) -> (u64, u64) {
-        (meta.dev(), meta.ino())
+        Ok(Resolved { real: done, hops })
     }
 }
 
@@ -453,13 +424,6 @@ mod tests {
             r.resolve(Path::new("/loop1")),
             Err(Error::SymlinkLoop { .. })
         ));
-    }
-
-    #[test]
-    fn parent_resolution_keeps_the_final_link() {
-        let (_t, r) = tree();
-        let got = r.resolve_parent(Path::new("/lib/x/libz.so.1")).unwrap();
-        assert_eq!(got.real, Path::new("/usr/lib/x/libz.so.1"));
     }
 
     #[test]

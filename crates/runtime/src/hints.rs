@@ -13,17 +13,7 @@ pub struct Loads {
     /// What it loads, for the user.
     pub what: &'static str,
     /// The directory it loads from.
-    pub dir: Dir,
-}
-
-/// Where a well-known program loads from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dir {
-    /// A fixed directory.
-    Fixed(&'static str),
-    /// Python's library directory, versioned as the matched file is (`python3.11`,
-    /// `libpython3.11.so.1.0` → `/usr/lib/python3.11`).
-    PythonVersion,
+    pub dir: &'static str,
 }
 
 /// The table of well-known run-time loaders.
@@ -31,39 +21,24 @@ pub const HINTS: &[Loads] = &[
     Loads {
         file_name: "apache2",
         what: "its modules (LoadModule)",
-        dir: Dir::Fixed("/usr/lib/apache2/modules"),
+        dir: "/usr/lib/apache2/modules",
     },
     Loads {
         file_name: "httpd",
         what: "its modules (LoadModule)",
-        dir: Dir::Fixed("/usr/lib/apache2/modules"),
+        dir: "/usr/lib/apache2/modules",
     },
     Loads {
         file_name: "nginx",
         what: "dynamic modules (load_module)",
-        dir: Dir::Fixed("/usr/lib/nginx/modules"),
-    },
-    Loads {
-        file_name: "libpython3",
-        what: "the standard library and extension modules",
-        dir: Dir::PythonVersion,
-    },
-    Loads {
-        file_name: "python3",
-        what: "the standard library and extension modules",
-        dir: Dir::PythonVersion,
-    },
-    Loads {
-        file_name: "perl",
-        what: "its modules",
-        dir: Dir::Fixed("/usr/lib/x86_64-linux-gnu/perl-base"),
+        dir: "/usr/lib/nginx/modules",
     },
 ];
 
 /// A directory a program of a closure loads from at run time, which no ELF header names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hint {
-    /// The file name that matched (`apache2`, `libpython3.11.so.1.0`).
+    /// The file name that matched (`apache2`, `nginx`).
     pub file_name: String,
     pub what: &'static str,
     /// The directory, in the root.
@@ -81,8 +56,7 @@ impl std::fmt::Display for Hint {
 }
 
 /// The hints for these closures, once each: for every entry of [`HINTS`] whose file name
-/// starts a real file name of a closure's objects (the real file carries the version:
-/// `python3` → `python3.11`), the directory it loads from — only if that directory exists
+/// starts a real file name of a closure's objects, the directory it loads from — only if that directory exists
 /// in the root.
 pub fn hints(root: &Root, closures: &[Closure]) -> Vec<Hint> {
     let mut out: Vec<Hint> = Vec::new();
@@ -95,14 +69,10 @@ pub fn hints(root: &Root, closures: &[Closure]) -> Vec<Hint> {
             let Some(name) = names.find(|n| n.starts_with(loads.file_name)) else {
                 continue;
             };
-            let dir = match loads.dir {
-                Dir::Fixed(d) => d.to_owned(),
-                Dir::PythonVersion => python_dir(name),
-            };
             let hint = Hint {
                 file_name: name.to_owned(),
                 what: loads.what,
-                dir,
+                dir: loads.dir.to_owned(),
             };
             if root.resolve_dir(Path::new(&hint.dir)).is_some() && !out.contains(&hint) {
                 out.push(hint);
@@ -110,27 +80,4 @@ pub fn hints(root: &Root, closures: &[Closure]) -> Vec<Hint> {
         }
     }
     out
-}
-
-/// `/usr/lib/python3.11` for `python3.11` or `libpython3.11.so.1.0`.
-fn python_dir(file_name: &str) -> String {
-    let version: String = file_name
-        .trim_start_matches("lib")
-        .trim_start_matches("python")
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    format!("/usr/lib/python{}", version.trim_end_matches('.'))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn python_dir_follows_the_version_of_the_file() {
-        assert_eq!(python_dir("python3.11"), "/usr/lib/python3.11");
-        assert_eq!(python_dir("libpython3.11.so.1.0"), "/usr/lib/python3.11");
-        assert_eq!(python_dir("python3"), "/usr/lib/python3");
-    }
 }

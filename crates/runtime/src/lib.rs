@@ -1,86 +1,114 @@
-//! What programs load at run time that no ELF header names, each addition with its reason.
+//! What programs load and read at run time that no ELF header names, each addition with
+//! its reason.
 //!
 //! The loader's walk (`depclose-resolve`) sees only `DT_NEEDED`. Programs also `dlopen`
 //! code and read data whose names come from their own logic or configuration. This crate
-//! holds that knowledge:
+//! holds that knowledge as [`Recipe`]s, one per program or library, registered in
+//! [`RECIPES`]: each reads the root (and the image's own files) through a [`Context`] and
+//! answers with what the program needs ([`Want`]: objects to load as `dlopen` would, files,
+//! directories, image settings), each with a [`Reason`] that names the recipe and its
+//! evidence — the configuration line, the imported symbol or the compiled-in value that
+//! caused it. [`apply`] runs the recipes to a fixpoint: what one adds can bring a library
+//! another knows. For programs depclose has no recipe for yet, [`hints`] name the directory
+//! they load from.
 //!
-//! - glibc's own loads ([`glibc_loads`]): `libgcc_s.so.1` for thread cancellation, and the
-//!   NSS module of every service an `nsswitch.conf` names (`files` and `dns` are built into
-//!   libc since glibc 2.34);
-//! - hints ([`hints`]) for well-known programs whose run-time loads depclose cannot see yet,
-//!   naming the directory they load from;
-//! - readers of the configurations that name what a server loads: Apache httpd's
-//!   ([`apache`]) and nginx's ([`nginx`]), each a parser of the program's own grammar that
-//!   returns every directive with its file and line ([`ConfigLine`]), what it makes the server
-//!   load and open, or the [`ConfigError`] the server would stop on. They read through
-//!   [`Files`], the root seen from inside (an [`Overlay`] puts the image's own files over it).
+//! Programs that load what their configuration names need that configuration read as they
+//! read it: Apache httpd's ([`apache`]) and nginx's ([`nginx`]) readers are parsers of each
+//! program's own grammar that return every directive with the line that says it
+//! ([`ConfigLine`]), what it makes the server load and open, or the [`ConfigError`] the
+//! server would stop on. They read through [`Files`], the root seen from inside (an
+//! [`Overlay`] puts the image's own files over it).
 //!
-//! Every object added comes back as a [`Load`] that says which rule added it and why
-//! ([`Reason`]); callers render the reason, this crate prints nothing. It reads files only
-//! through the resolver's [`depclose_resolve::Root`] and knows nothing of tar files or
-//! output formats.
+//! It reads files only inside the resolver's [`depclose_resolve::Root`], runs nothing, prints
+//! nothing, and knows nothing of tar files or output formats.
 //!
 //! ```no_run
 //! use depclose_resolve::{ResolveOptions, Resolver, Root};
+//! use depclose_runtime::{Context, Options, RECIPES, apply};
 //!
 //! let resolver = Resolver::new(Root::new("/".as_ref())?, ResolveOptions::default());
-//! let closure = resolver.closure("/usr/bin/id".as_ref())?;
-//! let nsswitch = "passwd: files systemd\n";
-//! let (closure, loads) = depclose_runtime::glibc_loads(&resolver, closure, Some(nsswitch));
-//! for load in &loads {
-//!     match load.object {
-//!         Some(i) => println!("{}: {}", closure.objects[i].path, load.reason),
-//!         None => println!("{}: not found", load.name),
-//!     }
+//! let closure = resolver.closure("/usr/bin/iconv".as_ref())?;
+//! let options = Options::default();
+//! let (closure, added) = apply(&Context::root(&resolver, &options), closure, RECIPES)?;
+//! for a in &added {
+//!     println!("{:?}: {}", a.want, a.reason);
 //! }
-//! # Ok::<(), depclose_resolve::Error>(())
+//! # let _ = closure;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod apache;
 mod config;
+mod data;
+mod dlopen;
+mod error;
 mod files;
 mod glibc;
+mod gnutls;
 mod hints;
 pub mod nginx;
+mod openssl;
+mod perl;
+mod python;
+mod reason;
+mod recipe;
+mod strings;
 
 pub use config::{ConfigError, ConfigLine, Setting};
+pub use data::Data;
+pub use error::Error;
 pub use files::{Entry, Files, Overlay};
-pub use glibc::{LIBGCC_S, NSSWITCH_CONF, glibc_loads, nss_services};
-pub use hints::{Dir, HINTS, Hint, Loads, hints};
+pub use glibc::{LIBGCC_S, NSSWITCH_CONF, nss_services};
+pub use hints::{HINTS, Hint, Loads, hints};
+pub use reason::{Evidence, Reason};
+pub use recipe::{Added, Addition, Context, Options, Recipe, Want, apply};
 
-/// Why an object was added to a closure at run time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Reason {
-    /// glibc `dlopen`s `libgcc_s.so.1` for `pthread_cancel` and `pthread_exit`
-    /// (`misc/unwind-link.c`).
-    ThreadCancellation,
-    /// glibc loads the module of an NSS service that `nsswitch.conf` names
-    /// (`nss/nss_module.c`).
-    NssService {
-        /// The service, as `nsswitch.conf` spells it (`systemd`, `mdns4_minimal`).
-        service: String,
-    },
+/// Every recipe, in the order they run.
+pub static RECIPES: &[&dyn Recipe] = &[
+    &glibc::Libgcc,
+    &glibc::Nss,
+    &glibc::Gconv,
+    &openssl::OpenSsl,
+    &gnutls::GnuTls,
+    &python::Python,
+    &perl::Perl,
+    &dlopen::Notes,
+    &dlopen::Named,
+    &dlopen::Strings,
+    &data::WithData,
+];
+
+/// The recipe named `name`.
+pub fn recipe(name: &str) -> Option<&'static dyn Recipe> {
+    RECIPES.iter().copied().find(|r| r.name() == name)
 }
 
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Reason::ThreadCancellation => f.write_str("for pthread_cancel and pthread_exit"),
-            Reason::NssService { service } => {
-                write!(f, "for the NSS service {service} of /etc/nsswitch.conf")
-            }
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// docs/recipes.md lists every recipe with its summary, in order.
+    #[test]
+    fn the_docs_list_every_recipe() {
+        let docs = include_str!("../../../docs/recipes.md");
+        let rows: Vec<&str> = docs.lines().filter(|l| l.starts_with("| `")).collect();
+        let want: Vec<String> = RECIPES
+            .iter()
+            .map(|r| format!("| `{}` | {} |", r.name(), r.summary()))
+            .collect();
+        assert_eq!(rows, want);
+    }
+
+    #[test]
+    fn recipe_names_are_unique() {
+        for (i, r) in RECIPES.iter().enumerate() {
+            assert!(
+                RECIPES[..i].iter().all(|o| o.name() != r.name()),
+                "{}",
+                r.name()
+            );
+            assert_eq!(recipe(r.name()).map(|f| f.name()), Some(r.name()));
         }
     }
-}
-
-/// One object a run-time rule added to a closure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Load {
-    /// The name the program loads it by (`libnss_systemd.so.2`).
-    pub name: String,
-    /// Its index in the closure's objects; `None` when nothing was found for the name (the
-    /// closure records it as missing, of kind run time).
-    pub object: Option<usize>,
-    pub reason: Reason,
 }

@@ -9,10 +9,24 @@
 
 use depclose_elf::machine::EM_X86_64;
 
+/// The first glibc release without the legacy hwcaps subdirectories and cache entries.
+const REMOVED_IN_GLIBC: (u32, u32) = (2, 37);
+
 /// glibc's names for the x86-64 hwcap bits (`_dl_x86_hwcap_flags`): sse2, x86_64, avx512_1.
 const X86_HWCAP_NAMES: [&str; 3] = ["sse2", "x86_64", "avx512_1"];
-/// `HWCAP_IMPORTANT` on x86-64, the default `glibc.cpu.hwcap_mask`: x86_64 | avx512_1.
-const X86_HWCAP_IMPORTANT: u64 = 0b110;
+/// `HWCAP_X86_64` and `HWCAP_X86_AVX512_1` (`sysdeps/x86/dl-hwcap.h`).
+const HWCAP_X86_64: u64 = 1 << 1;
+const HWCAP_X86_AVX512_1: u64 = 1 << 2;
+/// `HWCAP_IMPORTANT` on x86-64, the default `glibc.cpu.hwcap_mask`.
+const X86_HWCAP_IMPORTANT: u64 = HWCAP_X86_64 | HWCAP_X86_AVX512_1;
+/// `_DL_FIRST_PLATFORM` on x86: the bit of the first platform name in a legacy hwcap.
+const X86_FIRST_PLATFORM: u32 = 48;
+
+/// Whether a glibc of this version (if known) still has the legacy hwcaps: a loader whose
+/// version cannot be read is taken to be current.
+pub(crate) fn in_glibc(version: Option<(u32, u32)>) -> bool {
+    version.is_some_and(|v| v < REMOVED_IN_GLIBC)
+}
 
 /// The legacy subdirectories (each ending in `/`), best first, without the final "".
 /// `cpu` says whether this CPU's own hwcap bits apply (only when the root is the host's
@@ -53,19 +67,19 @@ pub(crate) fn platform_bit(machine: u16, platform: Option<&str>) -> Option<u32> 
         return None;
     }
     let i = X86_PLATFORMS.iter().position(|p| Some(*p) == platform)?;
-    Some(48 + i as u32)
+    Some(X86_FIRST_PLATFORM + i as u32)
 }
 
 /// The platform bits of an x86 cache entry's legacy hwcap (`_DL_HWCAP_PLATFORM`).
-pub(crate) const X86_PLATFORM_MASK: u64 = 0xf << 48;
+pub(crate) const X86_PLATFORM_MASK: u64 = 0xf << X86_FIRST_PLATFORM;
 
 /// On x86-64 glibc sets `dl_hwcap` itself: `HWCAP_X86_64` on every CPU, plus
 /// `HWCAP_X86_AVX512_1` on Intel CPUs with usable AVX-512 CD, BW, DQ and VL but no ER
 /// (`cpu-features.c`).
 fn x86_hwcap(cpu: bool) -> u64 {
-    let mut hwcap = 0b10;
+    let mut hwcap = HWCAP_X86_64;
     if cpu && crate::cpu::x86_avx512_1() {
-        hwcap |= 0b100;
+        hwcap |= HWCAP_X86_AVX512_1;
     }
     hwcap
 }

@@ -1,6 +1,6 @@
-//! The JSON report, schema version 1, mirrored from `crates/cli/report.rs` and `docs/json.md`
-//! with `deny_unknown_fields` and closed enums: a field or value added, renamed or removed
-//! without a schema change fails every test that reads a report.
+//! The JSON report, schema version 2, mirrored from `docs/json.md` with `deny_unknown_fields`
+//! and closed enums: a field or value added, renamed or removed without a schema change fails
+//! every test that reads a report.
 
 // Every field is declared so that deny_unknown_fields can reject the ones that are not;
 // not every test reads every field.
@@ -28,6 +28,7 @@ pub(crate) struct Target {
     pub(crate) objects: Vec<Object>,
     pub(crate) missing: Vec<Missing>,
     pub(crate) fatal: Option<Fatal>,
+    pub(crate) added: Vec<Added>,
     pub(crate) notes: Vec<String>,
 }
 
@@ -66,7 +67,7 @@ pub(crate) enum Linkage {
     StaticPie,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Loader {
     pub(crate) flavor: Flavor,
@@ -118,6 +119,53 @@ pub(crate) struct Found {
     pub(crate) dir: Option<String>,
     pub(crate) subdir: Option<String>,
     pub(crate) rpath_of: Option<String>,
+    pub(crate) recipe: Option<String>,
+    pub(crate) evidence: Option<Evidence>,
+}
+
+/// What a run-time recipe added.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Added {
+    pub(crate) kind: AddedKind,
+    pub(crate) value: String,
+    pub(crate) object: Option<String>,
+    pub(crate) recipe: String,
+    pub(crate) evidence: Evidence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AddedKind {
+    Load,
+    File,
+    Tree,
+    Dir,
+    Env,
+    User,
+    Group,
+    Cmd,
+    Mention,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Evidence {
+    pub(crate) kind: EvidenceKind,
+    pub(crate) text: String,
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum EvidenceKind {
+    ConfigLine,
+    Symbol,
+    Compiled,
+    Note,
+    Rule,
+    Option,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -136,6 +184,8 @@ pub(crate) enum How {
     LdSoConf,
     SystemDir,
     MuslPath,
+    /// An object a run-time recipe loaded.
+    Recipe,
 }
 
 #[derive(Debug, Deserialize)]

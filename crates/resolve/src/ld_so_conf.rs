@@ -98,14 +98,4 @@ mod tests {
             ["/a/lib/", "/b1/", "/b2/", "/b3/", "/opt/z/lib/"]
         );
     }
-
-    #[test]
-    fn host_conf_lists_the_multiarch_dirs() {
-        let root = Root::new(Path::new("/")).unwrap();
-        let dirs = directories(&root);
-        assert!(
-            dirs.contains(&"/usr/lib/x86_64-linux-gnu/".to_owned()),
-            "{dirs:?}"
-        );
-    }
 }

@@ -1,0 +1,96 @@
+//! What the resolver reads from one file, once, for every search that meets it.
+
+use std::fmt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use depclose_elf::{FileKind, Identity, NonRegular};
+
+/// A file read through the resolver's cache.
+#[derive(Debug)]
+pub(crate) struct FileEntry {
+    pub(crate) kind: Result<FileKind, ReadFailure>,
+    /// (device, inode): the loader's test for "the same file". Zero when it was not read.
+    pub(crate) file_id: (u64, u64),
+    pub(crate) size: u64,
+}
+
+impl FileEntry {
+    /// Read what the loader would read from the host file `host`.
+    pub(crate) fn read(host: &Path) -> FileEntry {
+        match depclose_elf::read_file_with_metadata(host) {
+            Ok((kind, meta)) => FileEntry {
+                kind: Ok(kind),
+                file_id: (meta.dev(), meta.ino()),
+                size: meta.len(),
+            },
+            Err(e) => FileEntry {
+                kind: Err(ReadFailure::from(e)),
+                file_id: (0, 0),
+                size: 0,
+            },
+        }
+    }
+}
+
+/// Why a candidate could not be read, as far as the loader's decision goes. `Display` is
+/// the reason the loader reports for it.
+#[derive(Debug)]
+pub(crate) enum ReadFailure {
+    /// `EACCES`: the loader goes on to the next candidate.
+    PermissionDenied(std::io::Error),
+    /// Any other failure to open, inspect or map the file.
+    Io(std::io::Error),
+    /// A directory where a file was expected.
+    IsDirectory,
+    /// A FIFO, socket or device (never opened: a FIFO would block).
+    NotRegular { path: PathBuf, kind: NonRegular },
+    /// An empty file.
+    TooShort,
+    /// Headers that are truncated or inconsistent. An ELF file with a whole header keeps
+    /// its identity, which `open_verify` checks (and may skip the file on) first.
+    Malformed {
+        reason: String,
+        identity: Option<Identity>,
+    },
+    /// A failure depclose-elf added after this was written.
+    Other(depclose_elf::Error),
+}
+
+impl From<depclose_elf::Error> for ReadFailure {
+    fn from(e: depclose_elf::Error) -> Self {
+        use depclose_elf::Error as E;
+        match e {
+            E::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+                ReadFailure::PermissionDenied(source)
+            }
+            E::Io { source, .. } => ReadFailure::Io(source),
+            E::NotRegular {
+                kind: NonRegular::Directory,
+                ..
+            } => ReadFailure::IsDirectory,
+            E::NotRegular { path, kind } => ReadFailure::NotRegular { path, kind },
+            E::Empty { .. } => ReadFailure::TooShort,
+            E::Malformed {
+                reason, identity, ..
+            } => ReadFailure::Malformed { reason, identity },
+            other => ReadFailure::Other(other),
+        }
+    }
+}
+
+impl fmt::Display for ReadFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadFailure::PermissionDenied(e) | ReadFailure::Io(e) => e.fmt(f),
+            // `open_verify`'s messages (`elf/dl-load.c`).
+            ReadFailure::IsDirectory => f.write_str("cannot read file data: Is a directory"),
+            ReadFailure::TooShort => f.write_str("file too short"),
+            ReadFailure::NotRegular { path, kind } => {
+                write!(f, "{}: is a {kind}, not a regular file", path.display())
+            }
+            ReadFailure::Malformed { reason, .. } => f.write_str(reason),
+            ReadFailure::Other(e) => e.fmt(f),
+        }
+    }
+}

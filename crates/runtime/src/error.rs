@@ -1,0 +1,14 @@
+/// Why a recipe could not do its work.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `--gconv` names a character set no gconv module converts.
+    #[error("--gconv {charset}: no gconv module in {} converts it", dir.display())]
+    UnknownCharset {
+        charset: String,
+        dir: std::path::PathBuf,
+    },
+    /// A `.note.dlopen` note that is not the JSON the specification describes.
+    #[error("{object}: .note.dlopen: {reason}")]
+    BadNote { object: String, reason: String },
+}

@@ -1,0 +1,80 @@
+//! Perl: the `@INC` directories compiled into the interpreter, with their XS modules.
+
+use std::path::PathBuf;
+
+use depclose_resolve::Closure;
+
+use crate::recipe::{Addition, Context, Recipe, Want};
+use crate::strings::strings_of;
+use crate::{Error, Evidence, Reason};
+
+/// XS modules live under `auto/` of an `@INC` directory (`DynaLoader.pm`: `auto/Foo/Bar/Bar.so`).
+const XS_DIR: &str = "auto";
+
+#[derive(Debug)]
+pub(crate) struct Perl;
+
+impl Recipe for Perl {
+    fn name(&self) -> &'static str {
+        "perl"
+    }
+
+    fn summary(&self) -> &'static str {
+        "perl or libperl: the @INC directories compiled into it that exist in the root, with the XS modules under their auto/ analysed"
+    }
+
+    fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
+        let Some(perl) = closure.objects.iter().position(|o| {
+            o.real
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| {
+                    n == "perl" || n.starts_with("perl5.") || n.starts_with("libperl.so")
+                })
+        }) else {
+            return Ok(Vec::new());
+        };
+        let root = cx.resolver.root();
+        let real = &closure.objects[perl].real;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for s in strings_of(root, real) {
+            let dir = PathBuf::from(s.trim_end_matches('/'));
+            let plausible = s.starts_with('/')
+                && s.contains("perl")
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+            if plausible && !dirs.contains(&dir) && root.resolve_dir(&dir).is_some() {
+                dirs.push(dir);
+            }
+        }
+        let mut out = Vec::new();
+        for dir in dirs {
+            let reason = Reason {
+                recipe: self.name(),
+                evidence: Evidence::Compiled {
+                    file: real.clone(),
+                    value: dir.display().to_string(),
+                },
+            };
+            for so in cx.files_under(&dir.join(XS_DIR)) {
+                if so.extension().is_some_and(|e| e == "so") {
+                    out.push(Addition {
+                        want: Want::Load {
+                            from: perl,
+                            name: so.to_string_lossy().into_owned(),
+                        },
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            out.push(Addition {
+                want: Want::Tree {
+                    path: dir,
+                    except: Vec::new(),
+                },
+                reason,
+            });
+        }
+        Ok(out)
+    }
+}

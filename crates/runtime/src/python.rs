@@ -1,0 +1,152 @@
+//! Python: the standard library of the interpreter's version, with its extension modules.
+
+use std::path::{Path, PathBuf};
+
+use depclose_resolve::Closure;
+
+use crate::recipe::{Addition, Context, Recipe, Want};
+use crate::{Error, Evidence, Reason};
+
+/// Python finds its prefix by this file under `lib/pythonX.Y` (`Modules/getpath.py`,
+/// `STDLIB_LANDMARKS`), and its extension modules in `lib-dynload`.
+const LANDMARK: &str = "os.py";
+const DYNLOAD: &str = "lib-dynload";
+/// Debian's directories of distribution packages (`site.py` with Debian's patch).
+const DIST_PACKAGES: [&str; 2] = [
+    "/usr/lib/python3/dist-packages",
+    "/usr/local/lib/python{}/dist-packages",
+];
+/// Left out of the standard library: the test suite, IDLE, Tk and its demos, and what only
+/// building extensions needs.
+const LEFT_OUT: [&str; 5] = ["test", "idlelib", "tkinter", "turtledemo", "config-"];
+
+#[derive(Debug)]
+pub(crate) struct Python;
+
+/// `3.11` for `python3.11` or `libpython3.11.so.1.0`.
+fn version(file_name: &str) -> Option<String> {
+    let rest = file_name
+        .strip_prefix("libpython")
+        .or_else(|| file_name.strip_prefix("python"))?;
+    let v: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let v = v.trim_end_matches('.');
+    (v.contains('.') && v.starts_with('3')).then(|| v.to_owned())
+}
+
+impl Recipe for Python {
+    fn name(&self) -> &'static str {
+        "python"
+    }
+
+    fn summary(&self) -> &'static str {
+        "python3.X or libpython3.X: the standard library of that version under its prefix (found by the landmark os.py) with lib-dynload's extension modules analysed; the test suite, IDLE and tkinter left out; with --python-packages the distribution's dist-packages"
+    }
+
+    fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
+        let Some((index, version)) = closure.objects.iter().enumerate().find_map(|(i, o)| {
+            let name = o.real.file_name()?.to_str()?;
+            version(name).map(|v| (i, v))
+        }) else {
+            return Ok(Vec::new());
+        };
+        let object = &closure.objects[index];
+        // The prefix is the directory above the program's (`/usr` for `/usr/bin/python3.11`);
+        // an embedding program's libpython carries the usual prefix.
+        let prefix = object
+            .real
+            .parent()
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty() && index == 0)
+            .unwrap_or(Path::new("/usr"));
+        let stdlib = prefix.join(format!("lib/python{version}"));
+        if !cx.exists(&stdlib.join(LANDMARK)) {
+            return Ok(Vec::new());
+        }
+        let reason = Reason {
+            recipe: self.name(),
+            evidence: Evidence::Rule(
+                "Python imports its standard library from PREFIX/lib/pythonX.Y, found by the landmark os.py (Modules/getpath.py)",
+            ),
+        };
+        let except: Vec<PathBuf> = cx
+            .list_dir(&stdlib)
+            .into_iter()
+            .filter(|n| {
+                LEFT_OUT
+                    .iter()
+                    .any(|l| n == l || (l.ends_with('-') && n.starts_with(l)))
+            })
+            .map(|n| stdlib.join(n))
+            .collect();
+        let mut out: Vec<Addition> = cx
+            .files_under(&stdlib.join(DYNLOAD))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "so"))
+            .map(|so| Addition {
+                want: Want::Load {
+                    from: index,
+                    name: so.to_string_lossy().into_owned(),
+                },
+                reason: reason.clone(),
+            })
+            .collect();
+        out.insert(
+            0,
+            Addition {
+                want: Want::Tree {
+                    path: stdlib,
+                    except,
+                },
+                reason,
+            },
+        );
+        if cx.options.python_packages {
+            for dir in DIST_PACKAGES.map(|d| PathBuf::from(d.replace("{}", &version))) {
+                if cx.resolver.root().resolve_dir(&dir).is_none() {
+                    continue;
+                }
+                let reason = Reason {
+                    recipe: self.name(),
+                    evidence: Evidence::Option(format!("--python-packages ({})", dir.display())),
+                };
+                out.extend(
+                    cx.files_under(&dir)
+                        .into_iter()
+                        .filter(|p| p.extension().is_some_and(|e| e == "so"))
+                        .map(|so| Addition {
+                            want: Want::Load {
+                                from: index,
+                                name: so.to_string_lossy().into_owned(),
+                            },
+                            reason: reason.clone(),
+                        }),
+                );
+                out.push(Addition {
+                    want: Want::Tree {
+                        path: dir,
+                        except: Vec::new(),
+                    },
+                    reason,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_comes_from_the_file_name() {
+        assert_eq!(version("python3.11").as_deref(), Some("3.11"));
+        assert_eq!(version("libpython3.11.so.1.0").as_deref(), Some("3.11"));
+        assert_eq!(version("python3"), None);
+        assert_eq!(version("python-config"), None);
+    }
+}

@@ -1,0 +1,300 @@
+//! The recipe seam: what a recipe sees, what it may ask for, and the driver that runs the
+//! recipes over a closure until nothing new comes of them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use depclose_elf::DynamicSymbols;
+use depclose_resolve::{Closure, Object, Resolver};
+
+use crate::{Error, Reason};
+
+/// Knowledge of what one program or library loads or reads at run time.
+///
+/// A recipe reads the root (through [`Context`]) and the closure, and answers with what the
+/// program needs beyond it, each with its [`Reason`]. It must be deterministic: the driver
+/// calls it again when the closure grows (one recipe's additions can bring a library another
+/// recipe knows), and drops what it has already added.
+pub trait Recipe: Sync + std::fmt::Debug {
+    /// Its name, for `--no-recipe NAME` and in every reason.
+    fn name(&self) -> &'static str;
+    /// When it applies and what it reads and adds, in one sentence (for `--help` and docs).
+    fn summary(&self) -> &'static str;
+    /// What the program of `closure` needs at run time.
+    fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error>;
+}
+
+/// Something a recipe asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Want {
+    /// An ELF object loaded as `dlopen(name)` from the object at index `from` would load it
+    /// (a name with `/` is a path); its own dependencies join.
+    Load { from: usize, name: String },
+    /// A file, in-root, with the symlinks on the way to it.
+    File(PathBuf),
+    /// A directory and everything below it, except the subtrees named (in-root paths).
+    Tree { path: PathBuf, except: Vec<PathBuf> },
+    /// An empty directory the program writes into, with its mode.
+    Dir { path: PathBuf, mode: u32 },
+    /// An image environment variable.
+    Env { key: String, value: String },
+    /// A user (from the root's `/etc/passwd`) the program switches to.
+    User(String),
+    /// A group (from the root's `/etc/group`).
+    Group(String),
+    /// The image's Cmd: the arguments after the entrypoint that make it do its job.
+    Cmd(Vec<String>),
+    /// Something the program may load at run time that depclose does not add, with the path
+    /// it would resolve to: said, never added.
+    Mention { name: String, path: Option<String> },
+}
+
+/// A [`Want`] with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addition {
+    pub want: Want,
+    pub reason: Reason,
+}
+
+/// What a recipe added to a closure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    pub want: Want,
+    pub reason: Reason,
+    /// For a [`Want::Load`]: the object's index in the closure, or `None` when nothing was
+    /// found (the closure records the name as missing, of kind run time).
+    pub object: Option<usize>,
+}
+
+/// Choices the user makes about run-time additions.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Recipes not to run, by name.
+    pub disabled: BTreeSet<String>,
+    /// gconv: only the modules for these character sets (`None`: all modules).
+    pub gconv: Option<Vec<String>>,
+    /// Leave out the CA certificate store.
+    pub no_ca_certificates: bool,
+    /// Names to load as `dlopen` from the program would (`--dlopen`).
+    pub dlopen: Vec<String>,
+    /// Data to add (`--with`).
+    pub with: BTreeSet<crate::Data>,
+    /// Python: also the distribution's `dist-packages`.
+    pub python_packages: bool,
+}
+
+/// What recipes see: the root (through the resolver), the image's own files, the command
+/// the program will run with, and the user's choices.
+pub struct Context<'a> {
+    pub resolver: &'a Resolver,
+    /// The image's own files that shadow the root's (an added config), by image path.
+    overlay: &'a (dyn Fn(&Path) -> Option<Vec<u8>> + Sync),
+    /// The program will run from an image, which holds only what is added to it; else from
+    /// the root itself.
+    image: bool,
+    /// The arguments after the program (an image's Cmd).
+    pub command: &'a [String],
+    pub options: &'a Options,
+    symbols: Mutex<HashMap<PathBuf, Option<Arc<DynamicSymbols>>>>,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("command", &self.command)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Context<'a> {
+    /// `overlay` gives the image's own file at an image path, if the image has one there.
+    /// For a program that runs in the root itself (a listing).
+    pub fn root(resolver: &'a Resolver, options: &'a Options) -> Context<'a> {
+        Context::new(resolver, &|_| None, false, &[], options)
+    }
+
+    /// For a program that runs from an image: `overlay` gives the image's own file at an
+    /// image path, if it has one there; `command` is the image's Cmd.
+    pub fn image(
+        resolver: &'a Resolver,
+        overlay: &'a (dyn Fn(&Path) -> Option<Vec<u8>> + Sync),
+        command: &'a [String],
+        options: &'a Options,
+    ) -> Context<'a> {
+        Context::new(resolver, overlay, true, command, options)
+    }
+
+    fn new(
+        resolver: &'a Resolver,
+        overlay: &'a (dyn Fn(&Path) -> Option<Vec<u8>> + Sync),
+        image: bool,
+        command: &'a [String],
+        options: &'a Options,
+    ) -> Context<'a> {
+        Context {
+            resolver,
+            overlay,
+            image,
+            command,
+            options,
+            symbols: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The file the program will read at `path`: the image's own, else the root's.
+    pub fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        (self.overlay)(path).or_else(|| self.resolver.root().read(path).ok())
+    }
+
+    /// [`Context::read`] as text (invalid UTF-8 replaced).
+    pub fn read_text(&self, path: &Path) -> Option<String> {
+        self.read(path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// The text of the file the program finds at `path` unless a recipe adds it: in an
+    /// image only the image's own files, else the root's.
+    pub fn present_text(&self, path: &Path) -> Option<String> {
+        let bytes = if self.image {
+            (self.overlay)(path)
+        } else {
+            self.resolver.root().read(path).ok()
+        };
+        bytes.map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// Whether the program finds a file at `path` (the image's own, else the root's).
+    pub fn exists(&self, path: &Path) -> bool {
+        (self.overlay)(path).is_some()
+            || self
+                .resolver
+                .root()
+                .metadata(path)
+                .is_ok_and(|(_, m)| m.is_file())
+    }
+
+    /// The names in the root's directory `dir`, sorted; none if it is not a directory.
+    pub fn list_dir(&self, dir: &Path) -> Vec<String> {
+        let root = self.resolver.root();
+        let Some(resolved) = root.resolve_dir(dir) else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(root.host_path(&resolved.real)) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The regular files below the root's directory `dir` (in-root paths, sorted); symlinks
+    /// are not followed.
+    pub fn files_under(&self, dir: &Path) -> Vec<PathBuf> {
+        let root = self.resolver.root();
+        let Some(resolved) = root.resolve_dir(dir) else {
+            return Vec::new();
+        };
+        let host = root.host_path(&resolved.real);
+        walkdir::WalkDir::new(&host)
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .filter_map(|e| {
+                let rel = e.path().strip_prefix(&host).ok()?;
+                Some(dir.join(rel))
+            })
+            .collect()
+    }
+
+    /// Whether `dlopen(name)` from object `from` of `closure` would find a file.
+    pub fn would_load(&self, closure: &Closure, from: usize, name: &str) -> bool {
+        self.load_path(closure, from, name).is_some()
+    }
+
+    /// The path `dlopen(name)` from object `from` of `closure` would open, if any.
+    pub fn load_path(&self, closure: &Closure, from: usize, name: &str) -> Option<String> {
+        if let Some(o) = closure
+            .objects
+            .iter()
+            .find(|o| o.names.iter().any(|n| n == name))
+        {
+            return Some(o.path.clone());
+        }
+        let tried = self.resolver.dlopen(closure.clone(), from, name);
+        tried
+            .objects
+            .get(closure.objects.len())
+            .filter(|o| o.names.iter().any(|n| n == name))
+            .map(|o| o.path.clone())
+    }
+
+    /// Whether `object` imports `symbol` (its dynamic symbols are read once).
+    pub fn imports(&self, object: &Object, symbol: &str) -> bool {
+        let mut cache = self.symbols.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(object.real.clone())
+            .or_insert_with(|| {
+                let host = self.resolver.root().host_path(&object.real);
+                depclose_elf::dynamic_symbols(&host).ok().map(Arc::new)
+            })
+            .as_ref()
+            .is_some_and(|s| s.imports(symbol))
+    }
+}
+
+/// How often the driver calls the recipes again after they added something: additions that
+/// bring new libraries (Python's `_ssl` brings `libcrypto`, which OpenSSL's recipe knows) are
+/// a chain a few links long.
+const MAX_ROUNDS: usize = 8;
+
+/// Run `recipes` (except the disabled ones) over `closure` until they ask for nothing new.
+/// Loads join the closure as `dlopen` would load them; everything added comes back with
+/// its reason, in the order it was added.
+pub fn apply(
+    cx: &Context<'_>,
+    mut closure: Closure,
+    recipes: &[&dyn Recipe],
+) -> Result<(Closure, Vec<Added>), Error> {
+    let mut added: Vec<Added> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for _ in 0..MAX_ROUNDS {
+        let mut grew = false;
+        for recipe in recipes
+            .iter()
+            .filter(|r| !cx.options.disabled.contains(r.name()))
+        {
+            for a in recipe.wants(cx, &closure)? {
+                if !seen.insert(a.want.clone()) {
+                    continue;
+                }
+                grew = true;
+                let object = match &a.want {
+                    Want::Load { from, name } => {
+                        let loaded =
+                            |c: &Closure| c.objects.iter().position(|o| o.names.contains(name));
+                        if loaded(&closure).is_none() {
+                            closure = cx.resolver.dlopen(closure, *from, name);
+                        }
+                        loaded(&closure)
+                    }
+                    _ => None,
+                };
+                added.push(Added {
+                    want: a.want,
+                    reason: a.reason,
+                    object,
+                });
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    Ok((closure, added))
+}

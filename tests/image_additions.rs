@@ -1,0 +1,157 @@
+//! What `--add` and the image options put in an image beyond the closure: an added program
+//! at its destination with its libraries, NSS modules an added `nsswitch.conf` names, the
+//! hint for Apache's run-time modules, symlinks on the way to an addition, tags and
+//! `--library-path`.
+
+use std::fs;
+
+use crate::util::image::{Member, depclose, read_tar, rootfs_with_addition};
+use crate::util::{self, TestEnv, command, run_ok};
+
+/// the image holds it at DEST only; it runs from there with nothing else present.
+#[test]
+fn an_added_program_moves_to_its_destination() {
+    let env = TestEnv::new();
+    let (run, rootfs) = rootfs_with_addition(&env, "/usr/bin/true", "/usr/bin/env:/app/env");
+    run.assert_code(0);
+    assert!(rootfs.join("app/env").is_file(), "{run}");
+    assert!(!rootfs.join("usr/bin/env").exists(), "{run}");
+    if !util::chroot_works("an_added_program_moves_to_its_destination") {
+        return;
+    }
+    run_ok(
+        command("chroot")
+            .arg(&rootfs)
+            .args(["/app/env", "/usr/bin/true"]),
+    );
+}
+
+/// An image whose `/etc/nsswitch.conf` (added) names the `systemd` service gets
+/// `libnss_systemd.so.2` and that module's own libraries (as `ldd` lists them), which glibc
+/// `dlopen`s at run time; `files` is built into glibc 2.34+ and adds nothing. The program
+/// still runs from the image alone.
+#[test]
+fn nsswitch_services_bring_their_modules() {
+    const TEST: &str = "nsswitch_services_bring_their_modules";
+    let module = "/lib/x86_64-linux-gnu/libnss_systemd.so.2";
+    if !util::have(TEST, &[module]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let conf = env.write(
+        "nsswitch.conf",
+        "passwd: files systemd\ngroup: files systemd\n",
+    );
+    let add = format!("{}:/etc/nsswitch.conf", conf.display());
+    let (run, rootfs) = rootfs_with_addition(&env, "getent", &add);
+    run.assert_code(0);
+    assert!(run.stderr.contains("added libnss_systemd.so.2"), "{run}");
+    let ldd = run_ok(command("ldd").arg(module));
+    for line in ldd.stdout.lines() {
+        // Every library the module needs (`name => path (addr)`) is in the image.
+        if let Some(path) = line.split("=> ").nth(1).and_then(|r| r.split(' ').next()) {
+            let inside = rootfs.join(path.trim_start_matches('/'));
+            assert!(inside.exists(), "{path} missing from the image\n{run}");
+        }
+    }
+    assert!(
+        rootfs.join(module.trim_start_matches('/')).exists(),
+        "{run}"
+    );
+    if !util::chroot_works(TEST) {
+        return;
+    }
+    let r = run_ok(
+        command("chroot")
+            .arg(&rootfs)
+            .args(["/usr/bin/getent", "passwd", "root"]),
+    );
+    assert!(r.stdout.starts_with("root:"), "{r}");
+}
+
+/// depclose names what it cannot see: Apache loads its modules at run time, so an image of
+/// apache2 without them gets a note naming the directory; adding it silences the note.
+#[test]
+fn apache_without_its_modules_gets_a_hint() {
+    if !util::have("apache_without_its_modules_gets_a_hint", &["apache2"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let bare = depclose(&env, 0, &["apache2", "--emit", "a.tar"]);
+    bare.assert_code(0);
+    let hint = "apache2 loads its modules (LoadModule) at run time, which no ELF header names: --add /usr/lib/apache2/modules";
+    assert!(bare.stderr.contains(hint), "{bare}");
+    let full = depclose(
+        &env,
+        0,
+        &[
+            "apache2",
+            "--add",
+            "/usr/lib/apache2/modules",
+            "--emit",
+            "b.tar",
+        ],
+    );
+    full.assert_code(0);
+    assert!(!full.stderr.contains("LoadModule"), "{full}");
+}
+
+/// `--add` of a path reached through symlinks (`/lib -> usr/lib`, a soname link) reproduces
+/// the symlinks and puts the file at its real path; an invalid tag is refused before anything
+/// is written; `--library-path` becomes the image's `LD_LIBRARY_PATH`.
+#[test]
+fn additions_through_symlinks_tags_and_library_path() {
+    let env = TestEnv::new();
+    let (run, rootfs) =
+        rootfs_with_addition(&env, "/usr/bin/true", "/lib/x86_64-linux-gnu/libz.so.1");
+    run.assert_code(0);
+    let link = rootfs.join("usr/lib/x86_64-linux-gnu/libz.so.1");
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "{run}"
+    );
+    assert!(fs::metadata(&link).unwrap().is_file(), "{run}");
+
+    let bad = env.join("bad");
+    let run = depclose(
+        &env,
+        0,
+        &[
+            "/usr/bin/true".as_ref(),
+            "--tag".as_ref(),
+            "BAD TAG!!".as_ref(),
+            "--emit-rootfs".as_ref(),
+            bad.as_os_str(),
+        ],
+    );
+    run.assert_code(2);
+    assert!(!bad.exists(), "{run}");
+
+    let tar = env.join("llp.tar");
+    let run = depclose(
+        &env,
+        0,
+        &[
+            "--library-path".as_ref(),
+            "/opt/depclose-test/lib".as_ref(),
+            "/usr/bin/true".as_ref(),
+            "--emit".as_ref(),
+            tar.as_os_str(),
+        ],
+    );
+    run.assert_code(0);
+    let members = read_tar(&fs::read(&tar).unwrap());
+    let configs: Vec<&Member> = members
+        .iter()
+        .filter(|m| String::from_utf8_lossy(&m.data).contains("\"Env\""))
+        .collect();
+    assert_eq!(configs.len(), 1, "{run}");
+    assert!(
+        String::from_utf8_lossy(&configs[0].data)
+            .contains("LD_LIBRARY_PATH=/opt/depclose-test/lib"),
+        "{run}"
+    );
+}

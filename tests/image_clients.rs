@@ -1,0 +1,340 @@
+//! Real clients read and run the image: skopeo (both transports check every digest) and
+//! umoci, the Docker engine and podman. The engines keep their state in the test's temp dir
+//! and are stopped by their pid, even when the test fails; each first runs a container of
+//! its own, so that an engine this machine cannot run is a skip, not a failure.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::image::{Server, assert_same_tree, depclose, extra_tree, random_epoch};
+use crate::util::{self, Run, TestEnv, command, run_ok};
+
+#[test]
+fn skopeo_and_umoci_accept_the_image() {
+    const TEST: &str = "skopeo_and_umoci_accept_the_image";
+    if !util::have(TEST, &["skopeo", "umoci"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let extra = extra_tree(&env);
+    let add = format!("{}:/opt/extra", extra.display());
+    depclose(
+        &env,
+        random_epoch(),
+        &[
+            "ls",
+            "--add",
+            &add,
+            "--cmd",
+            "-l",
+            "--user",
+            "nobody",
+            "--workdir",
+            "/opt",
+            "--env",
+            "LANG=C",
+            "--label",
+            "org.example.test=yes",
+            "--emit",
+            "ls.tar",
+            "--emit-rootfs",
+            "rootfs",
+        ],
+    )
+    .assert_code(0);
+
+    // Both transports check every digest.
+    run_ok(command("skopeo").current_dir(env.path()).args([
+        "copy",
+        "docker-archive:ls.tar",
+        "oci:from-docker:t",
+    ]));
+    run_ok(command("skopeo").current_dir(env.path()).args([
+        "copy",
+        "oci-archive:ls.tar",
+        "oci:from-oci:t",
+    ]));
+
+    for dir in ["from-docker", "from-oci"] {
+        let json = |args: &[&str]| -> Value {
+            let r = run_ok(
+                command("skopeo")
+                    .current_dir(env.path())
+                    .arg("inspect")
+                    .args(args)
+                    .arg(format!("oci:{dir}:t")),
+            );
+            serde_json::from_str(&r.stdout).unwrap()
+        };
+        let info = json(&[]);
+        assert_eq!(info["Architecture"], "amd64", "{dir}");
+        assert_eq!(info["Os"], "linux", "{dir}");
+        assert_eq!(
+            info["Layers"].as_array().map(Vec::len),
+            Some(1),
+            "{dir}: {info}"
+        );
+        assert_eq!(info["Labels"]["org.example.test"], "yes", "{dir}");
+        let config = json(&["--config"]);
+        let c = &config["config"];
+        assert_eq!(c["Entrypoint"], serde_json::json!(["/usr/bin/ls"]), "{dir}");
+        assert_eq!(c["Cmd"], serde_json::json!(["-l"]), "{dir}");
+        assert_eq!(c["User"], "nobody", "{dir}");
+        assert_eq!(c["WorkingDir"], "/opt", "{dir}");
+        assert_eq!(
+            c["Env"],
+            serde_json::json!([format!("PATH={}", util::PATH), "LANG=C"]),
+            "{dir}"
+        );
+
+        let bundle = env.join(format!("bundle-{dir}"));
+        let mut umoci = command("umoci");
+        umoci.current_dir(env.path()).arg("unpack");
+        if !util::is_root() {
+            umoci.arg("--rootless");
+        }
+        run_ok(umoci.arg("--image").arg(format!("{dir}:t")).arg(&bundle));
+        assert_same_tree(&bundle.join("rootfs"), &env.join("rootfs"));
+    }
+}
+
+/// Paths dockerd and podman write outside the state directories they are given; those that did not exist before the test are removed after it.
+struct HostLeftovers(Vec<PathBuf>);
+
+impl HostLeftovers {
+    fn note(paths: &[&str]) -> HostLeftovers {
+        HostLeftovers(
+            paths
+                .iter()
+                .map(PathBuf::from)
+                .filter(|p| fs::symlink_metadata(p).is_err())
+                .collect(),
+        )
+    }
+}
+
+impl Drop for HostLeftovers {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = match fs::symlink_metadata(p) {
+                Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+                Ok(_) => fs::remove_file(p),
+                Err(_) => Ok(()),
+            };
+        }
+    }
+}
+
+/// The tag of the engines' own probe image.
+const PROBE: &str = "depclose-test/probe:1";
+
+/// `probe.tar` in the test's dir: a root holding only a static program, `/probe`, that exits
+/// 0, packed by GNU tar. An engine must import and run it before it is asked to run
+/// depclose's images: what fails there is the engine on this machine (cgroups, namespaces,
+/// storage, the runtime), not an image.
+fn probe_tar(env: &TestEnv) -> &'static str {
+    let dir = env.join("probe-rootfs");
+    fs::create_dir(&dir).unwrap();
+    util::static_probe(&dir);
+    run_ok(
+        command("tar")
+            .arg("-C")
+            .arg(&dir)
+            .arg("-cf")
+            .arg(env.join("probe.tar"))
+            .arg("."),
+    );
+    "probe.tar"
+}
+
+/// Two images every engine must run: `true`, and bash printing `ok`.
+fn engine_images(env: &TestEnv, prefix: &str) -> [(String, &'static str); 2] {
+    let epoch = random_epoch();
+    let t = format!("depclose-test/{prefix}-true:1");
+    let b = format!("depclose-test/{prefix}-bash:1");
+    depclose(
+        env,
+        epoch,
+        &["/usr/bin/true", "--tag", &t, "--emit", "true.tar"],
+    )
+    .assert_code(0);
+    depclose(
+        env,
+        epoch,
+        &[
+            "bash", "--cmd", "-c", "--cmd", "echo ok", "--tag", &b, "--emit", "bash.tar",
+        ],
+    )
+    .assert_code(0);
+    [(t, ""), (b, "ok\n")]
+}
+
+#[test]
+fn docker_loads_and_runs_the_image() {
+    const TEST: &str = "docker_loads_and_runs_the_image";
+    if !util::need_root(TEST, "dockerd") || !util::have(TEST, &["dockerd", "docker", "cc"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let d = env.join("docker");
+    fs::create_dir(&d).unwrap();
+    // Declared before the daemon, so dropped after it has stopped.
+    let _leftovers = HostLeftovers::note(&[
+        "/etc/docker/key.json",
+        "/run/docker",
+        "/run/containerd",
+        "/opt/containerd",
+    ]);
+    let sock = d.join("docker.sock");
+    let mut dockerd = command("dockerd");
+    dockerd
+        .arg("--data-root")
+        .arg(d.join("root"))
+        .arg("--exec-root")
+        .arg(d.join("exec"))
+        .arg("--pidfile")
+        .arg(d.join("pid"))
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
+        .args([
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            "--storage-driver=vfs",
+        ]);
+    let mut daemon = Server::spawn(
+        &mut dockerd,
+        "dockerd",
+        &d.join("log"),
+        Duration::from_secs(30),
+    );
+    let docker = |args: &[&str]| -> Run {
+        util::run(
+            command("docker")
+                .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+                .env("DOCKER_CONFIG", d.join("client"))
+                .current_dir(env.path())
+                .args(args),
+        )
+    };
+    // The engine must start and run a container of its own before it can judge ours: a
+    // kernel without what dockerd needs (cgroups, namespaces, a storage driver) is a
+    // different machine, not a depclose bug.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = docker(&["version"]);
+        if r.code == Some(0) {
+            break;
+        }
+        if !daemon.running() || Instant::now() >= deadline {
+            let last = daemon.last_log_line();
+            util::skip(TEST, format!("dockerd does not start here: {last}"));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let imported = docker(&["import", probe_tar(&env), PROBE]);
+    let ran = docker(&["run", "--rm", "--network", "none", PROBE, "/probe"]);
+    if let Some(r) = [imported, ran].iter().find(|r| r.code != Some(0)) {
+        util::skip(
+            TEST,
+            format!("docker cannot run an image of its own here: {}", r.stderr),
+        );
+        return;
+    }
+    let images = engine_images(&env, "docker");
+    for ((tag, want), file) in images.iter().zip(["true.tar", "bash.tar"]) {
+        let r = docker(&["load", "-i", file]);
+        assert_eq!(r.code, Some(0), "{r}\n{}", daemon.logs());
+        assert!(r.stdout.contains(&format!("Loaded image: {tag}")), "{r}");
+        let r = docker(&["run", "--rm", "--network", "none", tag]);
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (Some(0), *want),
+            "{r}\n{}",
+            daemon.logs()
+        );
+    }
+    let status = daemon.stop();
+    assert!(
+        status.is_some(),
+        "dockerd ignored SIGTERM\n{}",
+        daemon.logs()
+    );
+}
+
+#[test]
+fn podman_loads_and_runs_the_image() {
+    const TEST: &str = "podman_loads_and_runs_the_image";
+    if !util::need_root(TEST, "podman with cgroupfs")
+        || !util::have(TEST, &["podman", "runc", "cc"])
+    {
+        return;
+    }
+    let env = TestEnv::new();
+    let d = env.join("podman");
+    fs::create_dir(&d).unwrap();
+    let _leftovers = HostLeftovers::note(&["/run/runc"]);
+    // crun and podman's default ulimits fail on some of these machines; runc with these
+    // limits works on all of them.
+    let podman = |args: &[&str]| -> Run {
+        util::run(
+            command("podman")
+                .env("HOME", &d)
+                .current_dir(env.path())
+                .arg("--root")
+                .arg(d.join("root"))
+                .arg("--runroot")
+                .arg(d.join("run"))
+                .arg("--tmpdir")
+                .arg(d.join("tmp"))
+                .args([
+                    "--storage-driver",
+                    "vfs",
+                    "--cgroup-manager",
+                    "cgroupfs",
+                    "--events-backend",
+                    "file",
+                ])
+                .args(args),
+        )
+    };
+    let run_args = [
+        "run",
+        "--rm",
+        "--network=none",
+        "--runtime",
+        "runc",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ];
+    let imported = podman(&["import", probe_tar(&env), PROBE]);
+    let mut args = run_args.to_vec();
+    args.extend([PROBE, "/probe"]);
+    let ran = podman(&args);
+    if let Some(r) = [imported, ran].iter().find(|r| r.code != Some(0)) {
+        util::skip(
+            TEST,
+            format!("podman cannot run an image of its own here: {}", r.stderr),
+        );
+        return;
+    }
+    let images = engine_images(&env, "podman");
+    for ((tag, want), file) in images.iter().zip(["true.tar", "bash.tar"]) {
+        let r = podman(&["load", "-i", file]);
+        assert_eq!(r.code, Some(0), "{r}");
+        assert!(
+            r.stdout.contains(&format!("Loaded image: docker.io/{tag}")),
+            "{r}"
+        );
+        let mut args = run_args.to_vec();
+        args.push(tag);
+        let r = podman(&args);
+        assert_eq!((r.code, r.stdout.as_str()), (Some(0), *want), "{r}");
+    }
+}
