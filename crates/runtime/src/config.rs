@@ -20,6 +20,17 @@ impl std::fmt::Display for ConfigLine {
     }
 }
 
+/// A recipe's evidence for what a configuration line made it add.
+impl From<ConfigLine> for crate::Evidence {
+    fn from(l: ConfigLine) -> crate::Evidence {
+        crate::Evidence::ConfigLine {
+            file: l.file,
+            line: l.line,
+            text: l.text,
+        }
+    }
+}
+
 /// A value a configuration gives, and the line that gives it; `at` is `None` for a
 /// compiled-in default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,5 +87,23 @@ impl ConfigError {
             line: at.line,
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_line_is_evidence_and_displays_alike() {
+        let l = ConfigLine {
+            file: "/etc/nginx/nginx.conf".into(),
+            line: 3,
+            text: "load_module modules/x.so;".into(),
+        };
+        let shown = l.to_string();
+        let evidence = crate::Evidence::from(l);
+        assert_eq!(evidence.to_string(), shown);
+        assert_eq!(shown, "/etc/nginx/nginx.conf:3: load_module modules/x.so;");
     }
 }
