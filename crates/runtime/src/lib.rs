@@ -12,6 +12,13 @@
 //! another knows. For programs depclose has no recipe for yet, [`hints`] name the directory
 //! they load from.
 //!
+//! Programs that load what their configuration names need that configuration read as they
+//! read it: Apache httpd's ([`apache`]) and nginx's ([`nginx`]) readers are parsers of each
+//! program's own grammar that return every directive with the line that says it
+//! ([`ConfigLine`]), what it makes the server load and open, or the [`ConfigError`] the
+//! server would stop on. They read through [`Files`], the root seen from inside (an
+//! [`Overlay`] puts the image's own files over it).
+//!
 //! It reads files only inside the resolver's [`depclose_resolve::Root`], runs nothing, prints
 //! nothing, and knows nothing of tar files or output formats.
 //!
@@ -30,12 +37,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod apache;
+mod config;
 mod data;
 mod dlopen;
 mod error;
+mod files;
 mod glibc;
 mod gnutls;
 mod hints;
+pub mod nginx;
 mod openssl;
 mod perl;
 mod python;
@@ -43,8 +54,10 @@ mod reason;
 mod recipe;
 mod strings;
 
+pub use config::{ConfigError, ConfigLine, Setting};
 pub use data::Data;
 pub use error::Error;
+pub use files::{Entry, Files, Overlay};
 pub use glibc::{LIBGCC_S, NSSWITCH_CONF, nss_services};
 pub use hints::{HINTS, Hint, Loads, hints};
 pub use reason::{Evidence, Reason};
