@@ -24,10 +24,12 @@
 //! ```
 
 mod error;
+mod image;
 mod read;
 mod tables;
 
 pub use error::Error;
+pub use image::LoadedImage;
 pub use read::{
     Class, Data, Dependency, DependencyKind, ElfInfo, FileKind, Identity, Linkage, NonRegular,
     ObjectType, Script, parse_bytes, read_file, read_file_with_metadata,

@@ -10,10 +10,7 @@
 //! name. In a position-independent binary those pointers are relocations
 //! (`R_*_RELATIVE` addends); in others they are in the file. Both are read here.
 
-use std::collections::HashMap;
-
-use goblin::elf::Elf;
-use goblin::elf::program_header::PT_LOAD;
+use depclose_elf::LoadedImage;
 use memchr::memmem;
 
 /// A module built into the binary: `<IfModule>` knows it by either name.
@@ -120,19 +117,12 @@ const MAX_STATIC_MODULES: usize = 1024;
 /// The modules built into an httpd ELF binary (`ap_prelinked_module_symbols`), or `None`
 /// when the bytes are no ELF file, lack the symbol, or hold a pointer that cannot be read.
 pub fn static_modules(bytes: &[u8]) -> Option<Vec<StaticModule>> {
-    let elf = Elf::parse(bytes).ok()?;
-    let table = elf.dynsyms.iter().chain(elf.syms.iter()).find(|s| {
-        let name = elf
-            .dynstrtab
-            .get_at(s.st_name)
-            .or_else(|| elf.strtab.get_at(s.st_name));
-        name == Some("ap_prelinked_module_symbols") && s.st_value != 0
-    })?;
-    let image = Image::new(&elf, bytes);
-    let ptr = image.ptr_size;
+    let image = LoadedImage::parse(bytes)?;
+    let table = image.symbol("ap_prelinked_module_symbols")?;
+    let ptr = image.pointer_size();
     let mut out = Vec::new();
     for i in 0..MAX_STATIC_MODULES as u64 {
-        let entry = table.st_value + i * 2 * ptr;
+        let entry = table + i * 2 * ptr;
         let name_at = image.pointer(entry)?;
         if name_at == 0 {
             return Some(out);
@@ -147,72 +137,6 @@ pub fn static_modules(bytes: &[u8]) -> Option<Vec<StaticModule>> {
         });
     }
     None
-}
-
-/// The loaded view of an ELF file: virtual addresses mapped to file bytes, and pointers
-/// read as the loader would leave them.
-struct Image<'a> {
-    bytes: &'a [u8],
-    /// `(vaddr, file offset, file size)` of each `PT_LOAD`.
-    loads: Vec<(u64, u64, u64)>,
-    /// Relocation offset → addend, for relocations with an addend (`RELA`).
-    addends: HashMap<u64, i64>,
-    ptr_size: u64,
-    little: bool,
-}
-
-impl<'a> Image<'a> {
-    fn new(elf: &Elf<'_>, bytes: &'a [u8]) -> Image<'a> {
-        Image {
-            bytes,
-            loads: elf
-                .program_headers
-                .iter()
-                .filter(|p| p.p_type == PT_LOAD)
-                .map(|p| (p.p_vaddr, p.p_offset, p.p_filesz))
-                .collect(),
-            addends: elf
-                .dynrelas
-                .iter()
-                .filter_map(|r| Some((r.r_offset, r.r_addend?)))
-                .collect(),
-            ptr_size: if elf.is_64 { 8 } else { 4 },
-            little: elf.little_endian,
-        }
-    }
-
-    /// The file bytes at a virtual address, `len` of them.
-    fn at(&self, vaddr: u64, len: u64) -> Option<&'a [u8]> {
-        let &(base, off, size) = self
-            .loads
-            .iter()
-            .find(|&&(base, _, size)| vaddr >= base && vaddr - base < size)?;
-        let start = usize::try_from(off + (vaddr - base)).ok()?;
-        let len = usize::try_from(len.min(size - (vaddr - base))).ok()?;
-        self.bytes.get(start..start.checked_add(len)?)
-    }
-
-    /// The pointer stored at `vaddr` once relocated (relative relocations only: the
-    /// addend is the target; otherwise the file's value).
-    fn pointer(&self, vaddr: u64) -> Option<u64> {
-        if let Some(&a) = self.addends.get(&vaddr) {
-            return u64::try_from(a).ok();
-        }
-        let raw = self.at(vaddr, self.ptr_size)?;
-        let mut v = 0u64;
-        for (i, &b) in raw.iter().enumerate() {
-            let shift = if self.little { i } else { raw.len() - 1 - i };
-            v |= u64::from(b) << (8 * shift);
-        }
-        (raw.len() as u64 == self.ptr_size).then_some(v)
-    }
-
-    /// The NUL-terminated string at `vaddr`.
-    fn string(&self, vaddr: u64) -> Option<String> {
-        let rest = self.at(vaddr, 4096)?;
-        let end = rest.iter().position(|&b| b == 0)?;
-        Some(String::from_utf8_lossy(&rest[..end]).into_owned())
-    }
 }
 
 #[cfg(test)]
