@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use depclose_resolve::{Resolver, Root};
+use depclose_runtime::Overlay;
 
 use crate::config::AddSpec;
 use crate::error::Error;
@@ -48,7 +49,7 @@ impl Addition {
     }
 
     /// Where the addition's top lands in the image.
-    fn base(&self, root: &Root) -> PathBuf {
+    fn image_path(&self, root: &Root) -> PathBuf {
         match &self.dest {
             Some(d) => d.clone(),
             None => root
@@ -136,18 +137,12 @@ pub(crate) fn elf_files(
     Ok(out)
 }
 
-/// The file the image will hold at `dest`, if an addition puts one there (the last one
-/// wins, as when staging).
-pub(crate) fn file_bytes(root: &Root, additions: &[Addition], dest: &Path) -> Option<Vec<u8>> {
-    let mut found = None;
-    for add in additions {
-        let base = add.base(root);
-        let Ok(rel) = dest.strip_prefix(&base) else {
-            continue;
-        };
-        if let Ok(bytes) = root.read(&add.src.join(rel)) {
-            found = Some(bytes);
-        }
-    }
-    found
+/// The image's own files over the root's, as the recipes and the program will see them:
+/// each addition's image path shows its source (a later addition wins).
+pub(crate) fn overlay<'r>(root: &'r Root, additions: &[Addition]) -> Overlay<&'r Root> {
+    let map = additions
+        .iter()
+        .map(|add| (add.image_path(root), add.src.clone()))
+        .collect();
+    Overlay::new(root, map)
 }

@@ -74,12 +74,13 @@ fn run(config: &Config) -> Result<u8, Error> {
                 .collect()
         })
         .unwrap_or_default();
+    let overlay = additions::overlay(root, &additions);
     // The accounts are checked before the work: an added passwd file speaks for itself,
     // otherwise the `--user` must exist in the root.
     let accounts = match image {
         Some(spec) if spec.defaults => {
-            let added = additions::file_bytes(root, &additions, Path::new("/etc/passwd"));
-            let user = spec.user.as_deref().filter(|_| added.is_none());
+            let added = overlay.adds(Path::new("/etc/passwd"));
+            let user = spec.user.as_deref().filter(|_| !added);
             Some(image::accounts(root, user)?)
         }
         _ => None,
@@ -122,7 +123,6 @@ fn run(config: &Config) -> Result<u8, Error> {
     // What the recipes added to each closure (nothing without --runtime).
     let mut added: Vec<Vec<Added>> = vec![Vec::new(); closures.len()];
     if config.runtime {
-        let overlay = |p: &Path| additions::file_bytes(root, &additions, p);
         let cx = match image {
             Some(spec) => Context::image(&resolver, &overlay, &spec.cmd, &config.recipes),
             None => Context::root(&resolver, &config.recipes),

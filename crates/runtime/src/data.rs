@@ -98,7 +98,7 @@ impl Recipe for WithData {
                     let archive = dir.join(LOCALE_ARCHIVE);
                     if cx.exists(&archive) {
                         Some(Want::File(archive))
-                    } else if cx.resolver.root().resolve_dir(&dir.join(C_UTF8)).is_some() {
+                    } else if cx.is_dir(&dir.join(C_UTF8)) {
                         Some(tree(&dir.join(C_UTF8)))
                     } else {
                         None

@@ -336,6 +336,13 @@ impl<F: Files> Overlay<F> {
         &self.base
     }
 
+    /// Whether `path` (symlinks followed) is one of the image's own files, or lies in a
+    /// directory the image adds whole.
+    pub fn adds(&self, path: &Path) -> bool {
+        self.resolve(path)
+            .is_some_and(|real| self.redirect(&real).is_some())
+    }
+
     /// The base path that stands for `path` when `path` is an image path or lies under
     /// one (a directory added whole).
     fn redirect(&self, path: &Path) -> Option<PathBuf> {

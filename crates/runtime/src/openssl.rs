@@ -74,7 +74,7 @@ impl Recipe for OpenSsl {
                     });
                 }
                 let hashed = dir.join(CA_DIR);
-                if cx.resolver.root().resolve_dir(&hashed).is_some() {
+                if cx.is_dir(&hashed) {
                     out.push(Addition {
                         want: Want::Tree {
                             path: hashed,

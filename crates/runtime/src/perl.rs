@@ -43,7 +43,7 @@ impl Recipe for Perl {
                 && s.contains("perl")
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
-            if plausible && !dirs.contains(&dir) && root.resolve_dir(&dir).is_some() {
+            if plausible && !dirs.contains(&dir) && cx.is_dir(&dir) {
                 dirs.push(dir);
             }
         }

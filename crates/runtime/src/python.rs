@@ -105,7 +105,7 @@ impl Recipe for Python {
         );
         if cx.options.python_packages {
             for dir in DIST_PACKAGES.map(|d| PathBuf::from(d.replace("{}", &version))) {
-                if cx.resolver.root().resolve_dir(&dir).is_none() {
+                if !cx.is_dir(&dir) {
                     continue;
                 }
                 let reason = Reason {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use depclose_elf::DynamicSymbols;
-use depclose_resolve::{Closure, Object, Resolver};
+use depclose_resolve::{Closure, Object, Resolver, Root};
 
-use crate::{Error, Reason};
+use crate::{Entry, Error, Files, Overlay, Reason};
 
 /// Knowledge of what one program or library loads or reads at run time.
 ///
@@ -94,11 +94,9 @@ pub struct Options {
 /// the program will run with, and the user's choices.
 pub struct Context<'a> {
     pub resolver: &'a Resolver,
-    /// The image's own files that shadow the root's (an added config), by image path.
-    overlay: &'a (dyn Fn(&Path) -> Option<Vec<u8>> + Sync),
-    /// The program will run from an image, which holds only what is added to it; else from
-    /// the root itself.
-    image: bool,
+    /// For a program that runs from an image: the image's own files (what the user added)
+    /// over the root's. The image holds only those and what the recipes add.
+    image: Option<&'a Overlay<&'a Root>>,
     /// The arguments after the program (an image's Cmd).
     pub command: &'a [String],
     pub options: &'a Options,
@@ -108,6 +106,7 @@ pub struct Context<'a> {
 impl std::fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
+            .field("image", &self.image.is_some())
             .field("command", &self.command)
             .field("options", &self.options)
             .finish_non_exhaustive()
@@ -115,33 +114,30 @@ impl std::fmt::Debug for Context<'_> {
 }
 
 impl<'a> Context<'a> {
-    /// `overlay` gives the image's own file at an image path, if the image has one there.
     /// For a program that runs in the root itself (a listing).
     pub fn root(resolver: &'a Resolver, options: &'a Options) -> Context<'a> {
-        Context::new(resolver, &|_| None, false, &[], options)
+        Context::new(resolver, None, &[], options)
     }
 
-    /// For a program that runs from an image: `overlay` gives the image's own file at an
-    /// image path, if it has one there; `command` is the image's Cmd.
+    /// For a program that runs from an image: `overlay` puts the image's own files over the
+    /// resolver's root; `command` is the image's Cmd.
     pub fn image(
         resolver: &'a Resolver,
-        overlay: &'a (dyn Fn(&Path) -> Option<Vec<u8>> + Sync),
+        overlay: &'a Overlay<&'a Root>,
         command: &'a [String],
         options: &'a Options,
     ) -> Context<'a> {
-        Context::new(resolver, overlay, true, command, options)
+        Context::new(resolver, Some(overlay), command, options)
     }
 
     fn new(
         resolver: &'a Resolver,
-        overlay: &'a (dyn Fn(&Path) -> Option<Vec<u8>> + Sync),
-        image: bool,
+        image: Option<&'a Overlay<&'a Root>>,
         command: &'a [String],
         options: &'a Options,
     ) -> Context<'a> {
         Context {
             resolver,
-            overlay,
             image,
             command,
             options,
@@ -149,73 +145,75 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The files the program will see: the image's own over the root's, or the root's.
+    pub fn files(&self) -> &dyn Files {
+        match self.image {
+            Some(overlay) => overlay,
+            None => self.resolver.root(),
+        }
+    }
+
     /// The file the program will read at `path`: the image's own, else the root's.
     pub fn read(&self, path: &Path) -> Option<Vec<u8>> {
-        (self.overlay)(path).or_else(|| self.resolver.root().read(path).ok())
+        self.files().read(path)
     }
 
     /// [`Context::read`] as text (invalid UTF-8 replaced).
     pub fn read_text(&self, path: &Path) -> Option<String> {
-        self.read(path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+        self.files().read_to_string(path)
     }
 
     /// The text of the file the program finds at `path` unless a recipe adds it: in an
     /// image only the image's own files, else the root's.
     pub fn present_text(&self, path: &Path) -> Option<String> {
-        let bytes = if self.image {
-            (self.overlay)(path)
-        } else {
-            self.resolver.root().read(path).ok()
-        };
-        bytes.map(|b| String::from_utf8_lossy(&b).into_owned())
+        match self.image {
+            Some(overlay) if !overlay.adds(path) => None,
+            _ => self.read_text(path),
+        }
     }
 
-    /// Whether the program finds a file at `path` (the image's own, else the root's).
+    /// Whether the program finds a regular file at `path`.
     pub fn exists(&self, path: &Path) -> bool {
-        (self.overlay)(path).is_some()
-            || self
-                .resolver
-                .root()
-                .metadata(path)
-                .is_ok_and(|(_, m)| m.is_file())
+        self.files().is_file(path)
     }
 
-    /// The names in the root's directory `dir`, sorted; none if it is not a directory.
+    /// Whether the program finds a directory at `path`.
+    pub fn is_dir(&self, path: &Path) -> bool {
+        self.files().is_dir(path)
+    }
+
+    /// The names in directory `dir`, sorted; none if it is not a directory.
     pub fn list_dir(&self, dir: &Path) -> Vec<String> {
-        let root = self.resolver.root();
-        let Some(resolved) = root.resolve_dir(dir) else {
-            return Vec::new();
-        };
-        let Ok(entries) = std::fs::read_dir(root.host_path(&resolved.real)) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
+        self.files()
+            .list_dir(dir)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect()
     }
 
-    /// The regular files below the root's directory `dir` (in-root paths, sorted); symlinks
-    /// are not followed.
+    /// The regular files below directory `dir` (paths under `dir`, sorted); symlinks are
+    /// not followed.
     pub fn files_under(&self, dir: &Path) -> Vec<PathBuf> {
-        let root = self.resolver.root();
-        let Some(resolved) = root.resolve_dir(dir) else {
-            return Vec::new();
-        };
-        let host = root.host_path(&resolved.real);
-        walkdir::WalkDir::new(&host)
-            .sort_by_file_name()
-            .into_iter()
-            .flatten()
-            .filter(|e| e.file_type().is_file())
-            .filter_map(|e| {
-                let rel = e.path().strip_prefix(&host).ok()?;
-                Some(dir.join(rel))
-            })
-            .collect()
+        let files = self.files();
+        let mut out = Vec::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(d) = pending.pop() {
+            let Some(real) = files.resolve(&d) else {
+                continue;
+            };
+            let mut subdirs = Vec::new();
+            for name in files.list_dir(&d).unwrap_or_default() {
+                match files.entry(&real.join(&name)) {
+                    Some(Entry::File) => out.push(d.join(&name)),
+                    Some(Entry::Dir) => subdirs.push(d.join(&name)),
+                    _ => {}
+                }
+            }
+            pending.extend(subdirs.into_iter().rev());
+        }
+        out.sort();
+        out
     }
 
     /// Whether `dlopen(name)` from object `from` of `closure` would find a file.
