@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::image::{Server, assert_same_tree, depclose, extra_tree, random_epoch};
+use crate::util::image::{Server, assert_same_tree, depclose, extra_tree, http_get, random_epoch};
 use crate::util::{self, Run, TestEnv, command, run_ok};
 
 #[test]
@@ -258,12 +258,61 @@ fn docker_loads_and_runs_the_image() {
             daemon.logs()
         );
     }
+    apache_in_docker(&env, &docker, &daemon);
     let status = daemon.stop();
     assert!(
         status.is_some(),
         "dockerd ignored SIGTERM\n{}",
         daemon.logs()
     );
+}
+
+/// `depclose apache2 --emit` with Debian's own configuration, started by the engine with no
+/// arguments, answers HTTP on port 80 (the host's network: the engine has no bridge here).
+fn apache_in_docker(env: &TestEnv, docker: &dyn Fn(&[&str]) -> Run, daemon: &Server) {
+    const TEST: &str = "docker_loads_and_runs_the_image (apache2)";
+    if !util::have(TEST, &["apache2"]) {
+        return;
+    }
+    if let Err(e) = std::net::TcpListener::bind("127.0.0.1:80") {
+        util::skip(
+            TEST,
+            format!("port 80 is taken here ({e}); Debian's apache2.conf listens there"),
+        );
+        return;
+    }
+    let tag = "depclose-test/apache2:1";
+    depclose(
+        env,
+        random_epoch(),
+        &["apache2", "--tag", tag, "--emit", "apache2.tar"],
+    )
+    .assert_code(0);
+    let r = docker(&["load", "-i", "apache2.tar"]);
+    assert_eq!(r.code, Some(0), "{r}\n{}", daemon.logs());
+    let r = docker(&[
+        "run",
+        "-d",
+        "--network",
+        "host",
+        "--name",
+        "depclose-test-apache2",
+        tag,
+    ]);
+    assert_eq!(r.code, Some(0), "{r}\n{}", daemon.logs());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        match http_get(80, "/", "") {
+            Ok((head, _)) => break Ok(head),
+            Err(e) if Instant::now() >= deadline => break Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    let logs = docker(&["logs", "depclose-test-apache2"]);
+    let removed = docker(&["rm", "-f", "depclose-test-apache2"]);
+    let head = answer.unwrap_or_else(|e| panic!("apache2 did not answer on port 80: {e}\n{logs}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{logs}");
+    assert_eq!(removed.code, Some(0), "{removed}");
 }
 
 #[test]

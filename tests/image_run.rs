@@ -3,13 +3,13 @@
 //! a library only the module needs) from its image, stopped by its pid.
 
 use std::collections::BTreeSet;
-use std::fs;
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::image::{Image, Server, assert_same_tree, depclose, random_epoch};
+use crate::util::image::{
+    Image, Server, assert_same_tree, depclose, extract_layer, http_get, random_epoch,
+};
 use crate::util::{self, TestEnv, command, run_ok};
 
 #[test]
@@ -67,18 +67,24 @@ fn images_run_in_a_chroot_with_nothing_else() {
 
 const APACHE_MODULES: &str = "/usr/lib/apache2/modules";
 
-fn apache_config(port: u16) -> String {
+/// A site of its own: plain HTTP on one port, TLS with HTTP/2 on another, compression. Its
+/// modules are named only here; depclose finds them by reading it.
+fn apache_config(port: u16, tls_port: u16) -> String {
     let m = APACHE_MODULES;
     format!(
         "ServerRoot /etc/apache2
 ServerName localhost
 Listen 127.0.0.1:{port}
+Listen 127.0.0.1:{tls_port}
 LoadModule mpm_event_module {m}/mod_mpm_event.so
 LoadModule authz_core_module {m}/mod_authz_core.so
 LoadModule mime_module {m}/mod_mime.so
 LoadModule dir_module {m}/mod_dir.so
 LoadModule filter_module {m}/mod_filter.so
 LoadModule deflate_module {m}/mod_deflate.so
+LoadModule socache_shmcb_module {m}/mod_socache_shmcb.so
+LoadModule ssl_module {m}/mod_ssl.so
+LoadModule http2_module {m}/mod_http2.so
 User www-data
 Group www-data
 PidFile /tmp/httpd.pid
@@ -88,63 +94,108 @@ TypesConfig /etc/mime.types
 DocumentRoot /srv/www
 DirectoryIndex index.html
 AddOutputFilterByType DEFLATE text/html
+Protocols h2 http/1.1
 <Directory /srv/www>
     Require all granted
 </Directory>
+<VirtualHost 127.0.0.1:{tls_port}>
+    SSLEngine on
+    SSLCertificateFile /etc/httpd-test.crt
+    SSLCertificateKeyFile /etc/httpd-test.key
+</VirtualHost>
 "
     )
 }
 
+/// Two free loopback ports, or why there are none.
+fn free_ports() -> std::io::Result<(u16, u16)> {
+    let a = TcpListener::bind("127.0.0.1:0")?;
+    let b = TcpListener::bind("127.0.0.1:0")?;
+    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
+}
+
 #[test]
-fn apache_serves_a_page_from_its_image() {
-    const TEST: &str = "apache_serves_a_page_from_its_image";
-    if !util::chroot_works(TEST) || !util::have(TEST, &["apache2"]) {
+fn apache_serves_a_site_from_its_image_with_only_its_config_added() {
+    const TEST: &str = "apache_serves_a_site_from_its_image_with_only_its_config_added";
+    if !util::chroot_works(TEST) || !util::have(TEST, &["apache2", "openssl", "curl"]) {
         return;
     }
     assert!(
-        Path::new(APACHE_MODULES).is_dir(),
-        "apache2 without {APACHE_MODULES}"
+        Path::new(APACHE_MODULES).join("mod_http2.so").is_file(),
+        "apache2 without {APACHE_MODULES}/mod_http2.so"
     );
-    let env = TestEnv::new();
-    depclose(
-        &env,
-        random_epoch(),
-        &[
-            "apache2",
-            "--add",
-            APACHE_MODULES,
-            "--add",
-            "/etc/apache2",
-            "--add",
-            "/etc/mime.types",
-            "--user",
-            "www-data",
-            "--emit",
-            "httpd.tar",
-        ],
-    )
-    .assert_code(0);
-    let image = Image::read(&env.join("httpd.tar"));
-    assert_eq!(image.config["config"]["User"], "www-data");
-    assert_eq!(image.argv(), ["/usr/sbin/apache2"]);
-    let root = extract_layer(&image, &env, "httpd");
-
     // Apache listens on loopback: a machine without it cannot serve the page.
-    let port = match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
-        Ok(a) => a.port(),
+    let (port, tls_port) = match free_ports() {
+        Ok(p) => p,
         Err(e) => {
             util::skip(TEST, format!("cannot listen on 127.0.0.1: {e}"));
             return;
         }
     };
-    fs::write(root.join("etc/httpd-test.conf"), apache_config(port)).unwrap();
+    let env = TestEnv::new();
+    let conf = env.write("site.conf", apache_config(port, tls_port));
+    run_ok(command("openssl").current_dir(env.path()).args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "site.key",
+        "-out",
+        "site.crt",
+        "-subj",
+        "/CN=localhost",
+        "-days",
+        "1",
+    ]));
     // Long enough for mod_deflate to compress it (through libz, which only a module needs).
     let page = format!(
         "<h1>served by depclose's image</h1>\n{}\n",
         "<p>depclose</p>\n".repeat(100)
     );
-    fs::create_dir_all(root.join("srv/www")).unwrap();
-    fs::write(root.join("srv/www/index.html"), &page).unwrap();
+    env.write("www/index.html", &page);
+    let add = |src: &str, dest: &str| format!("{}:{dest}", env.join(src).display());
+    let run = depclose(
+        &env,
+        random_epoch(),
+        &[
+            "apache2",
+            "--add",
+            &add("site.conf", "/etc/httpd-test.conf"),
+            "--add",
+            &add("site.crt", "/etc/httpd-test.crt"),
+            "--add",
+            &add("site.key", "/etc/httpd-test.key"),
+            "--add",
+            &add("www", "/srv/www"),
+            "--cmd",
+            "-f",
+            "--cmd",
+            "/etc/httpd-test.conf",
+            "--emit",
+            "httpd.tar",
+        ],
+    );
+    run.assert_code(0);
+    let image = Image::read(&env.join("httpd.tar"));
+    assert_eq!(
+        image.argv(),
+        ["/usr/sbin/apache2", "-f", "/etc/httpd-test.conf"]
+    );
+    let root = extract_layer(&image, &env, "httpd");
+    // The modules the site loads, found by reading it, and nothing of Debian's own config.
+    for module in ["mod_ssl.so", "mod_http2.so", "mod_deflate.so"] {
+        assert!(
+            root.join("usr/lib/apache2/modules").join(module).is_file(),
+            "{module}\n{run}"
+        );
+    }
+    assert!(!root.join("usr/lib/apache2/modules/mod_status.so").exists());
+    assert!(
+        root.join("etc/ssl/openssl.cnf").is_file() || root.join("usr/lib/ssl/openssl.cnf").exists()
+    );
+    assert!(conf.is_file());
 
     let mut server = Server::spawn(
         command("chroot").arg(&root).args([
@@ -194,6 +245,18 @@ fn apache_serves_a_page_from_its_image() {
     );
     assert_eq!(body.get(..2), Some(&[0x1f, 0x8b][..]), "not gzip data");
 
+    // TLS (mod_ssl, OpenSSL from the image) speaking HTTP/2 (mod_http2).
+    let tls = util::run(command("curl").args([
+        "-sk",
+        "--http2",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_version} %{response_code}",
+        &format!("https://127.0.0.1:{tls_port}/"),
+    ]));
+    assert_eq!(tls.stdout, "2 200", "{tls}\n{}", server.logs());
+
     let status = server.stop();
     assert!(
         status.is_some_and(|s| s.success()),
@@ -204,37 +267,4 @@ fn apache_serves_a_page_from_its_image() {
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "port {port} still answers after apache2 stopped"
     );
-}
-
-/// Extract a layer with GNU tar into a new empty directory.
-fn extract_layer(image: &Image, env: &TestEnv, name: &str) -> PathBuf {
-    let blob = env.write(&format!("{name}.layer.tar"), image.layer_bytes());
-    let dir = env.join(name);
-    fs::create_dir(&dir).unwrap();
-    run_ok(
-        command("tar")
-            .args(["--numeric-owner", "-xpf"])
-            .arg(&blob)
-            .arg("-C")
-            .arg(&dir),
-    );
-    dir
-}
-
-/// One HTTP/1.1 GET: the head as text and the raw body.
-fn http_get(port: u16, path: &str, extra: &str) -> std::io::Result<(String, Vec<u8>)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Connection: close\r\n\r\n"
-    )?;
-    let mut all = Vec::new();
-    s.read_to_end(&mut all)?;
-    let split = all
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no end of headers"))?;
-    let head = String::from_utf8_lossy(&all[..split]).into_owned();
-    Ok((head, all[split + 4..].to_vec()))
 }

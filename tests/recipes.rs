@@ -6,7 +6,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
+use crate::util::image::{Image, Server, depclose, extract_layer, http_get};
 use crate::util::report::{AddedKind, EvidenceKind, How, Target};
 use crate::util::{self, TestEnv, command};
 
@@ -407,4 +409,138 @@ fn bad_recipe_options_are_usage_errors() {
     let run = env.depclose(["--runtime", "--gconv", "NO-SUCH-CHARSET", "/usr/bin/iconv"]);
     run.assert_code(2);
     assert!(run.stderr.contains("no gconv module"), "{run}");
+}
+
+/// Serve with nginx from an image under bubblewrap until `get` answers, then stop it by its
+/// pid: the response's head and body.
+fn nginx_answers(
+    env: &TestEnv,
+    root: &Path,
+    argv: &[&str],
+    port: u16,
+    path: &str,
+) -> (String, Vec<u8>) {
+    let mut cmd = util::bwrap(root);
+    cmd.args(argv);
+    let mut server = Server::spawn(
+        &mut cmd,
+        "nginx",
+        &env.join("nginx.out"),
+        Duration::from_secs(10),
+    );
+    server.logs.push(root.join("var/log/nginx/error.log"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        match http_get(port, path, "") {
+            Ok(r) => break r,
+            Err(e) => {
+                assert!(
+                    server.running(),
+                    "nginx exited before it served: {e}\n{}",
+                    server.logs()
+                );
+                assert!(
+                    Instant::now() < deadline,
+                    "nginx did not answer: {e}\n{}",
+                    server.logs()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert!(
+        server.stop().is_some(),
+        "nginx ignored SIGTERM\n{}",
+        server.logs()
+    );
+    answer
+}
+
+#[test]
+fn nginx_serves_with_its_default_configuration() {
+    const TEST: &str = "nginx_serves_with_its_default_configuration";
+    if !util::bwrap_works(TEST) || !util::have(TEST, &["nginx"]) {
+        return;
+    }
+    // Debian's default site listens on port 80.
+    if let Err(e) = std::net::TcpListener::bind("127.0.0.1:80") {
+        util::skip(TEST, format!("port 80 is taken here ({e})"));
+        return;
+    }
+    let env = TestEnv::new();
+    depclose(&env, 0, &["nginx", "--emit", "nginx.tar"]).assert_code(0);
+    let image = Image::read(&env.join("nginx.tar"));
+    assert_eq!(image.argv(), ["/usr/sbin/nginx", "-g", "daemon off;"]);
+    let root = extract_layer(&image, &env, "nginx");
+    let argv: Vec<String> = image.argv();
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (head, body) = nginx_answers(&env, &root, &argv, 80, "/");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Debian's default site: whichever index page the root has (Apache's, if installed).
+    assert!(head.contains("Server: nginx"), "{head}");
+    assert!(!body.is_empty(), "{head}");
+}
+
+#[test]
+fn nginx_loads_the_dynamic_module_its_configuration_includes() {
+    const TEST: &str = "nginx_loads_the_dynamic_module_its_configuration_includes";
+    const ECHO: &str = "/etc/nginx/modules-enabled/50-mod-http-echo.conf";
+    if !util::bwrap_works(TEST) || !util::have(TEST, &["nginx", ECHO]) {
+        return;
+    }
+    let port = match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(a) => a.port(),
+        Err(e) => {
+            util::skip(TEST, format!("cannot listen on 127.0.0.1: {e}"));
+            return;
+        }
+    };
+    let env = TestEnv::new();
+    let conf = env.write(
+        "site.conf",
+        format!(
+            "include /etc/nginx/modules-enabled/*.conf;\n\
+             pid /tmp/nginx.pid;\n\
+             events {{ worker_connections 16; }}\n\
+             http {{\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{ echo \"echoed by a dynamic module\"; }}\n  }}\n}}\n"
+        ),
+    );
+    let add = format!("{}:/etc/nginx-test.conf", conf.display());
+    let run = depclose(
+        &env,
+        0,
+        &[
+            "nginx",
+            "--add",
+            &add,
+            "--cmd",
+            "-c",
+            "--cmd",
+            "/etc/nginx-test.conf",
+            "--emit",
+            "nginx.tar",
+        ],
+    );
+    run.assert_code(0);
+    let image = Image::read(&env.join("nginx.tar"));
+    let root = extract_layer(&image, &env, "nginx");
+    assert!(
+        root.join("usr/lib/nginx/modules/ngx_http_echo_module.so")
+            .is_file(),
+        "{run}"
+    );
+    let argv = [
+        "/usr/sbin/nginx",
+        "-c",
+        "/etc/nginx-test.conf",
+        "-g",
+        "daemon off;",
+    ];
+    let (head, body) = nginx_answers(&env, &root, &argv, port, "/");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Chunked: the echo module streams its output.
+    assert!(
+        String::from_utf8_lossy(&body).contains("echoed by a dynamic module\n"),
+        "{head}"
+    );
 }

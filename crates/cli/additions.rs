@@ -59,11 +59,6 @@ impl Addition {
         }
     }
 
-    /// Whether the addition holds `dir` or lies inside it.
-    pub(crate) fn overlaps(&self, dir: &Path) -> bool {
-        dir.starts_with(&self.src) || self.src.starts_with(dir)
-    }
-
     /// Walk the addition: the source itself (symlinks on the way to it are resolved), and
     /// for a directory everything below it, symlinks kept as symlinks. `f` gets the in-root
     /// source, the image path and what it is.

@@ -67,7 +67,7 @@ pub(crate) struct Args {
     pub(crate) runtime: bool,
 
     /// Do not run this recipe (repeatable): libgcc_s, nss, gconv, openssl, gnutls, python,
-    /// perl, dlopen-notes, dlopen-option, dlopen-strings, data.
+    /// perl, apache, nginx, dlopen-notes, dlopen-option, dlopen-strings, data.
     #[arg(long, value_name = "NAME", help_heading = "Run time")]
     pub(crate) no_recipe: Vec<String>,
 

@@ -147,11 +147,7 @@ pub(crate) fn stage(resolver: &Resolver, staged: &Staged<'_>) -> Result<Tree, Er
                 }
             }
             Want::Tree { path, except } => stage_tree(&mut tree, root, run_cwd, path, except)?,
-            Want::Dir { path, mode } => {
-                if !tree.contains(path) {
-                    tree.add_dir_with_mode(path, *mode)?;
-                }
-            }
+            Want::Dir { path, mode } => stage_dir(&mut tree, root, path, *mode)?,
             Want::User(name) => {
                 if let Some(acc) = accounts.as_mut() {
                     if !acc.add_user(root, name) {
@@ -202,6 +198,10 @@ fn stage_tree(
     path: &Path,
     except: &[PathBuf],
 ) -> Result<(), Error> {
+    // The user's own tree at that path (the image's DocumentRoot) is the image's already.
+    if tree.contains(path) {
+        return Ok(());
+    }
     let hops = root.resolve(path)?.hops;
     stage_hops(tree, &hops)?;
     let add = Addition {
@@ -229,6 +229,43 @@ fn stage_tree(
         if root.metadata(&link).is_ok_and(|(_, m)| m.is_file()) {
             stage_path(tree, root, cwd, &link.to_string_lossy())?;
         }
+    }
+    Ok(())
+}
+
+/// Stage a directory the program writes into where the root's symlinks put it (`/var/run`
+/// → `/run` on Debian): the symlinks on the way to its deepest existing ancestor, then the
+/// directories below that, the last with `mode`.
+fn stage_dir(tree: &mut Tree, root: &Root, path: &Path, mode: u32) -> Result<(), Error> {
+    let mut ancestor = path.to_path_buf();
+    let mut below = Vec::new();
+    let resolved = loop {
+        if let Some(r) = root.resolve_dir(&ancestor) {
+            break Some(r);
+        }
+        match (
+            ancestor.file_name().map(|n| n.to_os_string()),
+            ancestor.parent(),
+        ) {
+            (Some(name), Some(parent)) => {
+                below.push(name);
+                ancestor = parent.to_path_buf();
+            }
+            _ => break None,
+        }
+    };
+    let mut dir = match resolved {
+        Some(r) => {
+            stage_hops(tree, &r.hops)?;
+            r.real
+        }
+        None => PathBuf::from("/"),
+    };
+    for name in below.iter().rev() {
+        dir.push(name);
+    }
+    if !tree.contains(&dir) {
+        tree.add_dir_with_mode(&dir, mode)?;
     }
     Ok(())
 }
@@ -395,6 +432,7 @@ pub(crate) fn verify(
     staged: &Staged<'_>,
     options: &ResolveOptions,
     recipes: &depclose_runtime::Options,
+    command: &[String],
     allow_missing: bool,
 ) -> Result<Vec<String>, Error> {
     let root = Root::new(skeleton)?;
@@ -404,7 +442,7 @@ pub(crate) fn verify(
     opts.cache = depclose_resolve::CacheMode::Auto;
     let inside = Resolver::new(root, opts);
     // Inside, the image is the root: the recipes read what it holds.
-    let cx = depclose_runtime::Context::root(&inside, recipes);
+    let cx = depclose_runtime::Context::root(&inside, recipes).with_command(command);
     let mut problems = Vec::new();
     for (c, added) in staged.closures.iter().zip(staged.added) {
         let at = staged.moved.get(&c.target).unwrap_or(&c.target);

@@ -146,11 +146,6 @@ fn run(config: &Config) -> Result<u8, Error> {
             for note in recipe_notes(&added) {
                 eprintln!("depclose: note: {note}");
             }
-            for hint in depclose_runtime::hints(root, &closures) {
-                if !additions.iter().any(|a| a.overlaps(Path::new(&hint.dir))) {
-                    eprintln!("depclose: note: {hint}");
-                }
-            }
             let staged = Staged {
                 closures: &closures,
                 added: &added,
@@ -213,12 +208,13 @@ fn exit_code(closures: &[Closure], allow_missing: bool) -> u8 {
     }
 }
 
-/// What the recipes added to an image: a line per recipe and piece of evidence, naming the
-/// first few additions and counting the rest (`--runtime -f tree` or `-f json` lists each).
+/// What the recipes added to an image: a line per recipe naming the first few additions,
+/// each with its evidence, and how many more (`--runtime -f tree` or `-f json` lists each);
+/// then what they name but do not add.
 fn recipe_notes(added: &[Vec<Added>]) -> Vec<String> {
-    /// Additions named on a line before the rest is counted.
+    /// Additions named on a recipe's line before the rest is counted.
     const SHOWN: usize = 3;
-    let mut lines: Vec<((&str, String), Vec<String>)> = Vec::new();
+    let mut lines: Vec<(&str, Vec<String>)> = Vec::new();
     let mut mentions = Vec::new();
     for a in added.iter().flatten() {
         let what = match &a.want {
@@ -241,22 +237,21 @@ fn recipe_notes(added: &[Vec<Added>]) -> Vec<String> {
                 continue;
             }
         };
-        let key = (a.reason.recipe, a.reason.evidence.to_string());
-        match lines.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, whats)) if !whats.contains(&what) => whats.push(what),
+        let item = format!("{what} ({})", a.reason.evidence);
+        match lines.iter_mut().find(|(r, _)| *r == a.reason.recipe) {
+            Some((_, items)) if !items.contains(&item) => items.push(item),
             Some(_) => {}
-            None => lines.push((key, vec![what])),
+            None => lines.push((a.reason.recipe, vec![item])),
         }
     }
     lines
         .into_iter()
-        .map(|((recipe, evidence), whats)| {
-            let named = whats[..whats.len().min(SHOWN)].join(", ");
-            let more = match whats.len().saturating_sub(SHOWN) {
-                0 => String::new(),
-                n => format!(" and {n} more"),
-            };
-            format!("recipe {recipe} added {named}{more}: {evidence}")
+        .map(|(recipe, items)| {
+            let named = items[..items.len().min(SHOWN)].join("; ");
+            match items.len().saturating_sub(SHOWN) {
+                0 => format!("recipe {recipe} added {named}"),
+                n => format!("recipe {recipe} added {named}; and {n} more"),
+            }
         })
         .chain(mentions)
         .collect()
@@ -307,6 +302,7 @@ fn emit(
         &staged,
         resolver.options(),
         recipes,
+        &spec.cmd,
         allow_missing,
     )?;
     drop(scratch);

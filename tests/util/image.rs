@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::util::{self, DEPCLOSE, Run, TestEnv, command};
+use crate::util::{self, DEPCLOSE, Run, TestEnv, command, run_ok};
 
 // ---------------------------------------------------------------------------------------
 // Running depclose and reading its images
@@ -366,4 +367,37 @@ pub(crate) fn rootfs_with_addition(env: &TestEnv, program: &str, add: &str) -> (
         ],
     );
     (run, rootfs)
+}
+
+/// One HTTP/1.1 GET: the head as text and the raw body.
+pub(crate) fn http_get(port: u16, path: &str, extra: &str) -> std::io::Result<(String, Vec<u8>)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Connection: close\r\n\r\n"
+    )?;
+    let mut all = Vec::new();
+    s.read_to_end(&mut all)?;
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no end of headers"))?;
+    let head = String::from_utf8_lossy(&all[..split]).into_owned();
+    Ok((head, all[split + 4..].to_vec()))
+}
+
+/// Extract a layer with GNU tar into a new empty directory.
+pub(crate) fn extract_layer(image: &Image, env: &TestEnv, name: &str) -> PathBuf {
+    let blob = env.write(&format!("{name}.layer.tar"), image.layer_bytes());
+    let dir = env.join(name);
+    fs::create_dir(&dir).unwrap();
+    run_ok(
+        command("tar")
+            .args(["--numeric-owner", "-xpf"])
+            .arg(&blob)
+            .arg("-C")
+            .arg(&dir),
+    );
+    dir
 }

@@ -8,6 +8,9 @@ pub enum Error {
         charset: String,
         dir: std::path::PathBuf,
     },
+    /// A configuration the program would refuse to start with.
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
     /// A `.note.dlopen` note that is not the JSON the specification describes.
     #[error("{object}: .note.dlopen: {reason}")]
     BadNote { object: String, reason: String },

@@ -9,8 +9,7 @@
 //! directories, image settings), each with a [`Reason`] that names the recipe and its
 //! evidence — the configuration line, the imported symbol or the compiled-in value that
 //! caused it. [`apply`] runs the recipes to a fixpoint: what one adds can bring a library
-//! another knows. For programs depclose has no recipe for yet, [`hints`] name the directory
-//! they load from.
+//! another knows.
 //!
 //! Programs that load what their configuration names need that configuration read as they
 //! read it: Apache httpd's ([`apache`]) and nginx's ([`nginx`]) readers are parsers of each
@@ -45,7 +44,6 @@ mod error;
 mod files;
 mod glibc;
 mod gnutls;
-mod hints;
 pub mod nginx;
 mod openssl;
 mod perl;
@@ -59,7 +57,6 @@ pub use data::Data;
 pub use error::Error;
 pub use files::{Entry, Files, Overlay};
 pub use glibc::{LIBGCC_S, NSSWITCH_CONF, nss_services};
-pub use hints::{HINTS, Hint, Loads, hints};
 pub use reason::{Evidence, Reason};
 pub use recipe::{Added, Addition, Context, Options, Recipe, Want, apply};
 
@@ -72,6 +69,8 @@ pub static RECIPES: &[&dyn Recipe] = &[
     &gnutls::GnuTls,
     &python::Python,
     &perl::Perl,
+    &apache::Httpd,
+    &nginx::Nginx,
     &dlopen::Notes,
     &dlopen::Named,
     &dlopen::Strings,

@@ -52,3 +52,20 @@ impl std::fmt::Display for Reason {
         write!(f, "recipe {}: {}", self.recipe, self.evidence)
     }
 }
+
+impl Reason {
+    /// The line of a configuration that says it, or `otherwise` for a compiled-in default.
+    pub(crate) fn at(
+        recipe: &'static str,
+        line: Option<&crate::ConfigLine>,
+        otherwise: &Reason,
+    ) -> Reason {
+        match line {
+            Some(line) => Reason {
+                recipe,
+                evidence: line.clone().into(),
+            },
+            None => otherwise.clone(),
+        }
+    }
+}

@@ -130,6 +130,11 @@ impl<'a> Context<'a> {
         Context::new(resolver, Some(overlay), command, options)
     }
 
+    /// The same, for a program started with `command` (the arguments after it).
+    pub fn with_command(self, command: &'a [String]) -> Context<'a> {
+        Context { command, ..self }
+    }
+
     fn new(
         resolver: &'a Resolver,
         image: Option<&'a Overlay<&'a Root>>,
@@ -250,6 +255,28 @@ impl<'a> Context<'a> {
             .as_ref()
             .is_some_and(|s| s.imports(symbol))
     }
+}
+
+/// Mode of the run, lock, log and temporary directories a server writes into.
+const WRITABLE_DIR_MODE: u32 = 0o755;
+
+/// A [`Want::Dir`] for each directory a server writes into, once each, in order.
+pub(crate) fn writable_dirs(dirs: Vec<(PathBuf, Reason)>) -> Vec<Addition> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for (path, reason) in dirs {
+        if !seen.contains(&path) {
+            seen.push(path.clone());
+            out.push(Addition {
+                want: Want::Dir {
+                    path,
+                    mode: WRITABLE_DIR_MODE,
+                },
+                reason,
+            });
+        }
+    }
+    out
 }
 
 /// How often the driver calls the recipes again after they added something: additions that

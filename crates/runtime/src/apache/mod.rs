@@ -59,6 +59,7 @@
 
 mod binary;
 mod envvars;
+mod recipe;
 mod uses;
 
 use std::collections::BTreeMap;
@@ -67,6 +68,8 @@ use std::path::{Path, PathBuf};
 pub use binary::{DEBIAN_STATIC_MODULES, Defaults, StaticModule, static_modules};
 pub use envvars::{Envvars, Skipped, envvars};
 pub use uses::{LogTarget, Module, Uses};
+
+pub(crate) use recipe::Httpd;
 
 use crate::config::{ConfigError, ConfigLine, Setting};
 use crate::files::{Files, has_wildcard, normalize};
@@ -176,8 +179,9 @@ pub struct Config {
     pub server_root: PathBuf,
     /// Every directive, in the order httpd read them.
     pub directives: Vec<Directive>,
-    /// Every configuration file read, in order, as named (a file read twice, twice).
-    pub files: Vec<PathBuf>,
+    /// Every configuration file read, in order, as named (a file read twice, twice), with
+    /// the `Include` that read it (`None` for the main file).
+    pub files: Vec<Setting<PathBuf>>,
     pub warnings: Vec<Warning>,
     /// The modules `LoadModule` loaded, in load order, each resolved against the server
     /// root in force when it ran (httpd loads them while it reads); a module already
@@ -236,7 +240,10 @@ pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, C
     };
     r.stack
         .push(files.resolve(&main).unwrap_or_else(|| normalize(&main)));
-    r.config.files.push(main.clone());
+    r.config.files.push(Setting {
+        value: main.clone(),
+        at: None,
+    });
     r.file(&main, &text, None)?;
     r.command_line("-c", &options.post_directives)?;
     Ok(r.config)
@@ -697,7 +704,10 @@ impl<F: Files + ?Sized> Reader<'_, F> {
             });
         };
         self.stack.push(real);
-        self.config.files.push(path.to_path_buf());
+        self.config.files.push(Setting {
+            value: path.to_path_buf(),
+            at: Some(at.clone()),
+        });
         let r = self.file(path, &text, section);
         self.stack.pop();
         r

@@ -257,7 +257,7 @@ fn includes_files_globs_and_directories_in_order() {
     assert_eq!(c.directives[8].section, Some(6));
     assert_eq!(c.directives[8].at, at("/etc/extra/1/x", 1, "OneX 1"));
     assert_eq!(
-        c.files,
+        c.files.iter().map(|f| f.value.clone()).collect::<Vec<_>>(),
         [
             "/srv/httpd/httpd.conf",
             "/srv/httpd/conf.d/a.conf",
@@ -523,7 +523,13 @@ fn uses_say_what_is_loaded_and_opened() {
     let listen: Vec<_> = u.listen.iter().map(|s| s.value.as_str()).collect();
     assert_eq!(listen, ["80", "[::1]:8443"]);
     assert_eq!(u.document_roots, [set("/srv/httpd/htdocs".into(), 17)]);
-    assert_eq!(u.config_files, [PathBuf::from(file)]);
+    assert_eq!(
+        u.config_files,
+        [Setting {
+            value: PathBuf::from(file),
+            at: None
+        }]
+    );
 
     // Without mod_mime no types file is read; the defaults fill in the rest.
     let u = conf("ServerName x\n").unwrap().uses();
@@ -581,15 +587,20 @@ fn debian_apache2_config() {
         assert!(m.at.file.starts_with("/etc/apache2/mods-enabled"), "{m:?}");
         assert!(m.path.is_file(), "{m:?}");
     }
-    assert_eq!(c.files[0], Path::new("/etc/apache2/apache2.conf"));
-    assert!(c.files.contains(&PathBuf::from("/etc/apache2/ports.conf")));
+    let files: Vec<&Path> = c.files.iter().map(|f| f.value.as_path()).collect();
+    assert_eq!(files[0], Path::new("/etc/apache2/apache2.conf"));
+    assert!(files.contains(&Path::new("/etc/apache2/ports.conf")));
+    let ports = c
+        .files
+        .iter()
+        .find(|f| f.value.ends_with("ports.conf"))
+        .unwrap();
+    assert_eq!(ports.at.as_ref().unwrap().text, "Include ports.conf");
     assert_eq!(u.user.unwrap().value, "www-data");
     assert_eq!(u.group.unwrap().value, "www-data");
     assert_eq!(u.pid_file.value, Path::new("/var/run/apache2/apache2.pid"));
     assert_eq!(u.runtime_dir.value, Path::new("/var/run/apache2"));
-    if c.files
-        .contains(&PathBuf::from("/etc/apache2/mods-enabled/mime.conf"))
-    {
+    if files.contains(&Path::new("/etc/apache2/mods-enabled/mime.conf")) {
         assert_eq!(u.types_config.unwrap().value, Path::new("/etc/mime.types"));
     }
     assert_eq!(
@@ -690,7 +701,7 @@ fn server_root_and_command_line_directives() {
         ]
     );
     assert_eq!(
-        c.files,
+        c.files.iter().map(|f| f.value.clone()).collect::<Vec<_>>(),
         ["/other/httpd.conf", "/other/conf/a.conf"].map(PathBuf::from)
     );
     assert_eq!(c.server_root, Path::new("/srv/httpd"));

@@ -64,8 +64,8 @@ impl LogTarget {
 /// What httpd loads, reads and names at run time under a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uses {
-    /// Every configuration file read, in order.
-    pub config_files: Vec<PathBuf>,
+    /// Every configuration file read, in order, with the `Include` that read it.
+    pub config_files: Vec<Setting<PathBuf>>,
     /// `LoadModule`, in load order ([`Config::modules`]).
     pub modules: Vec<Module>,
     /// `LoadFile`: libraries loaded by path.

@@ -39,6 +39,7 @@
 //! ```
 
 mod binary;
+mod recipe;
 mod uses;
 
 use std::os::unix::ffi::OsStrExt;
@@ -47,7 +48,9 @@ use std::path::{Path, PathBuf};
 pub use binary::Defaults;
 pub use uses::{LogTarget, Module, Uses};
 
-use crate::config::{ConfigError, ConfigLine};
+pub(crate) use recipe::Nginx;
+
+use crate::config::{ConfigError, ConfigLine, Setting};
 use crate::files::{Files, has_wildcard, normalize};
 
 /// The longest word nginx reads (`NGX_CONF_BUFFER`).
@@ -104,8 +107,9 @@ pub struct Config {
     pub conf_prefix: PathBuf,
     /// Every directive, in the order nginx read them.
     pub directives: Vec<Directive>,
-    /// Every configuration file read, in order, as named.
-    pub files: Vec<PathBuf>,
+    /// Every configuration file read, in order, as named, with the `include` that read it
+    /// (`None` for the main file).
+    pub files: Vec<Setting<PathBuf>>,
     pub defaults: Defaults,
 }
 
@@ -145,7 +149,10 @@ pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, C
     if !options.globals.is_empty() {
         r.file(Path::new("-g"), options.globals.as_bytes(), None)?;
     }
-    r.config.files.push(main.clone());
+    r.config.files.push(Setting {
+        value: main.clone(),
+        at: None,
+    });
     r.file(&main, &bytes, None)?;
     Ok(r.config)
 }
@@ -532,7 +539,10 @@ impl<F: Files + ?Sized> Reader<'_, F> {
                 });
             };
             self.stack.push(real);
-            self.config.files.push(path.clone());
+            self.config.files.push(Setting {
+                value: path.clone(),
+                at: Some(at.clone()),
+            });
             let r = self.file(&path, &bytes, block);
             self.stack.pop();
             r?;

@@ -405,11 +405,9 @@ fn debian_nginx_config() {
     let c = read(&root, &Options::new(defaults)).unwrap();
     assert_eq!(c.conf_prefix, Path::new("/etc/nginx"));
     let u = c.uses();
-    assert_eq!(u.config_files[0], Path::new("/etc/nginx/nginx.conf"));
-    assert!(
-        u.config_files
-            .contains(&PathBuf::from("/etc/nginx/mime.types"))
-    );
+    let files: Vec<&Path> = u.config_files.iter().map(|f| f.value.as_path()).collect();
+    assert_eq!(files[0], Path::new("/etc/nginx/nginx.conf"));
+    assert!(files.contains(&Path::new("/etc/nginx/mime.types")));
     assert_eq!(u.types.len(), 1);
     assert_eq!(u.types[0].file, Path::new("/etc/nginx/mime.types"));
     // Every modules-enabled/*.conf loads its module from the prefix's modules/, which
@@ -454,7 +452,13 @@ fn global_directives_from_the_command_line() {
     o.globals = "daemon off; pid /tmp/n.pid;".into();
     let c = read(&r, &o).unwrap();
     assert_eq!(show(&c), ["daemon off@1", "pid /tmp/n.pid@1", "events {@1"]);
-    assert_eq!(c.files, [PathBuf::from("/etc/nginx/nginx.conf")]);
+    assert_eq!(
+        c.files,
+        [Setting {
+            value: PathBuf::from("/etc/nginx/nginx.conf"),
+            at: None
+        }]
+    );
     assert_eq!(
         c.uses().pid,
         Setting {

@@ -46,8 +46,9 @@ impl LogTarget {
 /// What nginx loads, reads and names at run time under a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uses {
-    /// Every configuration file read, in order (`mime.types` among them).
-    pub config_files: Vec<PathBuf>,
+    /// Every configuration file read, in order (`mime.types` among them), with the
+    /// `include` that read it.
+    pub config_files: Vec<Setting<PathBuf>>,
     /// `load_module`, in order.
     pub modules: Vec<Module>,
     /// Where each `types { }` block is (the MIME types nginx reads, usually from an
