@@ -49,7 +49,7 @@ impl Addition {
     }
 
     /// Where the addition's top lands in the image.
-    fn image_path(&self, root: &Root) -> PathBuf {
+    pub(crate) fn image_path(&self, root: &Root) -> PathBuf {
         match &self.dest {
             Some(d) => d.clone(),
             None => root

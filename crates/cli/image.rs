@@ -136,6 +136,11 @@ pub(crate) fn stage(resolver: &Resolver, staged: &Staged<'_>) -> Result<Tree, Er
             Ok(())
         })?;
     }
+    let user_paths: Vec<PathBuf> = staged
+        .additions
+        .iter()
+        .map(|a| a.image_path(root))
+        .collect();
     let mut accounts = staged.accounts.cloned();
     for a in staged.added.iter().flatten() {
         match &a.want {
@@ -146,6 +151,8 @@ pub(crate) fn stage(resolver: &Resolver, staged: &Staged<'_>) -> Result<Tree, Er
                     stage_path(&mut tree, root, run_cwd, &path.to_string_lossy())?;
                 }
             }
+            // The user's own tree at that path (a site's DocumentRoot) is the image's already.
+            Want::Tree { path, .. } if user_paths.iter().any(|u| path.starts_with(u)) => {}
             Want::Tree { path, except } => stage_tree(&mut tree, root, run_cwd, path, except)?,
             Want::Dir { path, mode } => stage_dir(&mut tree, root, path, *mode)?,
             Want::User(name) => {
@@ -198,10 +205,6 @@ fn stage_tree(
     path: &Path,
     except: &[PathBuf],
 ) -> Result<(), Error> {
-    // The user's own tree at that path (the image's DocumentRoot) is the image's already.
-    if tree.contains(path) {
-        return Ok(());
-    }
     let hops = root.resolve(path)?.hops;
     stage_hops(tree, &hops)?;
     let add = Addition {
