@@ -3,7 +3,10 @@
 #[non_exhaustive]
 pub enum Error {
     /// `--gconv` names a character set no gconv module converts.
-    #[error("--gconv {charset}: no gconv module in {} converts it", dir.display())]
+    #[error(
+        "--gconv {charset}: no gconv module in {} converts it (glibc's built-in sets, such as UTF-8, need none)",
+        dir.display()
+    )]
     UnknownCharset {
         charset: String,
         dir: std::path::PathBuf,
