@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::image::{
-    Image, Server, assert_same_tree, depclose, extract_layer, http_get, random_epoch,
+    Image, Server, assert_same_tree, depclose, extract_layer, http_get, random_epoch, wait_for_http,
 };
 use crate::util::{self, TestEnv, command, run_ok};
 
@@ -209,25 +209,7 @@ fn apache_serves_a_site_from_its_image_with_only_its_config_added() {
         Duration::from_secs(10),
     );
     server.logs.push(root.join("tmp/error.log"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (head, body) = loop {
-        match http_get(port, "/", "") {
-            Ok(r) => break r,
-            Err(e) => {
-                assert!(
-                    server.running(),
-                    "apache2 exited before it served: {e}\n{}",
-                    server.logs()
-                );
-                assert!(
-                    Instant::now() < deadline,
-                    "apache2 did not answer within 10 s: {e}\n{}",
-                    server.logs()
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    };
+    let (head, body) = wait_for_http(&mut server, port, "/", Duration::from_secs(10));
     assert!(
         head.starts_with("HTTP/1.1 200"),
         "{head}\n{}",

@@ -6,9 +6,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::util::image::{Image, Server, depclose, extract_layer, http_get};
+use crate::util::image::{Image, Server, depclose, extract_layer, wait_for_http};
 use crate::util::report::{AddedKind, EvidenceKind, How, Target};
 use crate::util::{self, TestEnv, command};
 
@@ -429,25 +429,7 @@ fn nginx_answers(
         Duration::from_secs(10),
     );
     server.logs.push(root.join("var/log/nginx/error.log"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let answer = loop {
-        match http_get(port, path, "") {
-            Ok(r) => break r,
-            Err(e) => {
-                assert!(
-                    server.running(),
-                    "nginx exited before it served: {e}\n{}",
-                    server.logs()
-                );
-                assert!(
-                    Instant::now() < deadline,
-                    "nginx did not answer: {e}\n{}",
-                    server.logs()
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    };
+    let answer = wait_for_http(&mut server, port, path, Duration::from_secs(10));
     assert!(
         server.stop().is_some(),
         "nginx ignored SIGTERM\n{}",

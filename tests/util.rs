@@ -675,29 +675,7 @@ pub(crate) fn static_probe(dir: &Path) -> PathBuf {
 /// skipped with the reason. Probed once, with a static program.
 pub(crate) fn bwrap_works(test: &str) -> bool {
     static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
-    if !have(test, &["bwrap", "cc"]) {
-        return false;
-    }
-    let probe = PROBE.get_or_init(|| {
-        let env = TestEnv::new();
-        static_probe(env.path());
-        let r = run(bwrap(env.path()).arg("/probe"));
-        if r.code == Some(0) {
-            Ok(())
-        } else {
-            Err(format!(
-                "bwrap does not run a static program here: {}",
-                r.stderr
-            ))
-        }
-    });
-    match probe {
-        Ok(()) => true,
-        Err(why) => {
-            skip(test, why);
-            false
-        }
-    }
+    have(test, &["bwrap", "cc"]) && root_runs(test, &PROBE, "bwrap", bwrap)
 }
 
 /// bubblewrap with `root` as `/`, a minimal `/dev` and a `/proc`, as a container runtime
@@ -715,18 +693,32 @@ pub(crate) fn bwrap(root: &Path) -> Command {
 /// if not, `test` is skipped with the reason. Probed once, with a static program.
 pub(crate) fn chroot_works(test: &str) -> bool {
     static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
-    if !need_root(test, "chroot") || !have(test, &["chroot", "cc"]) {
-        return false;
-    }
-    let probe = PROBE.get_or_init(|| {
+    need_root(test, "chroot")
+        && have(test, &["chroot", "cc"])
+        && root_runs(test, &PROBE, "chroot", |root| {
+            let mut cmd = command("chroot");
+            cmd.arg(root);
+            cmd
+        })
+}
+
+/// Whether `runner` (a command that takes a root, then the program) runs a static program
+/// in a directory that holds only it; the answer is kept in `probe`, and a "no" skips `test`.
+fn root_runs(
+    test: &str,
+    probe: &OnceLock<Result<(), String>>,
+    what: &str,
+    runner: impl Fn(&Path) -> Command,
+) -> bool {
+    let probe = probe.get_or_init(|| {
         let env = TestEnv::new();
         static_probe(env.path());
-        let r = run(command("chroot").arg(env.path()).arg("/probe"));
+        let r = run(runner(env.path()).arg("/probe"));
         if r.code == Some(0) {
             Ok(())
         } else {
             Err(format!(
-                "chroot does not run a static program here: {}",
+                "{what} does not run a static program here: {}",
                 r.stderr
             ))
         }

@@ -369,6 +369,37 @@ pub(crate) fn rootfs_with_addition(env: &TestEnv, program: &str, add: &str) -> (
     (run, rootfs)
 }
 
+/// GET `path` on the loopback `port` until `server` answers (for at most `within`): the head
+/// and body of the answer. Fails if the server exits first or never answers.
+pub(crate) fn wait_for_http(
+    server: &mut Server,
+    port: u16,
+    path: &str,
+    within: Duration,
+) -> (String, Vec<u8>) {
+    let deadline = Instant::now() + within;
+    loop {
+        match http_get(port, path, "") {
+            Ok(r) => return r,
+            Err(e) => {
+                assert!(
+                    server.running(),
+                    "{} exited before it served: {e}\n{}",
+                    server.what,
+                    server.logs()
+                );
+                assert!(
+                    Instant::now() < deadline,
+                    "{} did not answer within {within:?}: {e}\n{}",
+                    server.what,
+                    server.logs()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
 /// One HTTP/1.1 GET: the head as text and the raw body.
 pub(crate) fn http_get(port: u16, path: &str, extra: &str) -> std::io::Result<(String, Vec<u8>)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;

@@ -1,7 +1,7 @@
 //! What the configuration readers share: where a directive was read, and why a
 //! configuration could not be read.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A line of a configuration file that says something: the file, named as the program names
 /// it inside the root (or `-C`, `-c`, `-g` for directives given on the command line), its
@@ -29,6 +29,42 @@ impl From<ConfigLine> for crate::Evidence {
             text: l.text,
         }
     }
+}
+
+/// A configured path as both servers resolve it (httpd's `ap_server_root_relative`, nginx's
+/// `ngx_get_full_name`): an absolute one as it is, others under `base`.
+pub(crate) fn relative_to(base: &Path, path: &str) -> PathBuf {
+    if path.starts_with('/') {
+        PathBuf::from(path)
+    } else {
+        base.join(path)
+    }
+}
+
+/// The options of a server's command line that take a value (`-f FILE` or `-fFILE`), in
+/// order, as `getopt`-style parsers read them; other words are passed over.
+pub(crate) fn short_options(args: &[String], with_value: &[char]) -> Vec<(char, String)> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(flag) = a.strip_prefix('-').and_then(|f| f.chars().next()) else {
+            continue;
+        };
+        if !with_value.contains(&flag) {
+            continue;
+        }
+        let inline = &a[1 + flag.len_utf8()..];
+        let value = if inline.is_empty() {
+            match it.next() {
+                Some(v) => v.clone(),
+                None => break,
+            }
+        } else {
+            inline.to_owned()
+        };
+        out.push((flag, value));
+    }
+    out
 }
 
 /// A value a configuration gives, and the line that gives it; `at` is `None` for a

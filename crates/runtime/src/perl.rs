@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use depclose_resolve::Closure;
 
-use crate::recipe::{Addition, Context, Recipe, Want};
+use crate::recipe::{Addition, Context, Recipe, Want, shared_objects_under};
 use crate::strings::strings_of;
 use crate::{Error, Evidence, Reason};
 
@@ -56,17 +56,7 @@ impl Recipe for Perl {
                     value: dir.display().to_string(),
                 },
             };
-            for so in cx.files_under(&dir.join(XS_DIR)) {
-                if so.extension().is_some_and(|e| e == "so") {
-                    out.push(Addition {
-                        want: Want::Load {
-                            from: perl,
-                            name: so.to_string_lossy().into_owned(),
-                        },
-                        reason: reason.clone(),
-                    });
-                }
-            }
+            out.extend(shared_objects_under(cx, &dir.join(XS_DIR), perl, &reason));
             out.push(Addition {
                 want: Want::Tree {
                     path: dir,

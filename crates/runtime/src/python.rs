@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use depclose_resolve::Closure;
 
-use crate::recipe::{Addition, Context, Recipe, Want};
+use crate::recipe::{Addition, Context, Recipe, Want, shared_objects_under};
 use crate::{Error, Evidence, Reason};
 
 /// Python finds its prefix by this file under `lib/pythonX.Y` (`Modules/getpath.py`,
@@ -81,28 +81,15 @@ impl Recipe for Python {
             })
             .map(|n| stdlib.join(n))
             .collect();
-        let mut out: Vec<Addition> = cx
-            .files_under(&stdlib.join(DYNLOAD))
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "so"))
-            .map(|so| Addition {
-                want: Want::Load {
-                    from: index,
-                    name: so.to_string_lossy().into_owned(),
-                },
-                reason: reason.clone(),
-            })
-            .collect();
-        out.insert(
-            0,
-            Addition {
-                want: Want::Tree {
-                    path: stdlib,
-                    except,
-                },
-                reason,
+        let dynload = shared_objects_under(cx, &stdlib.join(DYNLOAD), index, &reason);
+        let mut out = vec![Addition {
+            want: Want::Tree {
+                path: stdlib,
+                except,
             },
-        );
+            reason,
+        }];
+        out.extend(dynload);
         if cx.options.python_packages {
             for dir in DIST_PACKAGES.map(|d| PathBuf::from(d.replace("{}", &version))) {
                 if !cx.is_dir(&dir) {
@@ -112,18 +99,7 @@ impl Recipe for Python {
                     recipe: self.name(),
                     evidence: Evidence::Option(format!("--python-packages ({})", dir.display())),
                 };
-                out.extend(
-                    cx.files_under(&dir)
-                        .into_iter()
-                        .filter(|p| p.extension().is_some_and(|e| e == "so"))
-                        .map(|so| Addition {
-                            want: Want::Load {
-                                from: index,
-                                name: so.to_string_lossy().into_owned(),
-                            },
-                            reason: reason.clone(),
-                        }),
-                );
+                out.extend(shared_objects_under(cx, &dir, index, &reason));
                 out.push(Addition {
                     want: Want::Tree {
                         path: dir,

@@ -221,6 +221,17 @@ impl<'a> Context<'a> {
         out
     }
 
+    /// The bytes of the closure's program when its real file name starts with one of
+    /// `names` (`apache2` for `apache2`, `httpd` for `httpd-2.4`).
+    pub fn program_bytes(&self, closure: &Closure, names: &[&str]) -> Option<Vec<u8>> {
+        let program = closure.objects.first()?;
+        let name = program.real.file_name()?.to_str()?;
+        if !names.iter().any(|n| name.starts_with(n)) {
+            return None;
+        }
+        self.resolver.root().read(&program.real).ok()
+    }
+
     /// Whether `dlopen(name)` from object `from` of `closure` would find a file.
     pub fn would_load(&self, closure: &Closure, from: usize, name: &str) -> bool {
         self.load_path(closure, from, name).is_some()
@@ -255,6 +266,27 @@ impl<'a> Context<'a> {
             .as_ref()
             .is_some_and(|s| s.imports(symbol))
     }
+}
+
+/// A [`Want::Load`] from object `from` for every shared object (`*.so`) below `dir`: the
+/// extension modules an interpreter loads by path (Python's `lib-dynload`, Perl's `auto/`).
+pub(crate) fn shared_objects_under(
+    cx: &Context<'_>,
+    dir: &Path,
+    from: usize,
+    reason: &Reason,
+) -> Vec<Addition> {
+    cx.files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "so"))
+        .map(|so| Addition {
+            want: Want::Load {
+                from,
+                name: so.to_string_lossy().into_owned(),
+            },
+            reason: reason.clone(),
+        })
+        .collect()
 }
 
 /// Mode of the run, lock, log and temporary directories a server writes into.

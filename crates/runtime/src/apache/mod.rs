@@ -201,13 +201,7 @@ impl Config {
     }
 }
 
-fn server_relative(root: &Path, path: &str) -> PathBuf {
-    if path.starts_with('/') {
-        PathBuf::from(path)
-    } else {
-        root.join(path)
-    }
-}
+use crate::config::relative_to as server_relative;
 
 /// Read the configuration `options` name from `files`, as httpd would at start-up.
 pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, ConfigError> {

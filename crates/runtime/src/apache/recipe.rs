@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use depclose_resolve::Closure;
 
 use super::{Defaults, LogTarget, Options, Uses, envvars, read};
-use crate::config::Setting;
+use crate::config::{Setting, short_options};
 use crate::recipe::{Addition, Context, Recipe, Want};
 use crate::{Error, Evidence, Reason};
 
@@ -41,28 +41,12 @@ pub(crate) struct Httpd;
 /// The command line of an image's Cmd, as httpd reads it (`server/main.c`: `-d`, `-f`, `-D`,
 /// `-C`, `-c`, each with its argument attached or following).
 fn command_line(options: &mut Options, args: &[String]) {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (flag, inline) = match a.strip_prefix('-') {
-            Some(rest) if !rest.is_empty() => rest.split_at(1),
-            _ => continue,
-        };
-        if !matches!(flag, "d" | "f" | "D" | "C" | "c") {
-            continue;
-        }
-        let value = if inline.is_empty() {
-            match it.next() {
-                Some(v) => v.clone(),
-                None => break,
-            }
-        } else {
-            inline.to_owned()
-        };
+    for (flag, value) in short_options(args, &['d', 'f', 'D', 'C', 'c']) {
         match flag {
-            "d" => options.server_root = PathBuf::from(value),
-            "f" => options.config_file = PathBuf::from(value),
-            "D" => options.defines.push(value),
-            "C" => options.pre_directives.push(value),
+            'd' => options.server_root = PathBuf::from(value),
+            'f' => options.config_file = PathBuf::from(value),
+            'D' => options.defines.push(value),
+            'C' => options.pre_directives.push(value),
             _ => options.post_directives.push(value),
         }
     }
@@ -79,19 +63,8 @@ impl Recipe for Httpd {
 
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
         let program = &closure.objects[0];
-        let is_httpd = program
-            .real
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("apache2") || n.starts_with("httpd"));
-        if !is_httpd {
-            return Ok(Vec::new());
-        }
         let Some(defaults) = cx
-            .resolver
-            .root()
-            .read(&program.real)
-            .ok()
+            .program_bytes(closure, &["apache2", "httpd"])
             .and_then(|bytes| Defaults::from_binary(&bytes))
         else {
             return Ok(Vec::new());

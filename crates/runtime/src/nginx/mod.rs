@@ -120,13 +120,7 @@ impl Config {
     }
 }
 
-fn full_name(prefix: &Path, path: &str) -> PathBuf {
-    if path.starts_with('/') {
-        PathBuf::from(path)
-    } else {
-        prefix.join(path)
-    }
-}
+use crate::config::relative_to as full_name;
 
 /// Read the configuration `options` name from `files`, as nginx would at start-up.
 pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, ConfigError> {
