@@ -526,3 +526,44 @@ fn nginx_loads_the_dynamic_module_its_configuration_includes() {
         "{head}"
     );
 }
+
+/// A configuration that names no log gets one a container shows: `-C` directives run before
+/// the configuration file, so a log it names would still win.
+#[test]
+fn apache_logs_to_the_container_where_its_configuration_names_none() {
+    const TEST: &str = "apache_logs_to_the_container_where_its_configuration_names_none";
+    if !util::bwrap_works(TEST) || !util::have(TEST, &["apache2"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let conf = env.write(
+        "apache2.conf",
+        "ServerName localhost\nListen 127.0.0.1:8080\n\
+         LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so\n\
+         LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so\n\
+         PidFile /tmp/httpd.pid\nMutex file:/tmp default\n",
+    );
+    let add = format!("{}:/etc/apache2/apache2.conf", conf.display());
+    depclose(&env, 0, &["apache2", "--add", &add, "--emit", "a.tar"]).assert_code(0);
+    let image = Image::read(&env.join("a.tar"));
+    let argv = image.argv();
+    assert_eq!(
+        argv,
+        [
+            "/usr/sbin/apache2",
+            "-D",
+            "FOREGROUND",
+            "-C",
+            "ErrorLog /dev/stderr",
+            "-C",
+            "CustomLog /dev/stdout \"%h %l %u %t \\\"%r\\\" %>s %b\"",
+        ]
+    );
+    // httpd itself accepts that command line with this configuration.
+    let root = extract_layer(&image, &env, "a");
+    let mut check: Vec<&str> = argv.iter().map(String::as_str).collect();
+    check.push("-t");
+    let (_, err, code) = in_image(&root, &[], &check, b"");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Syntax OK"), "{err}");
+}

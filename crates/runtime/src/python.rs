@@ -68,7 +68,7 @@ impl Recipe for Python {
         let reason = Reason {
             recipe: self.name(),
             evidence: Evidence::Rule(
-                "Python imports its standard library from PREFIX/lib/pythonX.Y, found by the landmark os.py (Modules/getpath.py)",
+                "Python imports its standard library from PREFIX/lib/pythonX.Y, found by the landmark os.py (Modules/getpath.py); its test suite, IDLE, tkinter, turtledemo and config-* are left out",
             ),
         };
         let except: Vec<PathBuf> = cx

@@ -20,6 +20,12 @@ const ENVVARS: &str = "envvars";
 /// !foreground`); a container's main process must stay.
 const FOREGROUND: [&str; 2] = ["-D", "FOREGROUND"];
 
+/// Where a container's logs go.
+const STDERR: &str = "/dev/stderr";
+const STDOUT: &str = "/dev/stdout";
+/// The Common Log Format (`modules/loggers/mod_log_config.c`'s default).
+const COMMON_LOG: &str = r#"%h %l %u %t \"%r\" %>s %b"#;
+
 /// Directives that name a file httpd reads at start-up or per request (mod_ssl, mod_auth*,
 /// mod_mime_magic), beyond the ones [`Uses`] knows: added when the root has them.
 const FILE_DIRECTIVES: [&str; 7] = [
@@ -251,12 +257,24 @@ impl Httpd {
         }
         out.extend(crate::recipe::writable_dirs(dirs));
         if cx.command.is_empty() {
+            let mut cmd: Vec<String> = FOREGROUND.iter().map(|s| (*s).to_owned()).collect();
+            // Logs a container shows, unless the configuration names its own: `-C` runs
+            // before the configuration file, whose ErrorLog then wins.
+            if uses.error_logs.first().is_some_and(|l| l.at.is_none()) {
+                cmd.extend(["-C".to_owned(), format!("ErrorLog {STDERR}")]);
+            }
+            if uses.access_logs.is_empty() {
+                cmd.extend([
+                    "-C".to_owned(),
+                    format!("CustomLog {STDOUT} \"{COMMON_LOG}\""),
+                ]);
+            }
             out.push(Addition {
-                want: Want::Cmd(FOREGROUND.iter().map(|s| (*s).to_owned()).collect()),
+                want: Want::Cmd(cmd),
                 reason: Reason {
                     recipe: self.name(),
                     evidence: Evidence::Rule(
-                        "httpd detaches unless started with -D FOREGROUND; a container's process must stay in the foreground",
+                        "httpd detaches unless started with -D FOREGROUND (a container's process must stay in the foreground), and logs to stderr and stdout where its configuration names no log",
                     ),
                 },
             });

@@ -11,7 +11,7 @@ use crate::{Error, Evidence, Reason};
 
 /// nginx detaches unless told `daemon off;` (`src/core/nginx.c` `ngx_daemon` under
 /// `ccf->daemon`); a container's main process must stay.
-const FOREGROUND: [&str; 2] = ["-g", "daemon off;"];
+const FOREGROUND: &str = "daemon off;";
 
 #[derive(Debug)]
 pub(crate) struct Nginx;
@@ -164,12 +164,19 @@ impl Recipe for Nginx {
         );
         out.extend(writable_dirs(dirs));
         if cx.command.is_empty() {
+            // Errors go to stderr, unless the configuration names its own log (the first
+            // entry is the compiled-in one nginx opens before it reads the configuration).
+            let globals = if uses.error_logs.len() == 1 {
+                format!("{FOREGROUND} error_log stderr;")
+            } else {
+                FOREGROUND.to_owned()
+            };
             out.push(Addition {
-                want: Want::Cmd(FOREGROUND.iter().map(|s| (*s).to_owned()).collect()),
+                want: Want::Cmd(vec!["-g".to_owned(), globals]),
                 reason: Reason {
                     recipe: self.name(),
                     evidence: Evidence::Rule(
-                        "nginx detaches unless told daemon off; a container's process must stay in the foreground",
+                        "nginx detaches unless told daemon off (a container's process must stay in the foreground), and logs errors to stderr where its configuration names no log",
                     ),
                 },
             });
