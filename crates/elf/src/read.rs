@@ -211,6 +211,13 @@ pub fn read_file(path: &Path) -> Result<FileKind, Error> {
 /// [`read_file`], also returning the file's metadata (one `stat` for both: callers compare
 /// (device, inode) as the loader does).
 pub fn read_file_with_metadata(path: &Path) -> Result<(FileKind, std::fs::Metadata), Error> {
+    let (map, meta) = map_file(path)?;
+    parse_bytes(path, &map).map(|kind| (kind, meta))
+}
+
+/// The file at `path` mapped read-only, with its metadata (one `stat`): refused unless it is
+/// a non-empty regular file.
+pub(crate) fn map_file(path: &Path) -> Result<(memmap2::Mmap, std::fs::Metadata), Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -238,7 +245,7 @@ pub fn read_file_with_metadata(path: &Path) -> Result<(FileKind, std::fs::Metada
         identity: None,
     })?;
     let map = unsafe { MmapOptions::new().len(len).map(&file) }.map_err(io)?;
-    parse_bytes(path, &map).map(|kind| (kind, meta))
+    Ok((map, meta))
 }
 
 /// What a path that is not a regular file is (opening a FIFO would block; the others hold

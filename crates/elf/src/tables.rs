@@ -1,14 +1,21 @@
 //! What the loader does not read: the dynamic symbol table (what an object imports and
 //! exports) and notes. Read only when asked (the run-time recipes ask which objects import
 //! `iconv_open`, and for `.note.dlopen`); the loader's view in [`crate::read_file`] never
-//! touches them.
+//! touches them. Both read the headers they need and the one table, from the mapped file:
+//! a recipe asks this of every object of a closure.
 
 use std::path::Path;
 
+use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::Elf;
-use goblin::elf::section_header::SHN_UNDEF;
+use goblin::elf::header::Header;
+use goblin::elf::program_header::{PT_NOTE, ProgramHeader};
+use goblin::elf::section_header::{SHN_UNDEF, SHT_DYNSYM, SectionHeader};
+use goblin::elf::sym::Symtab;
+use goblin::strtab::Strtab;
 
 use crate::Error;
+use crate::read::map_file;
 
 /// The names in an object's `.dynsym`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,50 +32,68 @@ impl DynamicSymbols {
     }
 }
 
-/// Parse the whole ELF file at `path` (section headers and tables included) for `f`.
-fn with_elf<T>(path: &Path, f: impl FnOnce(&Elf<'_>, &[u8]) -> T) -> Result<T, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+/// The ELF header of `bytes` and the parsing context it gives.
+fn header(path: &Path, bytes: &[u8]) -> Result<(Header, Ctx), Error> {
+    let malformed = |reason: String| Error::Malformed {
         path: path.to_path_buf(),
-        source,
-    })?;
-    let elf = Elf::parse(&bytes).map_err(|e| Error::Malformed {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason,
         identity: None,
-    })?;
-    Ok(f(&elf, &bytes))
+    };
+    let header = Elf::parse_header(bytes).map_err(|e| malformed(e.to_string()))?;
+    let container = header.container().map_err(|e| malformed(e.to_string()))?;
+    let endian = header.endianness().map_err(|e| malformed(e.to_string()))?;
+    Ok((header, Ctx::new(container, endian)))
 }
 
-/// The descriptors of the notes of owner `owner` and type `n_type`, from the `PT_NOTE`
-/// segments (what a stripped file keeps), else from the note sections.
-pub fn notes(path: &Path, owner: &str, n_type: u32) -> Result<Vec<Vec<u8>>, Error> {
-    with_elf(path, |elf, bytes| {
-        let pick = |iter: Option<goblin::elf::note::NoteIterator<'_>>| -> Vec<Vec<u8>> {
-            iter.into_iter()
-                .flatten()
-                .flatten()
-                .filter(|n| n.name == owner && n.n_type == n_type)
-                .map(|n| n.desc.to_vec())
-                .collect()
-        };
-        let found = pick(elf.iter_note_headers(bytes));
-        if found.is_empty() {
-            pick(elf.iter_note_sections(bytes, None))
-        } else {
-            found
-        }
-    })
-}
-
-/// Read the dynamic symbols of the ELF file at `path` (versions are not part of the names).
+/// Read the dynamic symbols of the ELF file at `path` (versions are not part of the names):
+/// the `SHT_DYNSYM` section and its string table; a file without section headers is parsed
+/// whole (goblin then finds the table through the dynamic section).
 pub fn dynamic_symbols(path: &Path) -> Result<DynamicSymbols, Error> {
-    with_elf(path, |elf, _| symbols(elf))
+    let (map, _) = map_file(path)?;
+    let bytes: &[u8] = &map;
+    let (header, ctx) = header(path, bytes)?;
+    let malformed = |reason: String| Error::Malformed {
+        path: path.to_path_buf(),
+        reason,
+        identity: None,
+    };
+    let sections = usize::try_from(header.e_shoff)
+        .ok()
+        .filter(|&off| off != 0)
+        .and_then(|off| SectionHeader::parse(bytes, off, usize::from(header.e_shnum), ctx).ok())
+        .unwrap_or_default();
+    let Some(dynsym) = sections.iter().find(|s| s.sh_type == SHT_DYNSYM) else {
+        let elf = Elf::parse(bytes).map_err(|e| malformed(e.to_string()))?;
+        return Ok(collect(elf.dynsyms.iter(), &elf.dynstrtab));
+    };
+    let strings = sections
+        .get(dynsym.sh_link as usize)
+        .ok_or_else(|| malformed(".dynsym links to no string table".to_owned()))?;
+    // An entry's size is the section's `sh_entsize`, or the class's symbol size.
+    let entsize = match (dynsym.sh_entsize, ctx.container) {
+        (0, Container::Big) => goblin::elf::sym::sym64::SIZEOF_SYM as u64,
+        (0, Container::Little) => goblin::elf::sym::sym32::SIZEOF_SYM as u64,
+        (n, _) => n,
+    };
+    let count = dynsym.sh_size / entsize;
+    let to_usize =
+        |v: u64| usize::try_from(v).map_err(|_| malformed("offset too large".to_owned()));
+    let symtab = Symtab::parse(bytes, to_usize(dynsym.sh_offset)?, to_usize(count)?, ctx)
+        .map_err(|e| malformed(e.to_string()))?;
+    let strtab = Strtab::parse(
+        bytes,
+        to_usize(strings.sh_offset)?,
+        to_usize(strings.sh_size)?,
+        0,
+    )
+    .map_err(|e| malformed(e.to_string()))?;
+    Ok(collect(symtab.iter(), &strtab))
 }
 
-fn symbols(elf: &Elf<'_>) -> DynamicSymbols {
+fn collect(symbols: impl Iterator<Item = goblin::elf::Sym>, strtab: &Strtab<'_>) -> DynamicSymbols {
     let mut out = DynamicSymbols::default();
-    for sym in elf.dynsyms.iter() {
-        let Some(name) = elf.dynstrtab.get_at(sym.st_name).filter(|n| !n.is_empty()) else {
+    for sym in symbols {
+        let Some(name) = strtab.get_at(sym.st_name).filter(|n| !n.is_empty()) else {
             continue;
         };
         if sym.st_shndx == SHN_UNDEF as usize {
@@ -78,6 +103,67 @@ fn symbols(elf: &Elf<'_>) -> DynamicSymbols {
         }
     }
     out
+}
+
+/// The descriptors of the notes of owner `owner` and type `n_type` in the `PT_NOTE`
+/// segments (what the loader maps, and what a stripped file keeps).
+pub fn notes(path: &Path, owner: &str, n_type: u32) -> Result<Vec<Vec<u8>>, Error> {
+    let (map, _) = map_file(path)?;
+    let bytes: &[u8] = &map;
+    let (header, ctx) = header(path, bytes)?;
+    let phoff = usize::try_from(header.e_phoff).unwrap_or(usize::MAX);
+    let Ok(segments) = ProgramHeader::parse(bytes, phoff, usize::from(header.e_phnum), ctx) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for p in segments.iter().filter(|p| p.p_type == PT_NOTE) {
+        let start = usize::try_from(p.p_offset).unwrap_or(usize::MAX);
+        let len = usize::try_from(p.p_filesz).unwrap_or(usize::MAX);
+        let Some(data) = start.checked_add(len).and_then(|end| bytes.get(start..end)) else {
+            continue;
+        };
+        // Notes are 4-byte aligned, or 8 in a segment aligned so (`.note.gnu.property`).
+        let align = if p.p_align == 8 { 8 } else { 4 };
+        out.extend(
+            note_entries(data, ctx.le, align)
+                .filter(|(name, t, _)| *name == owner.as_bytes() && *t == n_type)
+                .map(|(_, _, desc)| desc.to_vec()),
+        );
+    }
+    Ok(out)
+}
+
+/// The `(name, type, descriptor)` of each note in a note segment's bytes (`elf.h` `Elf_Nhdr`:
+/// `namesz`, `descsz`, `type`, then the name and the descriptor, each padded to `align`);
+/// a truncated note ends the list.
+fn note_entries(
+    data: &[u8],
+    endian: Endian,
+    align: usize,
+) -> impl Iterator<Item = (&[u8], u32, &[u8])> {
+    let word = move |at: usize| -> Option<u32> {
+        let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
+        Some(match endian {
+            Endian::Little => u32::from_le_bytes(b),
+            Endian::Big => u32::from_be_bytes(b),
+        })
+    };
+    let pad = move |n: usize| n.checked_next_multiple_of(align);
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let namesz = usize::try_from(word(at)?).ok()?;
+        let descsz = usize::try_from(word(at + 4)?).ok()?;
+        let n_type = word(at + 8)?;
+        let name_at = at + 12;
+        let desc_at = name_at.checked_add(pad(namesz)?)?;
+        let next = desc_at.checked_add(pad(descsz)?)?;
+        let name = data.get(name_at..name_at + namesz)?;
+        let desc = data.get(desc_at..desc_at.checked_add(descsz)?)?;
+        at = next;
+        // The name is NUL-terminated within namesz.
+        let name = name.strip_suffix(&[0]).unwrap_or(name);
+        Some((name, n_type, desc))
+    })
 }
 
 #[cfg(test)]
@@ -103,5 +189,33 @@ mod tests {
         let p = dir.path().join("x");
         std::fs::write(&p, b"\x7fELF\x02\x01\x01garbage").unwrap();
         assert!(dynamic_symbols(&p).is_err());
+        assert!(notes(&p, "FDO", 1).is_err());
+    }
+
+    #[test]
+    fn notes_are_split_with_their_padding() {
+        // Two notes: "GNU" type 1 with a 3-byte descriptor (padded to 4), "FDO" type 7.
+        let mut data = Vec::new();
+        for (name, t, desc) in [(&b"GNU\0"[..], 1u32, &b"abc"[..]), (b"FDO\0", 7, b"[1]\0")] {
+            data.extend((name.len() as u32).to_le_bytes());
+            data.extend((desc.len() as u32).to_le_bytes());
+            data.extend(t.to_le_bytes());
+            data.extend(name);
+            data.extend(desc);
+            data.resize(data.len().next_multiple_of(4), 0);
+        }
+        let got: Vec<_> = note_entries(&data, Endian::Little, 4).collect();
+        assert_eq!(
+            got,
+            [
+                (&b"GNU"[..], 1, &b"abc"[..]),
+                (&b"FDO"[..], 7, &b"[1]\0"[..])
+            ]
+        );
+        // Truncated: the second note is dropped, nothing panics.
+        assert_eq!(
+            note_entries(&data[..data.len() - 2], Endian::Little, 4).count(),
+            1
+        );
     }
 }

@@ -241,10 +241,17 @@ impl Resolver {
     /// `dlopen` searches: the requester's RPATH chain, `LD_LIBRARY_PATH`, its RUNPATH, the
     /// cache, the system directories), and that object's own dependencies.
     pub fn dlopen(&self, closure: Closure, requester: usize, name: &str) -> Closure {
+        self.dlopen_all(closure, &[(requester, name)])
+    }
+
+    /// [`Resolver::dlopen`] for each `(requester, name)` in turn, as a program's successive
+    /// `dlopen` calls load them (each with its dependencies before the next); the requesters
+    /// are indices into `closure`'s objects.
+    pub fn dlopen_all(&self, closure: Closure, requests: &[(usize, &str)]) -> Closure {
         let Some(facts) = closure.facts.clone() else {
             return closure;
         };
-        Walk::resume(self, closure, facts).dlopen(requester, name)
+        Walk::resume(self, closure, facts).dlopen_all(requests)
     }
 
     fn facts_for(&self, interpreter: &str, elf: &depclose_elf::ElfInfo) -> Arc<LoaderFacts> {

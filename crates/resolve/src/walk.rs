@@ -154,17 +154,22 @@ impl<'r> Walk<'r> {
         }
     }
 
-    pub(crate) fn dlopen(mut self, requester: usize, name: &str) -> Closure {
+    /// Load each `(requester, name)` in turn as `dlopen` would, each with its dependencies
+    /// before the next (the order of real calls); the requesters are objects of the closure
+    /// the walk resumed.
+    pub(crate) fn dlopen_all(mut self, requests: &[(usize, &str)]) -> Closure {
         let before = self.c.objects.len();
-        if let EdgeTarget::Object(id) = self.map_dependency(
-            requester,
-            name,
-            MissingKind::Runtime,
-            DependencyKind::Needed,
-        ) {
-            self.enlist(id);
+        for &(requester, name) in requests {
+            if let EdgeTarget::Object(id) = self.map_dependency(
+                requester,
+                name,
+                MissingKind::Runtime,
+                DependencyKind::Needed,
+            ) {
+                self.enlist(id);
+            }
+            self.walk_list();
         }
-        self.walk_list();
         for o in &mut self.c.objects[before..] {
             o.runtime = true;
         }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use depclose_resolve::Closure;
 
 use crate::recipe::{Addition, Context, Recipe, Want};
-use crate::strings::strings_of;
 use crate::{Error, Evidence, Reason};
 
 /// What `--with` can name.
@@ -73,7 +72,7 @@ impl Recipe for WithData {
             return Ok(Vec::new());
         };
         let libc_real = &closure.objects[libc].real;
-        let strings = strings_of(cx.resolver.root(), libc_real);
+        let strings = cx.strings(libc_real);
         let mut out = Vec::new();
         for &data in &cx.options.with {
             let Some(dir) = strings

@@ -6,7 +6,6 @@ use depclose_resolve::Closure;
 use serde::Deserialize;
 
 use crate::recipe::{Addition, Context, Recipe, Want};
-use crate::strings::strings_of;
 use crate::{Error, Evidence, Reason};
 
 /// The "ELF dlopen metadata" note (freedesktop.org / UAPI group spec): owner `FDO`, type
@@ -40,16 +39,11 @@ impl Recipe for Notes {
     }
 
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
-        let root = cx.resolver.root();
         let mut out = Vec::new();
         for (i, o) in closure.objects.iter().enumerate() {
-            let host = root.host_path(&o.real);
-            let Ok(notes) = depclose_elf::notes(&host, NOTE_OWNER, NOTE_TYPE) else {
-                continue;
-            };
-            for desc in notes {
+            for desc in cx.notes(o, NOTE_OWNER, NOTE_TYPE).iter() {
                 // The descriptor is NUL-padded JSON.
-                let text = String::from_utf8_lossy(&desc);
+                let text = String::from_utf8_lossy(desc);
                 let text = text.trim_end_matches('\0');
                 let entries: Vec<DlopenEntry> =
                     serde_json::from_str(text).map_err(|e| Error::BadNote {
@@ -171,23 +165,28 @@ impl Recipe for Strings {
     }
 
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
-        let root = cx.resolver.root();
+        let loaded: std::collections::HashSet<&str> = closure
+            .objects
+            .iter()
+            .flat_map(|l| {
+                l.names
+                    .iter()
+                    .map(String::as_str)
+                    .chain(l.elf.soname.as_deref())
+            })
+            .collect();
         let mut out = Vec::new();
         for (i, o) in closure.objects.iter().enumerate() {
             if !cx.imports(o, "dlopen") {
                 continue;
             }
-            for s in strings_of(root, &o.real) {
-                let loaded = closure
-                    .objects
-                    .iter()
-                    .any(|l| l.names.contains(&s) || l.elf.soname.as_deref() == Some(&s));
-                if loaded || !looks_like_soname(&s) || o.elf.soname.as_deref() == Some(&s) {
+            for s in cx.strings(&o.real).iter() {
+                if !looks_like_soname(s) || loaded.contains(s.as_str()) {
                     continue;
                 }
                 out.push(Addition {
                     want: Want::Mention {
-                        path: cx.load_path(closure, i, &s),
+                        path: cx.load_path(closure, i, s),
                         name: s.clone(),
                     },
                     reason: Reason {

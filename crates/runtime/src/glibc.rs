@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use depclose_resolve::{Closure, Flavor};
 
 use crate::recipe::{Addition, Context, Recipe, Want};
-use crate::strings::strings_of;
 use crate::{Error, Evidence, Reason};
 
 /// glibc `dlopen`s this for `pthread_cancel`/`pthread_exit` (`misc/unwind-link.c`); without it
@@ -174,10 +173,9 @@ impl Recipe for Gconv {
         }) else {
             return Ok(Vec::new());
         };
-        let root = cx.resolver.root();
         let libc_real = &closure.objects[libc].real;
         // The directory is compiled into libc as the cache's path.
-        let Some(dir) = strings_of(root, libc_real).into_iter().find_map(|s| {
+        let Some(dir) = cx.strings(libc_real).iter().find_map(|s| {
             s.strip_suffix(&format!("/{GCONV_CACHE}"))
                 .map(PathBuf::from)
         }) else {

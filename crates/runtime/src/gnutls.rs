@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use depclose_resolve::Closure;
 
 use crate::recipe::{Addition, Context, Recipe, Want};
-use crate::strings::strings_of;
 use crate::{Error, Evidence, Reason};
 
 #[derive(Debug)]
@@ -29,7 +28,7 @@ impl Recipe for GnuTls {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for s in strings_of(cx.resolver.root(), &o.real) {
+        for s in cx.strings(&o.real).iter() {
             let trust = s.ends_with(".crt") || s.ends_with(".pem");
             let config = s.starts_with("/etc/gnutls/") && s.ends_with("/config");
             if !s.starts_with('/') || !(trust || config) || (trust && cx.options.no_ca_certificates)

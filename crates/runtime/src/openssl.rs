@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use depclose_resolve::Closure;
 
 use crate::recipe::{Addition, Context, Recipe, Want};
-use crate::strings::strings_of;
 use crate::{Error, Evidence, Reason};
 
 /// `openssl version -d` and `-m` print these from the library: `OPENSSLDIR: "/usr/lib/ssl"`,
@@ -47,7 +46,7 @@ impl Recipe for OpenSsl {
             return Ok(Vec::new());
         };
         let real = &closure.objects[libcrypto].real;
-        let strings = strings_of(cx.resolver.root(), real);
+        let strings = cx.strings(real);
         let reason = |value: &str| Reason {
             recipe: self.name(),
             evidence: Evidence::Compiled {

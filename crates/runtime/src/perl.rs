@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use depclose_resolve::Closure;
 
 use crate::recipe::{Addition, Context, Recipe, Want, shared_objects_under};
-use crate::strings::strings_of;
 use crate::{Error, Evidence, Reason};
 
 /// XS modules live under `auto/` of an `@INC` directory (`DynaLoader.pm`: `auto/Foo/Bar/Bar.so`).
@@ -34,10 +33,9 @@ impl Recipe for Perl {
         }) else {
             return Ok(Vec::new());
         };
-        let root = cx.resolver.root();
         let real = &closure.objects[perl].real;
         let mut dirs: Vec<PathBuf> = Vec::new();
-        for s in strings_of(root, real) {
+        for s in cx.strings(real).iter() {
             let dir = PathBuf::from(s.trim_end_matches('/'));
             let plausible = s.starts_with('/')
                 && s.contains("perl")

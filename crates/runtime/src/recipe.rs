@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use depclose_elf::DynamicSymbols;
 use depclose_resolve::{Closure, Object, Resolver, Root};
 
+use crate::strings::c_strings;
 use crate::{Entry, Error, Files, Overlay, Reason};
 
 /// Knowledge of what one program or library loads or reads at run time.
@@ -100,7 +101,21 @@ pub struct Context<'a> {
     /// The arguments after the program (an image's Cmd).
     pub command: &'a [String],
     pub options: &'a Options,
-    symbols: Mutex<HashMap<PathBuf, Option<Arc<DynamicSymbols>>>>,
+    /// What recipes read from objects, read once per file: the fixpoint asks again each
+    /// round, and a closure may hold hundreds of modules.
+    memo: Mutex<Memo>,
+}
+
+/// The descriptors of an object's notes of one owner and type.
+type Descriptors = Arc<Vec<Vec<u8>>>;
+
+#[derive(Debug, Default)]
+struct Memo {
+    symbols: HashMap<PathBuf, Option<Arc<DynamicSymbols>>>,
+    strings: HashMap<PathBuf, Arc<Vec<String>>>,
+    notes: HashMap<(PathBuf, String, u32), Descriptors>,
+    /// `dlopen(name)` from an object (by its file): the path it would open.
+    load_paths: HashMap<(PathBuf, String), Option<String>>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -146,7 +161,7 @@ impl<'a> Context<'a> {
             image,
             command,
             options,
-            symbols: Mutex::new(HashMap::new()),
+            memo: Mutex::new(Memo::default()),
         }
     }
 
@@ -237,7 +252,8 @@ impl<'a> Context<'a> {
         self.load_path(closure, from, name).is_some()
     }
 
-    /// The path `dlopen(name)` from object `from` of `closure` would open, if any.
+    /// The path `dlopen(name)` from object `from` of `closure` would open, if any (asked
+    /// once per object and name: a fixpoint round asks again).
     pub fn load_path(&self, closure: &Closure, from: usize, name: &str) -> Option<String> {
         if let Some(o) = closure
             .objects
@@ -246,18 +262,34 @@ impl<'a> Context<'a> {
         {
             return Some(o.path.clone());
         }
+        let key = (closure.objects[from].real.clone(), name.to_owned());
+        if let Some(known) = self
+            .memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .load_paths
+            .get(&key)
+        {
+            return known.clone();
+        }
         let tried = self.resolver.dlopen(closure.clone(), from, name);
-        tried
+        let path = tried
             .objects
             .get(closure.objects.len())
             .filter(|o| o.names.iter().any(|n| n == name))
-            .map(|o| o.path.clone())
+            .map(|o| o.path.clone());
+        self.memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .load_paths
+            .insert(key, path.clone());
+        path
     }
 
-    /// Whether `object` imports `symbol` (its dynamic symbols are read once).
+    /// Whether `object` imports `symbol`.
     pub fn imports(&self, object: &Object, symbol: &str) -> bool {
-        let mut cache = self.symbols.lock().unwrap_or_else(|e| e.into_inner());
-        cache
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.symbols
             .entry(object.real.clone())
             .or_insert_with(|| {
                 let host = self.resolver.root().host_path(&object.real);
@@ -265,6 +297,31 @@ impl<'a> Context<'a> {
             })
             .as_ref()
             .is_some_and(|s| s.imports(symbol))
+    }
+
+    /// The strings compiled into the in-root file `real` (none if it cannot be read).
+    pub fn strings(&self, real: &Path) -> Arc<Vec<String>> {
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.strings
+            .entry(real.to_path_buf())
+            .or_insert_with(|| {
+                let bytes = self.resolver.root().read(real).unwrap_or_default();
+                Arc::new(c_strings(&bytes).map(str::to_owned).collect())
+            })
+            .clone()
+    }
+
+    /// The descriptors of `object`'s notes of `owner` and type `n_type` (none if it cannot
+    /// be read as ELF).
+    pub fn notes(&self, object: &Object, owner: &str, n_type: u32) -> Descriptors {
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.notes
+            .entry((object.real.clone(), owner.to_owned(), n_type))
+            .or_insert_with(|| {
+                let host = self.resolver.root().host_path(&object.real);
+                Arc::new(depclose_elf::notes(&host, owner, n_type).unwrap_or_default())
+            })
+            .clone()
     }
 }
 
@@ -332,20 +389,33 @@ pub fn apply(
             .iter()
             .filter(|r| !cx.options.disabled.contains(r.name()))
         {
-            for a in recipe.wants(cx, &closure)? {
-                if !seen.insert(a.want.clone()) {
-                    continue;
-                }
-                grew = true;
-                let object = match &a.want {
-                    Want::Load { from, name } => {
-                        let loaded =
-                            |c: &Closure| c.objects.iter().position(|o| o.names.contains(name));
-                        if loaded(&closure).is_none() {
-                            closure = cx.resolver.dlopen(closure, *from, name);
-                        }
-                        loaded(&closure)
+            let new: Vec<Addition> = recipe
+                .wants(cx, &closure)?
+                .into_iter()
+                .filter(|a| seen.insert(a.want.clone()))
+                .collect();
+            grew |= !new.is_empty();
+            // One resumed walk for all of a recipe's loads (gconv has hundreds), in order.
+            let loaded = |c: &Closure, name: &str| {
+                c.objects
+                    .iter()
+                    .position(|o| o.names.iter().any(|n| n == name))
+            };
+            let loads: Vec<(usize, &str)> = new
+                .iter()
+                .filter_map(|a| match &a.want {
+                    Want::Load { from, name } if loaded(&closure, name).is_none() => {
+                        Some((*from, name.as_str()))
                     }
+                    _ => None,
+                })
+                .collect();
+            if !loads.is_empty() {
+                closure = cx.resolver.dlopen_all(closure, &loads);
+            }
+            for a in new {
+                let object = match &a.want {
+                    Want::Load { name, .. } => loaded(&closure, name),
                     _ => None,
                 };
                 added.push(Added {

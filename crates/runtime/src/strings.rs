@@ -3,10 +3,6 @@
 //! directory, Perl's `@INC`); reading them is how depclose learns them without running
 //! anything.
 
-use std::path::Path;
-
-use depclose_resolve::Root;
-
 /// The shortest run of printable bytes taken as a string.
 const MIN_LEN: usize = 4;
 
@@ -16,14 +12,6 @@ pub(crate) fn c_strings(bytes: &[u8]) -> impl Iterator<Item = &str> {
         .split(|&b| b == 0)
         .filter(|s| s.len() >= MIN_LEN && s.iter().all(|&b| (0x20..0x7f).contains(&b)))
         .filter_map(|s| std::str::from_utf8(s).ok())
-}
-
-/// The strings compiled into the in-root file `real`, or none if it cannot be read.
-pub(crate) fn strings_of(root: &Root, real: &Path) -> Vec<String> {
-    match root.read(real) {
-        Ok(bytes) => c_strings(&bytes).map(str::to_owned).collect(),
-        Err(_) => Vec::new(),
-    }
 }
 
 #[cfg(test)]
