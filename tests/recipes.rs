@@ -567,3 +567,47 @@ fn apache_logs_to_the_container_where_its_configuration_names_none() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("Syntax OK"), "{err}");
 }
+
+/// With an image, `--format json` reports what it holds and why: the loader's objects, the
+/// recipes' additions, and what the user added.
+#[test]
+fn an_image_report_says_why_each_addition_is_there() {
+    let env = TestEnv::new();
+    let extra = env.write("motd", "hello\n");
+    let rootfs = env.join("rootfs");
+    let run = env.depclose([
+        "/usr/bin/true".as_ref(),
+        "--add".as_ref(),
+        format!("{}:/etc/motd", extra.display()).as_ref(),
+        "--emit-rootfs".as_ref(),
+        rootfs.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    run.assert_code(0);
+    let report = run.report();
+    let image = report
+        .image
+        .as_ref()
+        .unwrap_or_else(|| panic!("no image section\n{run}"));
+    assert_eq!(image.additions.len(), 1, "{run}");
+    assert_eq!(image.additions[0].destination, "/etc/motd");
+    assert_eq!(image.additions[0].source, extra.display().to_string());
+    let t = &report.targets[0];
+    assert!(
+        t.added
+            .iter()
+            .any(|a| a.recipe == "libgcc_s" && a.kind == AddedKind::Load),
+        "{run}"
+    );
+    assert!(rootfs.join("etc/motd").is_file());
+    // A listing has no image section; stdout that carries the image takes no report.
+    let listing = env.depclose(["-f", "json", "/usr/bin/true"]);
+    assert!(listing.report().image.is_none());
+    let refused = env.depclose(["/usr/bin/true", "--emit", "-", "-f", "json"]);
+    refused.assert_code(2);
+    assert!(
+        refused.stderr.contains("stdout carries the image"),
+        "{refused}"
+    );
+}

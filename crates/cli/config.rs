@@ -86,6 +86,8 @@ pub(crate) struct ImageSpec {
     pub(crate) keep_setuid: bool,
     /// Every timestamp in the image.
     pub(crate) epoch: u64,
+    /// `--format` given with an image: the report to print once it is written.
+    pub(crate) report: Option<Format>,
 }
 
 impl ImageSpec {
@@ -148,7 +150,7 @@ impl Config {
         } else if let Some(name) = args.why {
             Action::Why(name)
         } else {
-            Action::Print(args.format)
+            Action::Print(args.format.unwrap_or(Format::List))
         };
         let hwcaps = match &args.hwcaps {
             Some(h) => hwcaps_choice(h)?,
@@ -374,7 +376,14 @@ fn image_spec(args: &Args, source_date_epoch: Option<String>) -> Result<ImageSpe
         })?,
         None => depclose_pack::DEFAULT_EPOCH,
     };
+    if args.format.is_some() && image == Some(ImageOutput::Stdout) {
+        return Err(Error::option(
+            "--format with --emit -",
+            "stdout carries the image; write it to a file to have the report",
+        ));
+    }
     Ok(ImageSpec {
+        report: args.format,
         image,
         rootfs: args.emit_rootfs.clone(),
         additions: args.add.iter().map(|s| AddSpec::parse(s)).collect(),

@@ -18,9 +18,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DIR")]
     pub(crate) root: Option<PathBuf>,
 
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = Format::List)]
-    pub(crate) format: Format,
+    /// Output format (default: list). With --emit or --emit-rootfs, the report of what the
+    /// image holds and why, on stdout.
+    #[arg(long, short = 'f', value_enum)]
+    pub(crate) format: Option<Format>,
 
     /// Search these directories as LD_LIBRARY_PATH would (depclose does not read its own
     /// environment's LD_LIBRARY_PATH).

@@ -14,6 +14,7 @@ use depclose_resolve::{Closure, Found, How, MissingKind, Outcome, Root};
 use depclose_runtime::{Added, Evidence, Reason, Want};
 
 use crate::error::Error;
+use crate::text::UserAddition;
 
 pub(crate) const SCHEMA_VERSION: u32 = 2;
 
@@ -22,6 +23,19 @@ struct Report<'a> {
     schema_version: u32,
     root: String,
     targets: Vec<Target<'a>>,
+    /// With an image: what the user added to it.
+    image: Option<ImageOut>,
+}
+
+#[derive(Serialize)]
+struct ImageOut {
+    additions: Vec<AdditionOut>,
+}
+
+#[derive(Serialize)]
+struct AdditionOut {
+    source: String,
+    destination: String,
 }
 
 #[derive(Serialize)]
@@ -207,6 +221,7 @@ pub(crate) fn write(
     root: &Root,
     closures: &[Closure],
     added: &[Vec<Added>],
+    image: Option<&[UserAddition]>,
     digests: &HashMap<&Path, String>,
 ) -> io::Result<()> {
     let targets = closures
@@ -218,6 +233,15 @@ pub(crate) fn write(
         schema_version: SCHEMA_VERSION,
         root: root.dir().display().to_string(),
         targets,
+        image: image.map(|user| ImageOut {
+            additions: user
+                .iter()
+                .map(|u| AdditionOut {
+                    source: u.source.display().to_string(),
+                    destination: u.destination.display().to_string(),
+                })
+                .collect(),
+        }),
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)

@@ -25,6 +25,7 @@ use crate::additions::Addition;
 use crate::config::{Action, Config, Environment, ImageOutput, ImageSpec};
 use crate::error::Error;
 use crate::flags::{Args, Format};
+use crate::text::UserAddition;
 
 /// Exit codes: the closure is complete; incomplete (a library is missing); usage or input
 /// error. An interrupted image write exits 128 + the signal.
@@ -153,13 +154,26 @@ fn run(config: &Config) -> Result<u8, Error> {
                 moved: &moved,
                 accounts: accounts.as_ref(),
             };
-            emit(
+            let code = emit(
                 spec,
                 &config.recipes,
                 config.allow_missing,
                 &resolver,
                 staged,
-            )
+            )?;
+            if code == EXIT_COMPLETE {
+                if let Some(format) = spec.report {
+                    let user: Vec<UserAddition> = additions
+                        .iter()
+                        .map(|a| UserAddition {
+                            source: a.src.clone(),
+                            destination: a.image_path(root),
+                        })
+                        .collect();
+                    report(format, root, &closures, &added, Some(&user))?;
+                }
+            }
+            Ok(code)
         }
         Action::Why(name) => {
             let found = print(|out| text::why(out, &closures, &added, name))?;
@@ -169,15 +183,31 @@ fn run(config: &Config) -> Result<u8, Error> {
             Ok(exit_code(&closures, config.allow_missing))
         }
         Action::Print(format) => {
-            match format {
-                Format::List => print(|out| text::list(out, &closures, &added, config.runtime))?,
-                Format::Tree => print(|out| text::tree(out, &closures, &added))?,
-                Format::Json => {
-                    let digests = json::digests(root, &closures)?;
-                    print(|out| json::write(out, root, &closures, &added, &digests))?
-                }
-            }
+            report(*format, root, &closures, &added, None)?;
             Ok(exit_code(&closures, config.allow_missing))
+        }
+    }
+}
+
+/// Print the closures in `format`; with an image, also what the user added to it.
+fn report(
+    format: Format,
+    root: &Root,
+    closures: &[Closure],
+    added: &[Vec<Added>],
+    image: Option<&[UserAddition]>,
+) -> Result<(), Error> {
+    let user = image.unwrap_or_default();
+    match format {
+        // Run-time objects are listed whenever the recipes ran (an image, or --runtime).
+        Format::List => {
+            let runtime = added.iter().any(|a| !a.is_empty());
+            print(|out| text::list(out, closures, added, user, runtime))
+        }
+        Format::Tree => print(|out| text::tree(out, closures, added, user)),
+        Format::Json => {
+            let digests = json::digests(root, closures)?;
+            print(|out| json::write(out, root, closures, added, image, &digests))
         }
     }
 }

@@ -34,6 +34,7 @@ pub(crate) fn list(
     out: &mut impl Write,
     closures: &[Closure],
     added: &[Vec<Added>],
+    user: &[UserAddition],
     runtime: bool,
 ) -> io::Result<()> {
     let mut seen = HashSet::new();
@@ -55,12 +56,28 @@ pub(crate) fn list(
             }
         }
     }
-    for (path, _) in added.iter().flatten().filter_map(added_path) {
+    let user_paths = user.iter().map(|u| u.destination.as_path());
+    for path in added
+        .iter()
+        .flatten()
+        .filter_map(added_path)
+        .map(|(p, _)| p)
+        .chain(user_paths)
+    {
         if seen.insert(path.display().to_string()) {
             writeln!(out, "{}", path.display())?;
         }
     }
     Ok(())
+}
+
+/// A file or directory the user added to an image (`--add SRC[:DEST]`).
+#[derive(Debug, Clone)]
+pub(crate) struct UserAddition {
+    /// In the root.
+    pub(crate) source: std::path::PathBuf,
+    /// In the image.
+    pub(crate) destination: std::path::PathBuf,
 }
 
 /// A short phrase for how an object was found.
@@ -92,6 +109,7 @@ pub(crate) fn tree(
     out: &mut impl Write,
     closures: &[Closure],
     added: &[Vec<Added>],
+    user: &[UserAddition],
 ) -> io::Result<()> {
     for (c, added) in closures.iter().zip(added) {
         for s in &c.scripts {
@@ -135,6 +153,17 @@ pub(crate) fn tree(
                 let at = path.unwrap_or("not found");
                 writeln!(out, "  {name} => {at} [{}]", a.reason)?;
             }
+        }
+    }
+    if !user.is_empty() {
+        writeln!(out, "added with --add:")?;
+        for u in user {
+            writeln!(
+                out,
+                "  {} [from {}]",
+                u.destination.display(),
+                u.source.display()
+            )?;
         }
     }
     Ok(())

@@ -14,6 +14,21 @@ pub(crate) struct Report {
     pub(crate) schema_version: u32,
     pub(crate) root: String,
     pub(crate) targets: Vec<Target>,
+    /// With `--emit`/`--emit-rootfs` and `--format json`: what the user added.
+    pub(crate) image: Option<ImageReport>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImageReport {
+    pub(crate) additions: Vec<UserAddition>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserAddition {
+    pub(crate) source: String,
+    pub(crate) destination: String,
 }
 
 #[derive(Debug, Deserialize)]
