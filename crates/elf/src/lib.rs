@@ -34,7 +34,7 @@ pub use read::{
     Class, Data, Dependency, DependencyKind, ElfInfo, FileKind, Identity, Linkage, NonRegular,
     ObjectType, Script, parse_bytes, read_file, read_file_with_metadata,
 };
-pub use tables::{DynamicSymbols, dynamic_symbols, notes};
+pub use tables::{DynamicSymbols, Note, Tables, dynamic_symbols, notes, tables};
 
 /// `EV_CURRENT`, the only ELF version (`EI_VERSION` and `e_version`).
 pub const EV_CURRENT: u8 = goblin::elf::header::EV_CURRENT;

@@ -50,7 +50,10 @@ fn header(path: &Path, bytes: &[u8]) -> Result<(Header, Ctx), Error> {
 /// whole (goblin then finds the table through the dynamic section).
 pub fn dynamic_symbols(path: &Path) -> Result<DynamicSymbols, Error> {
     let (map, _) = map_file(path)?;
-    let bytes: &[u8] = &map;
+    symbols_of(path, &map)
+}
+
+fn symbols_of(path: &Path, bytes: &[u8]) -> Result<DynamicSymbols, Error> {
     let (header, ctx) = header(path, bytes)?;
     let malformed = |reason: String| Error::Malformed {
         path: path.to_path_buf(),
@@ -109,7 +112,39 @@ fn collect(symbols: impl Iterator<Item = goblin::elf::Sym>, strtab: &Strtab<'_>)
 /// segments (what the loader maps, and what a stripped file keeps).
 pub fn notes(path: &Path, owner: &str, n_type: u32) -> Result<Vec<Vec<u8>>, Error> {
     let (map, _) = map_file(path)?;
-    let bytes: &[u8] = &map;
+    Ok(notes_of(path, &map)?
+        .into_iter()
+        .filter(|n| n.owner == owner && n.n_type == n_type)
+        .map(|n| n.desc)
+        .collect())
+}
+
+/// One note of a `PT_NOTE` segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub owner: String,
+    pub n_type: u32,
+    pub desc: Vec<u8>,
+}
+
+/// What the loader does not read, of one object, from one mapping of the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tables {
+    pub symbols: DynamicSymbols,
+    /// Every note of its `PT_NOTE` segments.
+    pub notes: Vec<Note>,
+}
+
+/// The dynamic symbols and the notes of the ELF file at `path`, reading the file once.
+pub fn tables(path: &Path) -> Result<Tables, Error> {
+    let (map, _) = map_file(path)?;
+    Ok(Tables {
+        symbols: symbols_of(path, &map)?,
+        notes: notes_of(path, &map)?,
+    })
+}
+
+fn notes_of(path: &Path, bytes: &[u8]) -> Result<Vec<Note>, Error> {
     let (header, ctx) = header(path, bytes)?;
     let phoff = usize::try_from(header.e_phoff).unwrap_or(usize::MAX);
     let Ok(segments) = ProgramHeader::parse(bytes, phoff, usize::from(header.e_phnum), ctx) else {
@@ -125,9 +160,11 @@ pub fn notes(path: &Path, owner: &str, n_type: u32) -> Result<Vec<Vec<u8>>, Erro
         // Notes are 4-byte aligned, or 8 in a segment aligned so (`.note.gnu.property`).
         let align = if p.p_align == 8 { 8 } else { 4 };
         out.extend(
-            note_entries(data, ctx.le, align)
-                .filter(|(name, t, _)| *name == owner.as_bytes() && *t == n_type)
-                .map(|(_, _, desc)| desc.to_vec()),
+            note_entries(data, ctx.le, align).map(|(name, n_type, desc)| Note {
+                owner: String::from_utf8_lossy(name).into_owned(),
+                n_type,
+                desc: desc.to_vec(),
+            }),
         );
     }
     Ok(out)

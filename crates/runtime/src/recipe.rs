@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use depclose_elf::DynamicSymbols;
+use depclose_elf::Tables;
 use depclose_resolve::{Closure, Object, Resolver, Root};
 
 use crate::strings::c_strings;
@@ -106,14 +106,11 @@ pub struct Context<'a> {
     memo: Mutex<Memo>,
 }
 
-/// The descriptors of an object's notes of one owner and type.
-type Descriptors = Arc<Vec<Vec<u8>>>;
-
 #[derive(Debug, Default)]
 struct Memo {
-    symbols: HashMap<PathBuf, Option<Arc<DynamicSymbols>>>,
+    /// Dynamic symbols and notes (`None`: not readable as ELF).
+    tables: HashMap<PathBuf, Option<Arc<Tables>>>,
     strings: HashMap<PathBuf, Arc<Vec<String>>>,
-    notes: HashMap<(PathBuf, String, u32), Descriptors>,
     /// `dlopen(name)` from an object (by its file): the path it would open.
     load_paths: HashMap<(PathBuf, String), Option<String>>,
 }
@@ -286,17 +283,22 @@ impl<'a> Context<'a> {
         path
     }
 
-    /// Whether `object` imports `symbol`.
-    pub fn imports(&self, object: &Object, symbol: &str) -> bool {
+    /// `object`'s dynamic symbols and notes, read once.
+    fn tables(&self, object: &Object) -> Option<Arc<Tables>> {
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
-        memo.symbols
+        memo.tables
             .entry(object.real.clone())
             .or_insert_with(|| {
                 let host = self.resolver.root().host_path(&object.real);
-                depclose_elf::dynamic_symbols(&host).ok().map(Arc::new)
+                depclose_elf::tables(&host).ok().map(Arc::new)
             })
-            .as_ref()
-            .is_some_and(|s| s.imports(symbol))
+            .clone()
+    }
+
+    /// Whether `object` imports `symbol`.
+    pub fn imports(&self, object: &Object, symbol: &str) -> bool {
+        self.tables(object)
+            .is_some_and(|t| t.symbols.imports(symbol))
     }
 
     /// The strings compiled into the in-root file `real` (none if it cannot be read).
@@ -313,15 +315,16 @@ impl<'a> Context<'a> {
 
     /// The descriptors of `object`'s notes of `owner` and type `n_type` (none if it cannot
     /// be read as ELF).
-    pub fn notes(&self, object: &Object, owner: &str, n_type: u32) -> Descriptors {
-        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
-        memo.notes
-            .entry((object.real.clone(), owner.to_owned(), n_type))
-            .or_insert_with(|| {
-                let host = self.resolver.root().host_path(&object.real);
-                Arc::new(depclose_elf::notes(&host, owner, n_type).unwrap_or_default())
+    pub fn notes(&self, object: &Object, owner: &str, n_type: u32) -> Vec<Vec<u8>> {
+        self.tables(object)
+            .map(|t| {
+                t.notes
+                    .iter()
+                    .filter(|n| n.owner == owner && n.n_type == n_type)
+                    .map(|n| n.desc.clone())
+                    .collect()
             })
-            .clone()
+            .unwrap_or_default()
     }
 }
 
