@@ -121,12 +121,16 @@ fn run(config: &Config) -> Result<u8, Error> {
             Err(e) => return Err(e.into()),
         }
     }
+    // `--dlopen` loads from the first target.
+    let mut recipes = config.recipes.clone();
+    recipes.dlopen_target = closures.first().map(|c| c.target.clone());
+    let recipes = &recipes;
     // What the recipes added to each closure (nothing without --runtime).
     let mut added: Vec<Vec<Added>> = vec![Vec::new(); closures.len()];
     if config.runtime {
         let cx = match image {
-            Some(spec) => Context::image(&resolver, &overlay, &spec.cmd, &config.recipes),
-            None => Context::root(&resolver, &config.recipes),
+            Some(spec) => Context::image(&resolver, &overlay, &spec.cmd, recipes),
+            None => Context::root(&resolver, recipes),
         };
         let mut grown = Vec::with_capacity(closures.len());
         for (c, a) in closures.into_iter().zip(&mut added) {
@@ -154,13 +158,7 @@ fn run(config: &Config) -> Result<u8, Error> {
                 moved: &moved,
                 accounts: accounts.as_ref(),
             };
-            let code = emit(
-                spec,
-                &config.recipes,
-                config.allow_missing,
-                &resolver,
-                staged,
-            )?;
+            let code = emit(spec, recipes, config.allow_missing, &resolver, staged)?;
             if code == EXIT_COMPLETE {
                 if let Some(format) = spec.report {
                     let user: Vec<UserAddition> = additions

@@ -104,14 +104,17 @@ impl Recipe for Named {
     }
 
     fn summary(&self) -> &'static str {
-        "--dlopen NAME: NAME loaded as dlopen from the program would load it, with its closure"
+        "--dlopen NAME: NAME loaded as dlopen from the first target would load it, with its closure"
     }
 
     fn on_request(&self) -> bool {
         true
     }
 
-    fn wants(&self, cx: &Context<'_>, _closure: &Closure) -> Result<Vec<Addition>, Error> {
+    fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
+        if cx.options.dlopen_target.as_ref() != Some(&closure.target) {
+            return Ok(Vec::new());
+        }
         Ok(cx
             .options
             .dlopen

@@ -83,8 +83,10 @@ pub struct Options {
     pub gconv: Option<Vec<String>>,
     /// Leave out the CA certificate store.
     pub no_ca_certificates: bool,
-    /// Names to load as `dlopen` from the program would (`--dlopen`).
+    /// Names to load as `dlopen` from the program of `dlopen_target` would (`--dlopen`).
     pub dlopen: Vec<String>,
+    /// The target (as given, in-root) `--dlopen` loads from: the first.
+    pub dlopen_target: Option<PathBuf>,
     /// Data to add (`--with`).
     pub with: BTreeSet<crate::Data>,
     /// Python: also the distribution's `dist-packages`.
