@@ -107,10 +107,13 @@ fn run(config: &Config) -> Result<u8, Error> {
         }
         targets.push(src);
     }
-    let results: Vec<(bool, Result<Closure, depclose_resolve::Error>)> = targets
-        .par_iter()
-        .map(|t| (scanned.contains(t) && image.is_none(), resolver.closure(t)))
-        .collect();
+    let analyse = |t: &PathBuf| (scanned.contains(t) && image.is_none(), resolver.closure(t));
+    // A thread pool costs more than one program's closure takes.
+    let results: Vec<(bool, Result<Closure, depclose_resolve::Error>)> = if targets.len() > 1 {
+        targets.par_iter().map(analyse).collect()
+    } else {
+        targets.iter().map(analyse).collect()
+    };
     // A named target that cannot be read is an input error; a file found by scanning a
     // directory is reported and skipped (unless it is to go into an image).
     let mut closures = Vec::new();
