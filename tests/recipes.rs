@@ -611,3 +611,111 @@ fn an_image_report_says_why_each_addition_is_there() {
         "{refused}"
     );
 }
+
+/// A run-time load that fails (a file that is no ELF object) is a miss, as a failed `dlopen`
+/// returns NULL: the loads after it still join, and the closure is complete.
+#[test]
+fn a_failed_run_time_load_stops_nothing() {
+    let env = TestEnv::new();
+    let junk = env.write("junk.so", "not an ELF object\n");
+    let run = env.depclose([
+        "--runtime".as_ref(),
+        "--no-recipes".as_ref(),
+        "--dlopen".as_ref(),
+        junk.as_os_str(),
+        "--dlopen".as_ref(),
+        "libz.so.1".as_ref(),
+        "-f".as_ref(),
+        "json".as_ref(),
+        "/usr/bin/true".as_ref(),
+    ]);
+    run.assert_code(0);
+    let t = target_of(&run);
+    assert!(t.fatal.is_none(), "{run}");
+    assert!(
+        t.objects
+            .iter()
+            .any(|o| o.soname.as_deref() == Some("libz.so.1")),
+        "{run}"
+    );
+    assert!(
+        t.missing.iter().any(|m| m.name == junk.to_string_lossy()),
+        "{run}"
+    );
+}
+
+/// A file the user adds where a recipe's symlink leads (OpenSSL's configuration) is the
+/// image's, and the recipe reads it: what it includes comes along.
+#[test]
+fn an_added_file_behind_a_recipe_symlink_wins() {
+    const TEST: &str = "an_added_file_behind_a_recipe_symlink_wins";
+    if !util::have(TEST, &["/usr/bin/openssl", "/etc/ssl/openssl.cnf"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let extra = env.write("extra.cnf", "# included\n");
+    let conf = env.write(
+        "openssl.cnf",
+        format!("# mine\n.include {}\n", extra.display()),
+    );
+    let add = format!("{}:/etc/ssl/openssl.cnf", conf.display());
+    let root = rootfs(&env, "img", &["/usr/bin/openssl", "--add", &add]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/ssl/openssl.cnf")).unwrap(),
+        std::fs::read_to_string(&conf).unwrap()
+    );
+    assert!(root.join(extra.strip_prefix("/").unwrap()).is_file());
+}
+
+#[test]
+fn locales_come_from_the_archive_directory() {
+    const TEST: &str = "locales_come_from_the_archive_directory";
+    if !util::bwrap_works(TEST) || !util::have(TEST, &["/usr/bin/locale", "/usr/lib/locale"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let root = rootfs(&env, "loc", &["/usr/bin/locale", "--with", "locales"]);
+    assert!(root.join("usr/lib/locale").is_dir());
+    let (_, err, code) = in_image(&root, &[("LANG", "C.UTF-8")], &["/usr/bin/locale"], b"");
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("Cannot set"), "{err}");
+}
+
+/// `#!/usr/bin/env python3`: env runs python3 from PATH, so python3 (and its recipes) join.
+#[test]
+fn a_script_run_through_env_brings_its_program() {
+    const TEST: &str = "a_script_run_through_env_brings_its_program";
+    if !util::bwrap_works(TEST) || !util::have(TEST, &["/usr/bin/python3", "/usr/bin/env"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let script = env.write(
+        "s.py",
+        "#!/usr/bin/env python3\nimport json\nprint(json.dumps([1]))\n",
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let root = rootfs(&env, "img", &[&script.to_string_lossy()]);
+    let (out, err, code) = in_image(&root, &[], &[&script.to_string_lossy()], b"");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&out), "[1]\n");
+}
+
+/// A module the configuration loads that is not there stops the server: the image is
+/// refused with the line that names it.
+#[test]
+fn a_configured_module_that_is_missing_is_an_error() {
+    const TEST: &str = "a_configured_module_that_is_missing_is_an_error";
+    if !util::have(TEST, &["nginx"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let conf = env.write(
+        "nginx.conf",
+        "load_module /usr/lib/nginx/modules/ngx_depclose_none.so;\nevents {}\n",
+    );
+    let add = format!("{}:/etc/nginx/nginx.conf", conf.display());
+    let run = env.depclose(["nginx", "--add", &add, "--emit-rootfs", "out"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("/etc/nginx/nginx.conf:1:"), "{run}");
+    assert!(!env.join("out").exists(), "{run}");
+}

@@ -18,6 +18,22 @@ use crate::error::Error;
 
 /// Stage an in-root path as the loader opens it: every symlink on the way, then the file.
 fn stage_path(tree: &mut Tree, root: &Root, cwd: &Path, path: &str) -> Result<(), Error> {
+    stage_path_with(tree, root, cwd, path, false)
+}
+
+/// [`stage_path`] for what a recipe adds: a file the image holds already at the end of the
+/// symlinks (one the user added) is the image's, and wins.
+fn stage_recipe_path(tree: &mut Tree, root: &Root, cwd: &Path, path: &Path) -> Result<(), Error> {
+    stage_path_with(tree, root, cwd, &path.to_string_lossy(), true)
+}
+
+fn stage_path_with(
+    tree: &mut Tree,
+    root: &Root,
+    cwd: &Path,
+    path: &str,
+    yield_to_added: bool,
+) -> Result<(), Error> {
     let abs = if path.starts_with('/') {
         PathBuf::from(path)
     } else {
@@ -40,7 +56,9 @@ fn stage_path(tree: &mut Tree, root: &Root, cwd: &Path, path: &str) -> Result<()
     }
     let r = root.resolve(&abs)?;
     stage_hops(tree, &r.hops)?;
-    tree.add_file(&r.real, root.host_path(&r.real))?;
+    if !(yield_to_added && tree.contains(&r.real)) {
+        tree.add_file(&r.real, root.host_path(&r.real))?;
+    }
     Ok(())
 }
 
@@ -148,7 +166,7 @@ pub(crate) fn stage(resolver: &Resolver, staged: &Staged<'_>) -> Result<Tree, Er
             Want::Load { .. } | Want::Env { .. } | Want::Cmd(_) | Want::Mention { .. } => {}
             Want::File(path) => {
                 if !tree.contains(path) {
-                    stage_path(&mut tree, root, run_cwd, &path.to_string_lossy())?;
+                    stage_recipe_path(&mut tree, root, run_cwd, path)?;
                 }
             }
             // The user's own tree at that path (a site's DocumentRoot) is the image's already.
@@ -230,7 +248,7 @@ fn stage_tree(
     for link in targets {
         // A link to a directory or to nothing is kept as it is.
         if root.metadata(&link).is_ok_and(|(_, m)| m.is_file()) {
-            stage_path(tree, root, cwd, &link.to_string_lossy())?;
+            stage_recipe_path(tree, root, cwd, &link)?;
         }
     }
     Ok(())
@@ -393,7 +411,9 @@ pub(crate) fn config(
     let mut c = ImageConfig::new(arch, vec![entry.to_string_lossy().into_owned()], &tag);
     c.variant = variant.map(str::to_owned);
     // The user's --cmd and --env win over what a recipe says the program needs.
-    let recipe_cmd = added.iter().flatten().find_map(|a| match &a.want {
+    // The image runs the first target: its recipes say how.
+    let first = added.first().map(Vec::as_slice).unwrap_or_default();
+    let recipe_cmd = first.iter().find_map(|a| match &a.want {
         Want::Cmd(args) => Some(args.clone()),
         _ => None,
     });
@@ -403,7 +423,7 @@ pub(crate) fn config(
         Some(spec.cmd.clone())
     };
     c.env = vec![format!("PATH={}", depclose_resolve::DEFAULT_PATH)];
-    let recipe_env = added.iter().flatten().filter_map(|a| match &a.want {
+    let recipe_env = first.iter().filter_map(|a| match &a.want {
         Want::Env { key, value } => Some((key, value)),
         _ => None,
     });

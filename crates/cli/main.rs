@@ -124,6 +124,31 @@ fn run(config: &Config) -> Result<u8, Error> {
             Err(e) => return Err(e.into()),
         }
     }
+    // A `#!/usr/bin/env NAME` script runs NAME, which env finds in PATH (the image's own,
+    // for an image): it joins as a program of its own.
+    let path_var = match image {
+        Some(_) => depclose_resolve::DEFAULT_PATH,
+        None => config.command_path(host),
+    };
+    let mut through_env = Vec::new();
+    for c in &closures {
+        let Some(name) = env_program(c) else { continue };
+        match resolver.find_command(name, path_var) {
+            Ok(program) => {
+                eprintln!(
+                    "depclose: note: {} runs {name} through env: added {}",
+                    c.scripts[0].path.display(),
+                    program.display()
+                );
+                through_env.push(resolver.closure(&program)?);
+            }
+            Err(e) => eprintln!(
+                "depclose: warning: {} runs {name} through env, which will not find it: {e}",
+                c.scripts[0].path.display()
+            ),
+        }
+    }
+    closures.extend(through_env);
     // `--dlopen` loads from the first target.
     let mut recipes = config.recipes.clone();
     recipes.dlopen_target = closures.first().map(|c| c.target.clone());
@@ -188,6 +213,20 @@ fn run(config: &Config) -> Result<u8, Error> {
             Ok(exit_code(&closures, config.allow_missing))
         }
     }
+}
+
+/// The program a script names through `env` (`#!/usr/bin/env python3`, or
+/// `#!/usr/bin/env -S python3 -u`): the first word of the `#!` argument that is no option
+/// and no variable assignment.
+fn env_program(c: &Closure) -> Option<&str> {
+    let last = c.scripts.last()?;
+    if Path::new(&last.interpreter).file_name()? != "env" {
+        return None;
+    }
+    last.argument
+        .as_deref()?
+        .split_whitespace()
+        .find(|w| !w.starts_with('-') && !w.contains('='))
 }
 
 /// Print the closures in `format`; with an image, also what the user added to it.

@@ -363,8 +363,11 @@ impl<'r> Walk<'r> {
                 self.link(requester, id, &name)
             }
             Search::NotFound => self.missing(requester, &name, kind, None),
-            // rtld.c: "cannot be preloaded (...): ignored" — a bad preload does not stop it.
-            Search::Fatal(_, reason) if kind == MissingKind::Preload => {
+            // rtld.c: "cannot be preloaded (...): ignored" — a bad preload does not stop it;
+            // nor does a failed `dlopen`, which returns NULL to its caller.
+            Search::Fatal(_, reason)
+                if matches!(kind, MissingKind::Preload | MissingKind::Runtime) =>
+            {
                 self.missing(requester, &name, kind, Some(reason))
             }
             Search::Fatal(path, reason) => {

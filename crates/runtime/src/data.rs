@@ -34,11 +34,20 @@ impl Data {
         Data::ALL.iter().find(|(n, _)| *n == name).map(|(_, d)| *d)
     }
 
-    /// How libc names its directory among its strings.
-    fn compiled_dir(self) -> &'static str {
+    /// Its directory among libc's strings: `TZDIR` itself, and the locale directory as the
+    /// parent of the archive's path (`/usr/share/locale`, the message catalogues, comes
+    /// first and is another thing).
+    fn compiled_dir(self, strings: &[String]) -> Option<PathBuf> {
+        let absolute = strings.iter().filter(|s| s.starts_with('/'));
         match self {
-            Data::Tzdata => "/zoneinfo",
-            Data::Locales => "/locale",
+            Data::Tzdata => absolute
+                .into_iter()
+                .find(|s| s.ends_with("/zoneinfo"))
+                .map(PathBuf::from),
+            Data::Locales => absolute
+                .into_iter()
+                .find_map(|s| s.strip_suffix(&format!("/{LOCALE_ARCHIVE}")))
+                .map(PathBuf::from),
         }
     }
 }
@@ -75,11 +84,7 @@ impl Recipe for WithData {
         let strings = cx.strings(libc_real);
         let mut out = Vec::new();
         for &data in &cx.options.with {
-            let Some(dir) = strings
-                .iter()
-                .find(|s| s.starts_with('/') && s.ends_with(data.compiled_dir()))
-                .map(PathBuf::from)
-            else {
+            let Some(dir) = data.compiled_dir(&strings) else {
                 continue;
             };
             let reason = Reason {
@@ -114,5 +119,31 @@ fn tree(path: &Path) -> Want {
     Want::Tree {
         path: path.to_path_buf(),
         except: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_locale_directory_is_the_archives_not_the_catalogues() {
+        let strings: Vec<String> = [
+            "/usr/share/locale",
+            "/usr/share/zoneinfo",
+            "/usr/lib/locale/locale-archive",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        assert_eq!(
+            Data::Locales.compiled_dir(&strings),
+            Some(PathBuf::from("/usr/lib/locale"))
+        );
+        assert_eq!(
+            Data::Tzdata.compiled_dir(&strings),
+            Some(PathBuf::from("/usr/share/zoneinfo"))
+        );
     }
 }

@@ -14,6 +14,12 @@ pub enum Error {
     /// A configuration the program would refuse to start with.
     #[error(transparent)]
     Config(#[from] crate::ConfigError),
+    /// A module the configuration loads is not in the root: the server would not start.
+    #[error("{at}: {} is not there; the server would not start", path.display())]
+    MissingModule {
+        at: crate::ConfigLine,
+        path: std::path::PathBuf,
+    },
     /// A `.note.dlopen` note that is not the JSON the specification describes.
     #[error("{object}: .note.dlopen: {reason}")]
     BadNote { object: String, reason: String },

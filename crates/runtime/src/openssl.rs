@@ -11,6 +11,7 @@ use crate::{Error, Evidence, Reason};
 /// `MODULESDIR: "/usr/lib/x86_64-linux-gnu/ossl-modules"` (`crypto/cversion.c`).
 const OPENSSLDIR: &str = "OPENSSLDIR: ";
 const MODULESDIR: &str = "MODULESDIR: ";
+const ENGINESDIR: &str = "ENGINESDIR: ";
 /// The configuration, the CA bundle and the hashed CA directory under OPENSSLDIR
 /// (`X509_get_default_cert_file`, `X509_get_default_cert_dir`, `CONF_get1_default_config_file`).
 const CONFIG: &str = "openssl.cnf";
@@ -34,7 +35,7 @@ impl Recipe for OpenSsl {
     }
 
     fn summary(&self) -> &'static str {
-        "libcrypto.so.3: openssl.cnf (OPENSSLDIR, read from the library), the providers (MODULESDIR) and the CA store (cert.pem, certs/) unless --no-ca-certificates"
+        "libcrypto.so.3: openssl.cnf (OPENSSLDIR, read from the library) with the files it includes, the providers (MODULESDIR) and engines (ENGINESDIR), and the CA store (cert.pem, certs/) unless --no-ca-certificates"
     }
 
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
@@ -84,7 +85,10 @@ impl Recipe for OpenSsl {
                 }
             }
         }
-        if let Some((dir, value)) = compiled_dir(&strings, MODULESDIR) {
+        for key in [MODULESDIR, ENGINESDIR] {
+            let Some((dir, value)) = compiled_dir(&strings, key) else {
+                continue;
+            };
             for name in cx.list_dir(&dir).into_iter().filter(|n| n.ends_with(".so")) {
                 out.push(Addition {
                     want: Want::Load {
@@ -99,46 +103,70 @@ impl Recipe for OpenSsl {
     }
 }
 
-/// The files a configuration pulls in with `.include FILE` (`crypto/conf/conf_def.c`:
-/// relative to the including file's directory unless `OPENSSL_CONF_INCLUDE` is set; a
-/// directory includes its `*.cnf` and `*.conf` files).
+/// Includes are followed this deep at most: a bound for a loop.
+const MAX_INCLUDE_DEPTH: usize = 10;
+
+/// The files a configuration pulls in with `.include FILE`, and theirs
+/// (`crypto/conf/conf_def.c`): a relative name is taken from the directory of the last
+/// `.pragma includedir:DIR` (which `OPENSSL_CONF_INCLUDE` would replace), else from the
+/// program's working directory; a directory includes its `*.cnf` and `*.conf` files.
 fn includes(cx: &Context<'_>, config: &Path, recipe: &'static str) -> Vec<Addition> {
-    let Some(text) = cx.read_text(config) else {
-        return Vec::new();
-    };
-    let dir = config.parent().unwrap_or(Path::new("/"));
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        let Some(rest) = trimmed.strip_prefix(".include") else {
+    let mut pending = vec![(config.to_path_buf(), 0)];
+    let mut seen = vec![config.to_path_buf()];
+    while let Some((file, depth)) = pending.pop() {
+        let Some(text) = cx.read_text(&file) else {
             continue;
         };
-        let target = rest.trim_start_matches([' ', '\t', '=']).trim();
-        if target.is_empty() {
-            continue;
+        let mut include_dir: Option<PathBuf> = None;
+        for (n, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if let Some(pragma) = trimmed.strip_prefix(".pragma") {
+                let pragma = pragma.trim_start_matches([' ', '\t', '=']).trim();
+                if let Some(dir) = pragma.strip_prefix("includedir:") {
+                    include_dir = Some(PathBuf::from(dir.trim()));
+                }
+                continue;
+            }
+            let Some(rest) = trimmed.strip_prefix(".include") else {
+                continue;
+            };
+            let target = rest.trim_start_matches([' ', '\t', '=']).trim();
+            if target.is_empty() || depth >= MAX_INCLUDE_DEPTH {
+                continue;
+            }
+            let base = include_dir
+                .clone()
+                .unwrap_or_else(|| cx.resolver.options().cwd.clone());
+            let path = base.join(target);
+            let reason = Reason {
+                recipe,
+                evidence: Evidence::ConfigLine {
+                    file: file.clone(),
+                    line: n + 1,
+                    text: trimmed.to_owned(),
+                },
+            };
+            let files: Vec<PathBuf> = if cx.exists(&path) {
+                vec![path]
+            } else {
+                cx.list_dir(&path)
+                    .into_iter()
+                    .filter(|f| f.ends_with(".cnf") || f.ends_with(".conf"))
+                    .map(|f| path.join(f))
+                    .collect()
+            };
+            for f in files {
+                if !seen.contains(&f) {
+                    seen.push(f.clone());
+                    pending.push((f.clone(), depth + 1));
+                    out.push(Addition {
+                        want: Want::File(f),
+                        reason: reason.clone(),
+                    });
+                }
+            }
         }
-        let path = dir.join(target);
-        let reason = Reason {
-            recipe,
-            evidence: Evidence::ConfigLine {
-                file: config.to_path_buf(),
-                line: n + 1,
-                text: trimmed.to_owned(),
-            },
-        };
-        let files: Vec<PathBuf> = if cx.exists(&path) {
-            vec![path]
-        } else {
-            cx.list_dir(&path)
-                .into_iter()
-                .filter(|f| f.ends_with(".cnf") || f.ends_with(".conf"))
-                .map(|f| path.join(f))
-                .collect()
-        };
-        out.extend(files.into_iter().map(|f| Addition {
-            want: Want::File(f),
-            reason: reason.clone(),
-        }));
     }
     out
 }

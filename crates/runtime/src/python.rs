@@ -8,9 +8,10 @@ use crate::recipe::{Addition, Context, Recipe, Want, shared_objects_under};
 use crate::{Error, Evidence, Reason};
 
 /// Python finds its prefix by this file under `lib/pythonX.Y` (`Modules/getpath.py`,
-/// `STDLIB_LANDMARKS`), and its extension modules in `lib-dynload`.
+/// `STDLIB_LANDMARKS`).
 const LANDMARK: &str = "os.py";
-const DYNLOAD: &str = "lib-dynload";
+/// The directories of installed packages inside the standard library's.
+const PACKAGE_DIRS: [&str; 2] = ["site-packages", "dist-packages"];
 /// Debian's directories of distribution packages (`site.py` with Debian's patch).
 const DIST_PACKAGES: [&str; 2] = [
     "/usr/lib/python3/dist-packages",
@@ -42,7 +43,7 @@ impl Recipe for Python {
     }
 
     fn summary(&self) -> &'static str {
-        "python3.X or libpython3.X: the standard library of that version under its prefix (found by the landmark os.py) with lib-dynload's extension modules analysed; the test suite, IDLE and tkinter left out; with --python-packages the distribution's dist-packages"
+        "python3.X or libpython3.X: the standard library of that version under its prefix (found by the landmark os.py) with every extension module in it analysed; the test suite, IDLE and tkinter left out; with --python-packages the installed packages (site-packages, dist-packages) too"
     }
 
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
@@ -78,10 +79,20 @@ impl Recipe for Python {
                 LEFT_OUT
                     .iter()
                     .any(|l| n == l || (l.ends_with('-') && n.starts_with(l)))
+                    // Installed packages come with --python-packages only.
+                    || (!cx.options.python_packages && PACKAGE_DIRS.contains(&n.as_str()))
             })
             .map(|n| stdlib.join(n))
             .collect();
-        let dynload = shared_objects_under(cx, &stdlib.join(DYNLOAD), index, &reason);
+        // Every extension module the tree holds (`lib-dynload`, and packages' own), so that
+        // their libraries join.
+        let dynload: Vec<Addition> = shared_objects_under(cx, &stdlib, index, &reason)
+            .into_iter()
+            .filter(|a| match &a.want {
+                Want::Load { name, .. } => !except.iter().any(|e| Path::new(name).starts_with(e)),
+                _ => true,
+            })
+            .collect();
         let mut out = vec![Addition {
             want: Want::Tree {
                 path: stdlib,

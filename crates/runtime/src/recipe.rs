@@ -113,8 +113,9 @@ struct Memo {
     /// Dynamic symbols and notes (`None`: not readable as ELF).
     tables: HashMap<PathBuf, Option<Arc<Tables>>>,
     strings: HashMap<PathBuf, Arc<Vec<String>>>,
-    /// `dlopen(name)` from an object (by its file): the path it would open.
-    load_paths: HashMap<(PathBuf, String), Option<String>>,
+    /// `dlopen(name)` from an object (by its target and file): the path it would open,
+    /// which depends on the program's RPATH too.
+    load_paths: HashMap<(PathBuf, PathBuf, String), Option<String>>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -261,7 +262,11 @@ impl<'a> Context<'a> {
         {
             return Some(o.path.clone());
         }
-        let key = (closure.objects[from].real.clone(), name.to_owned());
+        let key = (
+            closure.target.clone(),
+            closure.objects[from].real.clone(),
+            name.to_owned(),
+        );
         if let Some(known) = self
             .memo
             .lock()

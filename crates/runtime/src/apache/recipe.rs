@@ -28,7 +28,9 @@ const COMMON_LOG: &str = r#"%h %l %u %t \"%r\" %>s %b"#;
 
 /// Directives that name a file httpd reads at start-up or per request (mod_ssl, mod_auth*,
 /// mod_mime_magic), beyond the ones [`Uses`] knows: added when the root has them.
-const FILE_DIRECTIVES: [&str; 7] = [
+const FILE_DIRECTIVES: [&str; 8] = [
+    // httpd checks at start-up that the program exists (mod_ssl `ssl_cmd_SSLPassPhraseDialog`).
+    "SSLPassPhraseDialog",
     "SSLCertificateFile",
     "SSLCertificateKeyFile",
     "SSLCertificateChainFile",
@@ -38,8 +40,8 @@ const FILE_DIRECTIVES: [&str; 7] = [
     "MIMEMagicFile",
 ];
 
-/// Directives that name a directory read whole.
-const DIR_DIRECTIVES: [&str; 1] = ["SSLCACertificatePath"];
+/// Directives that name a directory read whole (for `Alias`, its second argument).
+const DIR_DIRECTIVES: [&str; 3] = ["SSLCACertificatePath", "Alias", "ScriptAlias"];
 
 #[derive(Debug)]
 pub(crate) struct Httpd;
@@ -140,6 +142,13 @@ impl Recipe for Httpd {
             });
         }
         for m in &uses.modules {
+            // httpd and nginx stop on a module they cannot load; so does the image.
+            if !cx.exists(&m.path) {
+                return Err(Error::MissingModule {
+                    at: m.at.clone(),
+                    path: m.path.clone(),
+                });
+            }
             out.push(Addition {
                 want: Want::Load {
                     from: 0,
@@ -166,8 +175,19 @@ impl Recipe for Httpd {
             }
         }
         for d in config.directives.iter().filter(|d| !d.args.is_empty()) {
-            let path = config.server_relative(&d.args[0]);
             let reason = from_line(&Some(d.at.clone()), &main_reason);
+            // `Alias URL DIR`, `SSLPassPhraseDialog exec:PROGRAM`: the path is elsewhere.
+            let arg = if d.is("Alias") || d.is("ScriptAlias") {
+                d.args.get(1).map(String::as_str).unwrap_or_default()
+            } else if d.is("SSLPassPhraseDialog") {
+                d.args[0].strip_prefix("exec:").unwrap_or_default()
+            } else {
+                d.args[0].as_str()
+            };
+            if arg.is_empty() {
+                continue;
+            }
+            let path = config.server_relative(arg);
             if FILE_DIRECTIVES.iter().any(|n| d.is(n)) && cx.exists(&path) {
                 out.push(Addition {
                     want: Want::File(path),

@@ -13,6 +13,18 @@ use crate::{Error, Evidence, Reason};
 /// `ccf->daemon`); a container's main process must stay.
 const FOREGROUND: &str = "daemon off;";
 
+/// Directives that name a file nginx reads at start-up (TLS keys and certificates, user
+/// files): added when the root has them.
+const FILE_DIRECTIVES: [&str; 7] = [
+    "ssl_certificate",
+    "ssl_certificate_key",
+    "ssl_trusted_certificate",
+    "ssl_client_certificate",
+    "ssl_dhparam",
+    "ssl_password_file",
+    "auth_basic_user_file",
+];
+
 #[derive(Debug)]
 pub(crate) struct Nginx;
 
@@ -106,6 +118,13 @@ impl Recipe for Nginx {
             });
         }
         for m in &uses.modules {
+            // httpd and nginx stop on a module they cannot load; so does the image.
+            if !cx.exists(&m.path) {
+                return Err(Error::MissingModule {
+                    at: m.at.clone(),
+                    path: m.path.clone(),
+                });
+            }
             out.push(Addition {
                 want: Want::Load {
                     from: 0,
@@ -114,21 +133,33 @@ impl Recipe for Nginx {
                 reason: at(Some(&m.at)),
             });
         }
-        // The directories sites are served from.
-        for d in config
-            .directives
-            .iter()
-            .filter(|d| d.name == "root" && d.args.len() == 1)
-        {
-            let path = config.prefix_relative(&d.args[0]);
-            if !d.args[0].contains('$') && cx.is_dir(&path) {
-                out.push(Addition {
-                    want: Want::Tree {
-                        path,
-                        except: Vec::new(),
-                    },
-                    reason: at(Some(&d.at)),
-                });
+        for d in config.directives.iter().filter(|d| d.args.len() == 1) {
+            // Variables are filled in per request: no one path to add.
+            if d.args[0].contains('$') {
+                continue;
+            }
+            let reason = at(Some(&d.at));
+            if ["root", "alias"].contains(&d.name.as_str()) {
+                let path = config.prefix_relative(&d.args[0]);
+                if cx.is_dir(&path) {
+                    out.push(Addition {
+                        want: Want::Tree {
+                            path,
+                            except: Vec::new(),
+                        },
+                        reason,
+                    });
+                }
+            } else if FILE_DIRECTIVES.contains(&d.name.as_str()) {
+                // These resolve against the configuration's directory (`ngx_conf_full_name`
+                // with `conf_prefix`).
+                let path = crate::config::relative_to(&config.conf_prefix, &d.args[0]);
+                if cx.exists(&path) {
+                    out.push(Addition {
+                        want: Want::File(path),
+                        reason,
+                    });
+                }
             }
         }
         out.push(Addition {
