@@ -719,3 +719,48 @@ fn a_configured_module_that_is_missing_is_an_error() {
     assert!(run.stderr.contains("/etc/nginx/nginx.conf:1:"), "{run}");
     assert!(!env.join("out").exists(), "{run}");
 }
+
+/// A virtual environment's program imports from the environment: its `pyvenv.cfg` and
+/// site-packages come along.
+#[test]
+fn a_virtual_environment_keeps_its_packages() {
+    const TEST: &str = "a_virtual_environment_keeps_its_packages";
+    if !util::bwrap_works(TEST) || !util::have(TEST, &["/usr/bin/python3"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let venv = env.join("venv");
+    let made = util::run(
+        command("/usr/bin/python3")
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&venv),
+    );
+    if made.code != Some(0) {
+        util::skip(
+            TEST,
+            format!("python3 -m venv does not work here: {}", made.stderr),
+        );
+        return;
+    }
+    let site = std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("site-packages"))
+        .find(|p| p.is_dir())
+        .unwrap();
+    std::fs::create_dir(site.join("depclose_pkg")).unwrap();
+    std::fs::write(site.join("depclose_pkg/__init__.py"), "X = 42\n").unwrap();
+    let python = venv.join("bin/python");
+    let root = rootfs(&env, "img", &[&python.to_string_lossy()]);
+    let argv = [
+        python.to_str().unwrap(),
+        "-c",
+        "import sys, depclose_pkg; print(sys.prefix, depclose_pkg.X)",
+    ];
+    let (out, err, code) = in_image(&root, &[], &argv, b"");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!("{} 42\n", venv.display())
+    );
+}

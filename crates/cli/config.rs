@@ -141,8 +141,23 @@ impl Config {
             source,
         })?;
         let emitting = args.emit.is_some() || args.emit_rootfs.is_some();
-        if !emitting && !args.add.is_empty() {
-            return Err(Error::AddWithoutImage);
+        if !emitting {
+            let image_only = [
+                ("--add", !args.add.is_empty()),
+                ("--cmd", !args.cmd.is_empty()),
+                ("--env", !args.env.is_empty()),
+                ("--workdir", args.workdir.is_some()),
+                ("--user", args.user.is_some()),
+                ("--label", !args.label.is_empty()),
+                ("--tag", args.tag.is_some()),
+                ("--no-defaults", args.no_defaults),
+                ("--keep-setuid", args.keep_setuid),
+            ];
+            if let Some((flag, _)) = image_only.iter().find(|(_, given)| *given) {
+                return Err(Error::WithoutImage { flag });
+            }
+        } else if args.why.is_some() {
+            return Err(Error::WhyWithImage);
         }
         let recipes = recipe_options(&args)?;
         let action = if emitting {

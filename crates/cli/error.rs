@@ -8,8 +8,18 @@ pub(crate) enum Error {
     /// An option's value is unusable (`--workdir rel: must be an absolute path in the image`).
     #[error("{option}: {reason}")]
     Option { option: String, reason: String },
-    #[error("--add needs --emit or --emit-rootfs")]
-    AddWithoutImage,
+    /// An image option without an image to apply it to.
+    #[error("{flag} needs --emit or --emit-rootfs")]
+    WithoutImage { flag: &'static str },
+    #[error("--why explains a listing; it takes no --emit or --emit-rootfs")]
+    WhyWithImage,
+    /// A recipe names an account the root does not have.
+    #[error("{reason}: user {name} is not in {passwd}")]
+    RecipeUser {
+        name: String,
+        reason: String,
+        passwd: String,
+    },
     #[error("{flag} {}: directory {} does not exist", path.display(), dir.display())]
     NoOutputDir {
         flag: &'static str,

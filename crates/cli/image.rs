@@ -173,16 +173,21 @@ pub(crate) fn stage(resolver: &Resolver, staged: &Staged<'_>) -> Result<Tree, Er
             Want::Tree { path, .. } if user_paths.iter().any(|u| path.starts_with(u)) => {}
             Want::Tree { path, except } => stage_tree(&mut tree, root, run_cwd, path, except)?,
             Want::Dir { path, mode } => stage_dir(&mut tree, root, path, *mode)?,
-            Want::User(name) => {
-                if let Some(acc) = accounts.as_mut() {
+            Want::User(name) => match accounts.as_mut() {
+                Some(acc) => {
                     if !acc.add_user(root, name) {
-                        return Err(Error::UnknownUser {
+                        return Err(Error::RecipeUser {
                             name: name.clone(),
+                            reason: a.reason.to_string(),
                             passwd: passwd_path(root),
                         });
                     }
                 }
-            }
+                None => eprintln!(
+                    "depclose: warning: {}: user {name} is not in the image (--no-defaults leaves /etc/passwd out)",
+                    a.reason
+                ),
+            },
             Want::Group(name) => {
                 if let Some(acc) = accounts.as_mut() {
                     acc.add_group(root, name);

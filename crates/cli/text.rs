@@ -92,7 +92,7 @@ pub(crate) fn how(c: &Closure, f: &Found) -> String {
         How::Program => "target".into(),
         How::Interpreter => "interpreter (PT_INTERP)".into(),
         How::Preload => "preload".into(),
-        How::Path => "path in DT_NEEDED".into(),
+        How::Path => "path as named".into(),
         How::Rpath { owner } => format!("RPATH {dir} of {}{sub}", c.objects[owner].path),
         How::LibraryPath => format!("LD_LIBRARY_PATH {dir}{sub}"),
         How::Runpath => format!("RUNPATH {dir}{sub}"),

@@ -10,6 +10,8 @@ use crate::{Error, Evidence, Reason};
 /// Python finds its prefix by this file under `lib/pythonX.Y` (`Modules/getpath.py`,
 /// `STDLIB_LANDMARKS`).
 const LANDMARK: &str = "os.py";
+/// A virtual environment's configuration (PEP 405).
+const PYVENV: &str = "pyvenv.cfg";
 /// The directories of installed packages inside the standard library's.
 const PACKAGE_DIRS: [&str; 2] = ["site-packages", "dist-packages"];
 /// Debian's directories of distribution packages (`site.py` with Debian's patch).
@@ -43,7 +45,7 @@ impl Recipe for Python {
     }
 
     fn summary(&self) -> &'static str {
-        "python3.X or libpython3.X: the standard library of that version under its prefix (found by the landmark os.py) with every extension module in it analysed; the test suite, IDLE and tkinter left out; with --python-packages the installed packages (site-packages, dist-packages) too"
+        "python3.X or libpython3.X: the standard library of that version under its prefix (found by the landmark os.py) with every extension module in it analysed; the test suite, IDLE and tkinter left out; with --python-packages the installed packages (site-packages, dist-packages) too; a virtual environment's pyvenv.cfg and site-packages"
     }
 
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
@@ -101,6 +103,36 @@ impl Recipe for Python {
             reason,
         }];
         out.extend(dynload);
+        // A virtual environment: `pyvenv.cfg` beside the program or one directory up
+        // (`Modules/getpath.py`), whose own site-packages the program imports from.
+        let exe_dir = Path::new(&object.path).parent();
+        let venv = [exe_dir, exe_dir.and_then(Path::parent)]
+            .into_iter()
+            .flatten()
+            .find(|d| index == 0 && cx.exists(&d.join(PYVENV)));
+        if let Some(venv) = venv {
+            let reason = Reason {
+                recipe: self.name(),
+                evidence: Evidence::Rule(
+                    "a virtual environment's pyvenv.cfg beside its program points Python at the environment's site-packages (Modules/getpath.py)",
+                ),
+            };
+            out.push(Addition {
+                want: Want::File(venv.join(PYVENV)),
+                reason: reason.clone(),
+            });
+            let site = venv.join(format!("lib/python{version}/site-packages"));
+            if cx.is_dir(&site) {
+                out.extend(shared_objects_under(cx, &site, index, &reason));
+                out.push(Addition {
+                    want: Want::Tree {
+                        path: site,
+                        except: Vec::new(),
+                    },
+                    reason,
+                });
+            }
+        }
         if cx.options.python_packages {
             for dir in DIST_PACKAGES.map(|d| PathBuf::from(d.replace("{}", &version))) {
                 if !cx.is_dir(&dir) {
