@@ -356,6 +356,30 @@ pub(crate) fn shared_objects_under(
         .collect()
 }
 
+/// The module a server's configuration loads (`LoadModule`, `load_module`), loaded as
+/// `dlopen` from the program would; a module that is not there stops the server, and so
+/// the image (an error naming the line).
+pub(crate) fn configured_module(
+    cx: &Context<'_>,
+    path: &Path,
+    at: &crate::ConfigLine,
+    reason: Reason,
+) -> Result<Addition, Error> {
+    if !cx.exists(path) {
+        return Err(Error::MissingModule {
+            at: at.clone(),
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(Addition {
+        want: Want::Load {
+            from: 0,
+            name: path.to_string_lossy().into_owned(),
+        },
+        reason,
+    })
+}
+
 /// Mode of the run, lock, log and temporary directories a server writes into.
 const WRITABLE_DIR_MODE: u32 = 0o755;
 

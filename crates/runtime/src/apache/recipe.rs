@@ -8,7 +8,7 @@ use depclose_resolve::Closure;
 
 use super::{Defaults, LogTarget, Options, Uses, envvars, read};
 use crate::config::{Setting, short_options};
-use crate::recipe::{Addition, Context, Recipe, Want};
+use crate::recipe::{Addition, Context, Recipe, Want, configured_module};
 use crate::{Error, Evidence, Reason};
 
 /// Debian's `apache2ctl` sources this script from the server root before it starts the
@@ -142,20 +142,8 @@ impl Recipe for Httpd {
             });
         }
         for m in &uses.modules {
-            // httpd and nginx stop on a module they cannot load; so does the image.
-            if !cx.exists(&m.path) {
-                return Err(Error::MissingModule {
-                    at: m.at.clone(),
-                    path: m.path.clone(),
-                });
-            }
-            out.push(Addition {
-                want: Want::Load {
-                    from: 0,
-                    name: m.path.to_string_lossy().into_owned(),
-                },
-                reason: from_line(&Some(m.at.clone()), &main_reason),
-            });
+            let reason = from_line(&Some(m.at.clone()), &main_reason);
+            out.push(configured_module(cx, &m.path, &m.at, reason)?);
         }
         for f in &uses.load_files {
             out.push(Addition {

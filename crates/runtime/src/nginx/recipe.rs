@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use depclose_resolve::Closure;
 
 use super::{Defaults, LogTarget, Options, read};
-use crate::recipe::{Addition, Context, Recipe, Want, writable_dirs};
+use crate::config::short_options;
+use crate::recipe::{Addition, Context, Recipe, Want, configured_module, writable_dirs};
 use crate::{Error, Evidence, Reason};
 
 /// nginx detaches unless told `daemon off;` (`src/core/nginx.c` `ngx_daemon` under
@@ -31,23 +32,7 @@ pub(crate) struct Nginx;
 /// The command line of an image's Cmd, as nginx reads it (`src/core/nginx.c`
 /// `ngx_get_options`: `-p PREFIX`, `-c FILE`, `-g DIRECTIVES`, attached or following).
 fn command_line(options: &mut Options, args: &[String]) {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let Some(flag) = a.strip_prefix('-').and_then(|f| f.chars().next()) else {
-            continue;
-        };
-        if !matches!(flag, 'p' | 'c' | 'g') {
-            continue;
-        }
-        let inline = &a[2..];
-        let value = if inline.is_empty() {
-            match it.next() {
-                Some(v) => v.clone(),
-                None => break,
-            }
-        } else {
-            inline.to_owned()
-        };
+    for (flag, value) in short_options(args, &['p', 'c', 'g']) {
         match flag {
             'p' => options.prefix = PathBuf::from(value),
             'c' => options.conf_file = PathBuf::from(value),
@@ -118,20 +103,7 @@ impl Recipe for Nginx {
             });
         }
         for m in &uses.modules {
-            // httpd and nginx stop on a module they cannot load; so does the image.
-            if !cx.exists(&m.path) {
-                return Err(Error::MissingModule {
-                    at: m.at.clone(),
-                    path: m.path.clone(),
-                });
-            }
-            out.push(Addition {
-                want: Want::Load {
-                    from: 0,
-                    name: m.path.to_string_lossy().into_owned(),
-                },
-                reason: at(Some(&m.at)),
-            });
+            out.push(configured_module(cx, &m.path, &m.at, at(Some(&m.at)))?);
         }
         for d in config.directives.iter().filter(|d| d.args.len() == 1) {
             // Variables are filled in per request: no one path to add.
