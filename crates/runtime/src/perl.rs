@@ -4,11 +4,8 @@ use std::path::PathBuf;
 
 use depclose_resolve::Closure;
 
-use crate::recipe::{Addition, Context, Recipe, Want, shared_objects_under};
+use crate::recipe::{Addition, Context, Recipe, module_tree};
 use crate::{Error, Evidence, Reason};
-
-/// XS modules live under `auto/` of an `@INC` directory (`DynaLoader.pm`: `auto/Foo/Bar/Bar.so`).
-const XS_DIR: &str = "auto";
 
 #[derive(Debug)]
 pub(crate) struct Perl;
@@ -19,7 +16,7 @@ impl Recipe for Perl {
     }
 
     fn summary(&self) -> &'static str {
-        "perl or libperl: the @INC directories compiled into it that exist in the root, with the XS modules under their auto/ analysed"
+        "perl or libperl: the @INC directories compiled into it that exist in the root, with their XS modules (auto/**.so) analysed"
     }
 
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
@@ -54,14 +51,7 @@ impl Recipe for Perl {
                     value: dir.display().to_string(),
                 },
             };
-            out.extend(shared_objects_under(cx, &dir.join(XS_DIR), perl, &reason));
-            out.push(Addition {
-                want: Want::Tree {
-                    path: dir,
-                    except: Vec::new(),
-                },
-                reason,
-            });
+            out.extend(module_tree(cx, dir, perl, reason));
         }
         Ok(out)
     }

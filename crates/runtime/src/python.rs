@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use depclose_resolve::Closure;
 
-use crate::recipe::{Addition, Context, Recipe, Want, shared_objects_under};
+use crate::recipe::{Addition, Context, Recipe, Want, module_tree, shared_objects_under};
 use crate::{Error, Evidence, Reason};
 
 /// Python finds its prefix by this file under `lib/pythonX.Y` (`Modules/getpath.py`,
@@ -123,14 +123,7 @@ impl Recipe for Python {
             });
             let site = venv.join(format!("lib/python{version}/site-packages"));
             if cx.is_dir(&site) {
-                out.extend(shared_objects_under(cx, &site, index, &reason));
-                out.push(Addition {
-                    want: Want::Tree {
-                        path: site,
-                        except: Vec::new(),
-                    },
-                    reason,
-                });
+                out.extend(module_tree(cx, site, index, reason));
             }
         }
         if cx.options.python_packages {
@@ -142,14 +135,7 @@ impl Recipe for Python {
                     recipe: self.name(),
                     evidence: Evidence::Option(format!("--python-packages ({})", dir.display())),
                 };
-                out.extend(shared_objects_under(cx, &dir, index, &reason));
-                out.push(Addition {
-                    want: Want::Tree {
-                        path: dir,
-                        except: Vec::new(),
-                    },
-                    reason,
-                });
+                out.extend(module_tree(cx, dir, index, reason));
             }
         }
         Ok(out)

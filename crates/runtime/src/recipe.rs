@@ -356,6 +356,25 @@ pub(crate) fn shared_objects_under(
         .collect()
 }
 
+/// A directory of an interpreter's modules, whole, with every shared object in it loaded from
+/// object `from` (Perl's `@INC` entries, Python's site-packages).
+pub(crate) fn module_tree(
+    cx: &Context<'_>,
+    dir: PathBuf,
+    from: usize,
+    reason: Reason,
+) -> Vec<Addition> {
+    let mut out = shared_objects_under(cx, &dir, from, &reason);
+    out.push(Addition {
+        want: Want::Tree {
+            path: dir,
+            except: Vec::new(),
+        },
+        reason,
+    });
+    out
+}
+
 /// The module a server's configuration loads (`LoadModule`, `load_module`), loaded as
 /// `dlopen` from the program would; a module that is not there stops the server, and so
 /// the image (an error naming the line).

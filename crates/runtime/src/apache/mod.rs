@@ -71,6 +71,7 @@ pub use uses::{LogTarget, Module, Uses};
 
 pub(crate) use recipe::Httpd;
 
+use crate::config::relative_to as server_relative;
 use crate::config::{ConfigError, ConfigLine, Setting};
 use crate::files::{Files, has_wildcard, normalize};
 
@@ -200,8 +201,6 @@ impl Config {
         server_relative(&self.server_root, path)
     }
 }
-
-use crate::config::relative_to as server_relative;
 
 /// Read the configuration `options` name from `files`, as httpd would at start-up.
 pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, ConfigError> {

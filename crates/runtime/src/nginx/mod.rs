@@ -50,6 +50,7 @@ pub use uses::{LogTarget, Module, Uses};
 
 pub(crate) use recipe::Nginx;
 
+use crate::config::relative_to as full_name;
 use crate::config::{ConfigError, ConfigLine, Setting};
 use crate::files::{Files, has_wildcard, normalize};
 
@@ -119,8 +120,6 @@ impl Config {
         full_name(&self.prefix, path)
     }
 }
-
-use crate::config::relative_to as full_name;
 
 /// Read the configuration `options` name from `files`, as nginx would at start-up.
 pub fn read<F: Files + ?Sized>(files: &F, options: &Options) -> Result<Config, ConfigError> {
