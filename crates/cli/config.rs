@@ -51,7 +51,43 @@ pub(crate) struct Config {
     /// The recipes' options; with `--no-recipes`, every recipe is disabled.
     pub(crate) recipes: depclose_runtime::Options,
     pub(crate) action: Action,
+    /// `--trace` or `--trace-load`.
+    pub(crate) trace: Option<TraceSpec>,
 }
+
+/// Where the trace comes from, and where it goes.
+#[derive(Debug)]
+pub(crate) struct TraceSpec {
+    pub(crate) source: TraceSource,
+    /// `--trace-save FILE`.
+    pub(crate) save: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub(crate) enum TraceSource {
+    /// Run the command (`--trace -- CMD ARGS...`).
+    Run {
+        command: Vec<String>,
+        timeout: std::time::Duration,
+        files: bool,
+        strict: bool,
+    },
+    /// A trace file read (`--trace-load FILE`).
+    Load(depclose_trace::Trace),
+}
+
+impl TraceSpec {
+    /// The command as the user wrote it: the program's name, then its arguments.
+    pub(crate) fn command(&self) -> &[String] {
+        match &self.source {
+            TraceSource::Run { command, .. } => command,
+            TraceSource::Load(t) => &t.command,
+        }
+    }
+}
+
+/// How long a traced run may take by default.
+const TRACE_TIMEOUT_SECS: u64 = 60;
 
 /// What to do with the closures.
 #[derive(Debug)]
@@ -160,8 +196,14 @@ impl Config {
             return Err(Error::WhyWithImage);
         }
         let recipes = recipe_options(&args)?;
+        let trace = trace_spec(&args, &host_cwd)?;
         let action = if emitting {
-            Action::Emit(Box::new(image_spec(&args, env.source_date_epoch)?))
+            let mut spec = image_spec(&args, env.source_date_epoch)?;
+            // The image does what the trace saw, unless told otherwise.
+            if let (true, Some(t)) = (spec.cmd.is_empty(), &trace) {
+                spec.cmd = t.command().iter().skip(1).cloned().collect();
+            }
+            Action::Emit(Box::new(spec))
         } else if let Some(name) = args.why {
             Action::Why(name)
         } else {
@@ -206,6 +248,7 @@ impl Config {
             runtime: args.runtime || emitting,
             recipes,
             action,
+            trace,
         })
     }
 
@@ -245,6 +288,84 @@ impl Config {
             _ => depclose_resolve::DEFAULT_PATH,
         }
     }
+}
+
+/// The trace options, checked: `--trace` runs the command after `--` and takes no other
+/// target; `--trace-load` reads its file now and takes neither; the options of a run need
+/// `--trace`.
+fn trace_spec(args: &Args, cwd: &Path) -> Result<Option<TraceSpec>, Error> {
+    let run_only = [
+        ("--trace-files", args.trace_files),
+        ("--trace-timeout", args.trace_timeout.is_some()),
+        ("--trace-strict", args.trace_strict),
+        ("--trace-save", args.trace_save.is_some()),
+        ("-- CMD", !args.command.is_empty()),
+    ];
+    if !args.trace {
+        if let Some((flag, _)) = run_only.iter().find(|(_, given)| *given) {
+            return Err(Error::WithoutTrace { flag });
+        }
+    }
+    if (args.trace || args.trace_load.is_some()) && !args.targets.is_empty() {
+        return Err(Error::option(
+            format!(
+                "{} {}",
+                if args.trace {
+                    "--trace"
+                } else {
+                    "--trace-load"
+                },
+                args.targets[0]
+            ),
+            "a trace has its own program: name the command after --, and no other target",
+        ));
+    }
+    if let Some(path) = &args.trace_load {
+        let text = std::fs::read_to_string(cwd.join(path)).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let trace = depclose_trace::Trace::from_json(&text).map_err(|source| Error::TraceFile {
+            path: path.clone(),
+            source,
+        })?;
+        return Ok(Some(TraceSpec {
+            source: TraceSource::Load(trace),
+            save: None,
+        }));
+    }
+    if !args.trace {
+        return Ok(None);
+    }
+    if args.command.is_empty() {
+        return Err(Error::option("--trace", "name the command to run after --"));
+    }
+    let secs = args.trace_timeout.unwrap_or(TRACE_TIMEOUT_SECS);
+    if secs == 0 {
+        return Err(Error::option(
+            "--trace-timeout 0",
+            "must be at least 1 second",
+        ));
+    }
+    if let Some(save) = &args.trace_save {
+        let dir = output_dir(save);
+        if !dir.is_dir() {
+            return Err(Error::NoOutputDir {
+                flag: "--trace-save",
+                path: save.clone(),
+                dir,
+            });
+        }
+    }
+    Ok(Some(TraceSpec {
+        source: TraceSource::Run {
+            command: args.command.clone(),
+            timeout: std::time::Duration::from_secs(secs),
+            files: args.trace_files,
+            strict: args.trace_strict,
+        },
+        save: args.trace_save.clone(),
+    }))
 }
 
 /// `--no-recipe` names known recipes; `--gconv` names at least one character set.

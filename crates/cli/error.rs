@@ -13,6 +13,25 @@ pub(crate) enum Error {
     WithoutImage { flag: &'static str },
     #[error("--why explains a listing; it takes no --emit or --emit-rootfs")]
     WhyWithImage,
+    /// A trace option without `--trace` (or one `--trace-load` takes from its file).
+    #[error("{flag} needs --trace")]
+    WithoutTrace { flag: &'static str },
+    #[error("{}: {source}", path.display())]
+    TraceFile {
+        path: PathBuf,
+        #[source]
+        source: depclose_trace::Error,
+    },
+    #[error(transparent)]
+    Trace(#[from] depclose_trace::Error),
+    /// `--trace-strict`, and the command did not succeed.
+    #[error("the traced command {exit} (--trace-strict)")]
+    TraceFailed { exit: depclose_trace::Exit },
+    #[error(
+        "--trace {}: a program of ELF machine {machine} does not run on this machine (trace on one of its own architecture)",
+        program.display()
+    )]
+    TraceMachine { program: PathBuf, machine: u16 },
     /// A recipe names an account the root does not have.
     #[error("{reason}: user {name} is not in {passwd}")]
     RecipeUser {
@@ -74,6 +93,14 @@ pub(crate) enum Error {
 }
 
 impl Error {
+    /// The exit code: 3 for a traced command that failed under `--trace-strict`, else 2.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Error::TraceFailed { .. } => 3,
+            _ => 2,
+        }
+    }
+
     pub(crate) fn option(option: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Option {
             option: option.into(),

@@ -11,8 +11,12 @@ use clap::{Parser, ValueEnum};
 pub(crate) struct Args {
     /// Programs to analyse: paths, command names looked up in PATH inside the root,
     /// #! scripts (their interpreter joins), or directories (every ELF file inside).
-    #[arg(required = true, value_name = "TARGET")]
+    #[arg(value_name = "TARGET", required_unless_present_any = ["trace", "trace_load"])]
     pub(crate) targets: Vec<String>,
+
+    /// With --trace: the command to run, after `--`.
+    #[arg(last = true, value_name = "CMD ARGS")]
+    pub(crate) command: Vec<String>,
 
     /// Analyse this directory as the root filesystem instead of /.
     #[arg(long, value_name = "DIR")]
@@ -99,6 +103,34 @@ pub(crate) struct Args {
     /// Leave out the CA certificate store that OpenSSL's and GnuTLS's defaults point at.
     #[arg(long, help_heading = "Run time")]
     pub(crate) no_ca_certificates: bool,
+
+    /// Run `-- CMD ARGS...` once, following every process it starts, and add what they
+    /// executed and mapped (ELF objects) to the closure of CMD's program. The one mode in
+    /// which depclose runs anything. The image's Cmd defaults to ARGS.
+    #[arg(long, help_heading = "Trace", conflicts_with = "trace_load")]
+    pub(crate) trace: bool,
+
+    /// Also add every file the run opened for reading and every directory it listed
+    /// (never /proc, /sys, /dev; not what the run wrote itself, secrets or home directories).
+    #[arg(long, help_heading = "Trace")]
+    pub(crate) trace_files: bool,
+
+    /// Stop every process of the run after SECS seconds (default 60).
+    #[arg(long, value_name = "SECS", help_heading = "Trace")]
+    pub(crate) trace_timeout: Option<u64>,
+
+    /// A traced command that fails (non-zero status, a signal, the timeout) is an error
+    /// (exit 3), not a warning.
+    #[arg(long, help_heading = "Trace")]
+    pub(crate) trace_strict: bool,
+
+    /// Write what the run was seen to do to FILE (JSON, docs/trace.md), for --trace-load.
+    #[arg(long, value_name = "FILE", help_heading = "Trace")]
+    pub(crate) trace_save: Option<PathBuf>,
+
+    /// Use the trace in FILE (written by --trace-save) instead of running anything.
+    #[arg(long, value_name = "FILE", help_heading = "Trace")]
+    pub(crate) trace_load: Option<PathBuf>,
 
     /// Write a single-layer image (docker-archive and OCI layout in one tar) to FILE, or to
     /// stdout with `-`.

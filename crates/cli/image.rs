@@ -162,8 +162,13 @@ pub(crate) fn stage(resolver: &Resolver, staged: &Staged<'_>) -> Result<Tree, Er
     let mut accounts = staged.accounts.cloned();
     for a in staged.added.iter().flatten() {
         match &a.want {
-            // Objects are in the closure, staged above; mentions are only said.
-            Want::Load { .. } | Want::Env { .. } | Want::Cmd(_) | Want::Mention { .. } => {}
+            // Objects are in the closure, staged above (a program executed has a closure
+            // of its own); mentions are only said.
+            Want::Load { .. }
+            | Want::Program(_)
+            | Want::Env { .. }
+            | Want::Cmd(_)
+            | Want::Mention { .. } => {}
             Want::File(path) => {
                 if !tree.contains(path) {
                     stage_recipe_path(&mut tree, root, run_cwd, path)?;
@@ -459,7 +464,7 @@ pub(crate) fn verify(
     skeleton: &Path,
     staged: &Staged<'_>,
     options: &ResolveOptions,
-    recipes: &depclose_runtime::Options,
+    (recipes, list): (&depclose_runtime::Options, &[&dyn depclose_runtime::Recipe]),
     command: &[String],
     allow_missing: bool,
 ) -> Result<Vec<String>, Error> {
@@ -482,7 +487,7 @@ pub(crate) fn verify(
             }
         };
         if !added.is_empty() {
-            again = depclose_runtime::apply(&cx, again, depclose_runtime::RECIPES)?.0;
+            again = depclose_runtime::apply(&cx, again, list)?.0;
         }
         // The program itself may have moved (`--add SRC:DEST`); what it loads may not.
         for o in c.objects.iter().skip(1) {

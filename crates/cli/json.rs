@@ -16,7 +16,7 @@ use depclose_runtime::{Added, Evidence, Reason, Want};
 use crate::error::Error;
 use crate::text::UserAddition;
 
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -25,6 +25,66 @@ struct Report<'a> {
     targets: Vec<Target<'a>>,
     /// With an image: what the user added to it.
     image: Option<ImageOut>,
+    /// With `--trace` or `--trace-load`: the run.
+    trace: Option<TraceOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct TraceOut<'a> {
+    command: &'a [String],
+    program: &'a str,
+    cwd: &'a str,
+    exit: ExitOut,
+    processes: u32,
+    files: bool,
+    left_out: Vec<LeftOutOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ExitOut {
+    code: Option<i32>,
+    signal: Option<i32>,
+    timed_out: bool,
+}
+
+#[derive(Serialize)]
+struct LeftOutOut<'a> {
+    path: &'a str,
+    why: &'static str,
+}
+
+fn trace_out(t: &depclose_trace::Trace) -> TraceOut<'_> {
+    use depclose_trace::{Exit, Why};
+    TraceOut {
+        command: &t.command,
+        program: &t.program,
+        cwd: &t.cwd,
+        exit: ExitOut {
+            code: match t.exit {
+                Exit::Code(c) => Some(c),
+                _ => None,
+            },
+            signal: match t.exit {
+                Exit::Signal(s) => Some(s),
+                _ => None,
+            },
+            timed_out: matches!(t.exit, Exit::TimedOut(_)),
+        },
+        processes: t.processes,
+        files: t.files,
+        left_out: t
+            .left_out
+            .iter()
+            .map(|l| LeftOutOut {
+                path: &l.path,
+                why: match l.why {
+                    Why::Written => "written",
+                    Why::Gone => "gone",
+                    Why::NotUtf8 => "not_utf8",
+                },
+            })
+            .collect(),
+    }
 }
 
 #[derive(Serialize)]
@@ -72,6 +132,9 @@ struct EvidenceOut {
     text: String,
     file: Option<String>,
     line: Option<usize>,
+    /// For `traced`: the process and the program it ran.
+    pid: Option<u32>,
+    program: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -222,6 +285,7 @@ pub(crate) fn write(
     closures: &[Closure],
     added: &[Vec<Added>],
     image: Option<&[UserAddition]>,
+    trace: Option<&depclose_trace::Trace>,
     digests: &HashMap<&Path, String>,
 ) -> io::Result<()> {
     let targets = closures
@@ -242,6 +306,7 @@ pub(crate) fn write(
                 })
                 .collect(),
         }),
+        trace: trace.map(trace_out),
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)
@@ -260,10 +325,13 @@ fn attempts(tried: &[depclose_resolve::Attempt]) -> Vec<AttemptOut<'_>> {
 
 fn found<'a>(c: &'a Closure, f: &'a Found, by: Option<&Reason>) -> FoundOut<'a> {
     FoundOut {
-        how: if by.is_some() {
-            "recipe"
-        } else {
-            how_name(f.how)
+        how: match by {
+            Some(Reason {
+                evidence: Evidence::Traced { .. },
+                ..
+            }) => "traced",
+            Some(_) => "recipe",
+            None => how_name(f.how),
         },
         dir: f.dir.as_deref(),
         subdir: f.subdir.as_deref(),
@@ -284,12 +352,19 @@ fn evidence(e: &Evidence) -> EvidenceOut {
         Evidence::Note { .. } => ("note", None, None),
         Evidence::Rule(_) => ("rule", None, None),
         Evidence::Option(_) => ("option", None, None),
+        Evidence::Traced { .. } => ("traced", None, None),
+    };
+    let (pid, program) = match e {
+        Evidence::Traced { pid, program, .. } => (Some(*pid), Some(program.display().to_string())),
+        _ => (None, None),
     };
     EvidenceOut {
         kind,
         text: e.to_string(),
         file: file.map(|f| f.display().to_string()),
         line,
+        pid,
+        program,
     }
 }
 
@@ -304,6 +379,7 @@ fn added_out(c: &Closure, a: &Added) -> AddedOut {
         Want::Group(g) => ("group", g.clone()),
         Want::Cmd(args) => ("cmd", args.join(" ")),
         Want::Mention { name, .. } => ("mention", name.clone()),
+        Want::Program(p) => ("program", p.display().to_string()),
     };
     let object = match &a.want {
         Want::Mention { path, .. } => path.clone(),

@@ -9,6 +9,7 @@ mod interrupt;
 mod json;
 mod targets;
 mod text;
+mod trace;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -19,7 +20,7 @@ use clap::Parser;
 use rayon::prelude::*;
 
 use depclose_resolve::{Closure, Resolver, Root};
-use depclose_runtime::{Added, Context, Want};
+use depclose_runtime::{Added, Context, Recipe, Want};
 
 use crate::additions::Addition;
 use crate::config::{Action, Config, Environment, ImageOutput, ImageSpec};
@@ -56,7 +57,7 @@ fn main() -> ExitCode {
         Err(e) if e.is_broken_pipe() => EXIT_COMPLETE,
         Err(e) => {
             eprintln!("depclose: error: {}", e.chain());
-            EXIT_ERROR
+            e.exit_code()
         }
     })
 }
@@ -87,7 +88,14 @@ fn run(config: &Config) -> Result<u8, Error> {
         _ => None,
     };
 
-    let mut targets = Vec::new();
+    // A trace's program is the first target, and its only one.
+    let trace = config
+        .trace
+        .as_ref()
+        .map(|spec| trace::obtain(&resolver, config, spec))
+        .transpose()?;
+    let traced = trace.as_ref().map(trace::recipe);
+    let mut targets: Vec<PathBuf> = trace.iter().map(|t| PathBuf::from(&t.program)).collect();
     // Targets found by scanning a directory; a bad one is skipped, a named one is an error.
     let mut scanned = HashSet::new();
     for word in &config.targets {
@@ -153,20 +161,27 @@ fn run(config: &Config) -> Result<u8, Error> {
     let mut recipes = config.recipes.clone();
     recipes.dlopen_target = closures.first().map(|c| c.target.clone());
     let recipes = &recipes;
-    // What the recipes added to each closure (nothing without --runtime).
-    let mut added: Vec<Vec<Added>> = vec![Vec::new(); closures.len()];
+    // The recipes (with --runtime or an image) and the trace's.
+    let mut list: Vec<&dyn Recipe> = Vec::new();
     if config.runtime {
+        list.extend(depclose_runtime::RECIPES);
+    }
+    if let Some(t) = &traced {
+        list.push(t);
+    }
+    // What the recipes added to each closure (nothing without them).
+    let mut added: Vec<Vec<Added>> = vec![Vec::new(); closures.len()];
+    if !list.is_empty() {
         let cx = match image {
             Some(spec) => Context::image(&resolver, &overlay, &spec.cmd, recipes),
             None => Context::root(&resolver, recipes),
         };
-        let mut grown = Vec::with_capacity(closures.len());
-        for (c, a) in closures.into_iter().zip(&mut added) {
-            let (c, more) = depclose_runtime::apply(&cx, c, depclose_runtime::RECIPES)?;
-            grown.push(c);
-            *a = more;
+        let applied = depclose_runtime::apply_all(&cx, closures, &list)?;
+        for (reason, e) in &applied.skipped {
+            eprintln!("depclose: warning: {reason}: not analysed: {e}");
         }
-        closures = grown;
+        closures = applied.closures;
+        added = applied.added;
     }
     match &config.action {
         Action::Emit(spec) => {
@@ -186,7 +201,13 @@ fn run(config: &Config) -> Result<u8, Error> {
                 moved: &moved,
                 accounts: accounts.as_ref(),
             };
-            let code = emit(spec, recipes, config.allow_missing, &resolver, staged)?;
+            let code = emit(
+                spec,
+                (recipes, &list),
+                config.allow_missing,
+                &resolver,
+                staged,
+            )?;
             if code == EXIT_COMPLETE {
                 if let Some(format) = spec.report {
                     let user: Vec<UserAddition> = additions
@@ -196,7 +217,7 @@ fn run(config: &Config) -> Result<u8, Error> {
                             destination: a.image_path(root),
                         })
                         .collect();
-                    report(format, root, &closures, &added, Some(&user))?;
+                    report(format, root, &closures, &added, Some(&user), trace.as_ref())?;
                 }
             }
             Ok(code)
@@ -209,7 +230,7 @@ fn run(config: &Config) -> Result<u8, Error> {
             Ok(exit_code(&closures, config.allow_missing))
         }
         Action::Print(format) => {
-            report(*format, root, &closures, &added, None)?;
+            report(*format, root, &closures, &added, None, trace.as_ref())?;
             Ok(exit_code(&closures, config.allow_missing))
         }
     }
@@ -236,6 +257,7 @@ fn report(
     closures: &[Closure],
     added: &[Vec<Added>],
     image: Option<&[UserAddition]>,
+    trace: Option<&depclose_trace::Trace>,
 ) -> Result<(), Error> {
     let user = image.unwrap_or_default();
     match format {
@@ -247,7 +269,7 @@ fn report(
         Format::Tree => print(|out| text::tree(out, closures, added, user)),
         Format::Json => {
             let digests = json::digests(root, closures)?;
-            print(|out| json::write(out, root, closures, added, image, &digests))
+            print(|out| json::write(out, root, closures, added, image, trace, &digests))
         }
     }
 }
@@ -298,6 +320,7 @@ fn recipe_notes(added: &[Vec<Added>]) -> Vec<String> {
             Want::User(u) => format!("user {u}"),
             Want::Group(g) => format!("group {g}"),
             Want::Cmd(c) => format!("Cmd {}", c.join(" ")),
+            Want::Program(p) => format!("program {}", p.display()),
             Want::Mention { name, path } => {
                 let at = path.as_deref().unwrap_or("not found");
                 mentions.push(format!(
@@ -341,7 +364,7 @@ pub(crate) struct Staged<'a> {
 /// Stage, verify inside the staged tree, then write the image and/or the rootfs.
 fn emit(
     spec: &ImageSpec,
-    recipes: &depclose_runtime::Options,
+    recipes: (&depclose_runtime::Options, &[&dyn Recipe]),
     allow_missing: bool,
     resolver: &Resolver,
     staged: Staged<'_>,

@@ -255,6 +255,13 @@ pub(crate) fn default_interpreter(machine: u16, class: Class) -> Option<&'static
     arch(machine, class, Data::Little, 0).map(|(a, _)| a.interpreter)
 }
 
+/// Whether programs of `machine` run on the machine depclose runs on (32-bit x86 ones do
+/// on x86-64).
+pub fn runs_here(machine: u16) -> bool {
+    host_machine() == Some(machine)
+        || (host_machine() == Some(EM_X86_64) && machine == depclose_elf::machine::EM_386)
+}
+
 /// The machine depclose itself runs on, to decide whether "host" hwcaps apply.
 fn host_machine() -> Option<u16> {
     match std::env::consts::ARCH {

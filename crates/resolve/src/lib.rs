@@ -43,7 +43,7 @@ pub use closure::{
     ScriptHop,
 };
 pub use error::Error;
-pub use facts::{FactsOptions, FactsSource, Flavor, HwcapsChoice, LoaderFacts};
+pub use facts::{FactsOptions, FactsSource, Flavor, HwcapsChoice, LoaderFacts, runs_here};
 pub use image_cache::image_ld_so_cache;
 pub use options::{CacheMode, ResolveOptions};
 pub use resolver::{DEFAULT_PATH, Resolver};

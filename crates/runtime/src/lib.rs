@@ -51,14 +51,16 @@ mod python;
 mod reason;
 mod recipe;
 mod strings;
+mod traced;
 
 pub use config::{ConfigError, ConfigLine, Setting};
 pub use data::Data;
 pub use error::Error;
 pub use files::{Entry, Files, Overlay};
 pub use glibc::{LIBGCC_S, NSSWITCH_CONF, nss_services};
-pub use reason::{Evidence, Reason};
-pub use recipe::{Added, Addition, Context, Options, Recipe, Want, apply};
+pub use reason::{Evidence, Reason, Seen};
+pub use recipe::{Added, Addition, Applied, Context, Options, Recipe, Want, apply, apply_all};
+pub use traced::{Observation, Traced};
 
 /// Every recipe, in the order they run.
 pub static RECIPES: &[&dyn Recipe] = &[

@@ -30,6 +30,32 @@ pub enum Evidence {
     Rule(&'static str),
     /// An option the user gave.
     Option(String),
+    /// A traced run of the program: a process (by pid, running `program`) did it.
+    Traced {
+        pid: u32,
+        program: PathBuf,
+        seen: Seen,
+    },
+}
+
+/// What a traced process did with a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Seen {
+    Executed,
+    Mapped,
+    Opened,
+    Listed,
+}
+
+impl std::fmt::Display for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Seen::Executed => "executed",
+            Seen::Mapped => "mapped",
+            Seen::Opened => "opened",
+            Seen::Listed => "listed",
+        })
+    }
 }
 
 impl std::fmt::Display for Evidence {
@@ -43,6 +69,9 @@ impl std::fmt::Display for Evidence {
             Evidence::Note { object, text } => write!(f, "{object} declares {text}"),
             Evidence::Rule(rule) => f.write_str(rule),
             Evidence::Option(option) => write!(f, "option {option}"),
+            Evidence::Traced { pid, program, seen } => {
+                write!(f, "{seen} by pid {pid} ({})", program.display())
+            }
         }
     }
 }

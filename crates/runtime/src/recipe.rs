@@ -1,7 +1,7 @@
 //! The recipe seam: what a recipe sees, what it may ask for, and the driver that runs the
 //! recipes over a closure until nothing new comes of them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -55,6 +55,9 @@ pub enum Want {
     /// Something the program may load at run time that depclose does not add, with the path
     /// it would resolve to: said, never added.
     Mention { name: String, path: Option<String> },
+    /// A program it executes (in-root path): it joins as a program of its own, with its
+    /// closure and its recipes ([`apply_all`]).
+    Program(PathBuf),
 }
 
 /// A [`Want`] with its reason.
@@ -445,14 +448,16 @@ pub fn apply(
             let new: Vec<Addition> = recipe
                 .wants(cx, &closure)?
                 .into_iter()
-                .filter(|a| seen.insert(a.want.clone()))
+                .filter(|a| !in_tree(&added, &a.want) && seen.insert(a.want.clone()))
                 .collect();
             grew |= !new.is_empty();
             // One resumed walk for all of a recipe's loads (gconv has hundreds), in order.
+            // By a name it was requested by, or by its path (a load by path that the
+            // loader opened already under that path adds no name).
             let loaded = |c: &Closure, name: &str| {
                 c.objects
                     .iter()
-                    .position(|o| o.names.iter().any(|n| n == name))
+                    .position(|o| o.path == name || o.names.iter().any(|n| n == name))
             };
             let loads: Vec<(usize, &str)> = new
                 .iter()
@@ -483,4 +488,63 @@ pub fn apply(
         }
     }
     Ok((closure, added))
+}
+
+/// Whether `want` is a file inside a directory tree added already (a recipe's whole
+/// module directory holds the module a trace saw opened).
+fn in_tree(added: &[Added], want: &Want) -> bool {
+    let Want::File(file) = want else {
+        return false;
+    };
+    added.iter().any(|a| match &a.want {
+        Want::Tree { path, except } => {
+            file.starts_with(path) && !except.iter().any(|e| file.starts_with(e))
+        }
+        _ => false,
+    })
+}
+
+/// What [`apply_all`] made of a set of programs.
+#[derive(Debug)]
+pub struct Applied {
+    /// The closures given, then those of the programs they execute, in the order found.
+    pub closures: Vec<Closure>,
+    /// What the recipes added to each closure.
+    pub added: Vec<Vec<Added>>,
+    /// Programs executed whose closure could not be computed, with the reason they were
+    /// asked for.
+    pub skipped: Vec<(Reason, depclose_resolve::Error)>,
+}
+
+/// [`apply`] to each closure, and to the closure of every program they execute
+/// ([`Want::Program`]): each such program joins once, after the ones before it.
+pub fn apply_all(
+    cx: &Context<'_>,
+    closures: Vec<Closure>,
+    recipes: &[&dyn Recipe],
+) -> Result<Applied, Error> {
+    let mut known: HashSet<PathBuf> = closures.iter().map(|c| c.target.clone()).collect();
+    let mut pending: VecDeque<Closure> = closures.into();
+    let mut out = Applied {
+        closures: Vec::new(),
+        added: Vec::new(),
+        skipped: Vec::new(),
+    };
+    while let Some(c) = pending.pop_front() {
+        let (c, added) = apply(cx, c, recipes)?;
+        for a in &added {
+            let Want::Program(program) = &a.want else {
+                continue;
+            };
+            if known.insert(program.clone()) {
+                match cx.resolver.closure(program) {
+                    Ok(next) => pending.push_back(next),
+                    Err(e) => out.skipped.push((a.reason.clone(), e)),
+                }
+            }
+        }
+        out.closures.push(c);
+        out.added.push(added);
+    }
+    Ok(out)
 }

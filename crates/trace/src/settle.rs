@@ -1,0 +1,141 @@
+//! From what the tracer saw to what the trace says: each thing once, only what the run
+//! found in place (not what it wrote), each path of the kind of file its event needs.
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::{Event, Kind, LeftOut, Why};
+
+/// A file-system timestamp, to compare with change times.
+pub(crate) type Stamp = (i64, i64);
+
+/// The time as file systems stamp files: the coarse clock, which can be a tick behind the
+/// fine one, so that a file the run writes at once is not stamped before the run began.
+pub(crate) fn now() -> Stamp {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME_COARSE)
+        .map(|t| (t.tv_sec(), t.tv_nsec()))
+        .unwrap_or((0, 0))
+}
+
+/// What the tracer saw, each (program, kind, path) once, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Raw {
+    seen: HashSet<(PathBuf, Kind, PathBuf)>,
+    events: Vec<(u32, PathBuf, Kind, PathBuf)>,
+}
+
+impl Raw {
+    pub(crate) fn push(&mut self, pid: u32, program: PathBuf, kind: Kind, path: PathBuf) {
+        if self.seen.insert((program.clone(), kind, path.clone())) {
+            self.events.push((pid, program, kind, path));
+        }
+    }
+}
+
+/// The events of `raw` that name what was there before the run (`start`) and still is,
+/// with the right kind of file: a regular file for what was executed, mapped or opened, a
+/// directory for what was listed. A file also mapped or executed is not also "opened".
+/// Paths are in-root; `root` is where the root is on the host (`None`: the host).
+pub(crate) fn settle(raw: Raw, root: Option<&Path>, start: Stamp) -> (Vec<Event>, Vec<LeftOut>) {
+    let host = |p: &Path| match root {
+        Some(r) => r.join(p.strip_prefix("/").unwrap_or(p)),
+        None => p.to_path_buf(),
+    };
+    let loaded: HashSet<&Path> = raw
+        .events
+        .iter()
+        .filter(|e| matches!(e.2, Kind::Map | Kind::Exec))
+        .map(|e| e.3.as_path())
+        .collect();
+    let mut events = Vec::new();
+    let mut left_out: Vec<LeftOut> = Vec::new();
+    let mut said = HashSet::new();
+    for (pid, program, kind, path) in &raw.events {
+        if *kind == Kind::Open && loaded.contains(path.as_path()) {
+            continue;
+        }
+        let mut leave = |why: Why| {
+            if said.insert(path.clone()) {
+                left_out.push(LeftOut {
+                    path: path.to_string_lossy().into_owned(),
+                    why,
+                });
+            }
+        };
+        let meta = match std::fs::metadata(host(path)) {
+            Ok(m) => m,
+            Err(_) => {
+                leave(Why::Gone);
+                continue;
+            }
+        };
+        if (meta.ctime(), meta.ctime_nsec()) >= start {
+            leave(Why::Written);
+            continue;
+        }
+        let fits = match kind {
+            Kind::List => meta.is_dir(),
+            Kind::Exec | Kind::Map | Kind::Open => meta.is_file(),
+        };
+        if !fits {
+            continue;
+        }
+        let (Some(p), Some(prog)) = (path.to_str(), program.to_str()) else {
+            leave(Why::NotUtf8);
+            continue;
+        };
+        events.push(Event {
+            pid: *pid,
+            program: prog.to_owned(),
+            kind: *kind,
+            path: p.to_owned(),
+        });
+    }
+    (events, left_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settles_to_what_was_there_before_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("input"), "x").unwrap();
+        std::fs::create_dir(d.join("listed")).unwrap();
+        std::fs::write(d.join("lib.so"), "x").unwrap();
+        // A coarse tick later, so that the files above are older than the run.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let start = now();
+        std::fs::write(d.join("output"), "y").unwrap();
+        let p = |n: &str| Path::new("/").join(n);
+        let prog = PathBuf::from("/bin/prog");
+        let mut raw = Raw::default();
+        raw.push(1, prog.clone(), Kind::Open, p("input"));
+        raw.push(2, prog.clone(), Kind::Open, p("input"));
+        raw.push(1, prog.clone(), Kind::Open, p("output"));
+        raw.push(1, prog.clone(), Kind::Open, p("temporary"));
+        raw.push(1, prog.clone(), Kind::Open, p("listed"));
+        raw.push(1, prog.clone(), Kind::List, p("listed"));
+        raw.push(1, prog.clone(), Kind::List, p("input"));
+        raw.push(1, prog.clone(), Kind::Open, p("lib.so"));
+        raw.push(1, prog.clone(), Kind::Map, p("lib.so"));
+        let (events, left_out) = settle(raw, Some(d), start);
+        let got: Vec<(u32, Kind, &str)> = events
+            .iter()
+            .map(|e| (e.pid, e.kind, e.path.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, Kind::Open, "/input"),
+                (1, Kind::List, "/listed"),
+                (1, Kind::Map, "/lib.so")
+            ]
+        );
+        let left: Vec<(&str, Why)> = left_out.iter().map(|l| (l.path.as_str(), l.why)).collect();
+        assert_eq!(left, [("/output", Why::Written), ("/temporary", Why::Gone)]);
+    }
+}
