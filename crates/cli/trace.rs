@@ -117,9 +117,10 @@ fn summary(t: &Trace) -> String {
     );
     if t.files {
         s.push_str(&format!(
-            ", {} opened, {} directories listed",
+            ", {} opened, {} directories listed, {} looked up",
             n(Kind::Open),
-            n(Kind::List)
+            n(Kind::List),
+            n(Kind::Stat)
         ));
     }
     s
@@ -154,6 +155,7 @@ pub(crate) fn recipe(trace: &Trace) -> Traced {
                 Kind::Map => Seen::Mapped,
                 Kind::Open => Seen::Opened,
                 Kind::List => Seen::Listed,
+                Kind::Stat => Seen::Examined,
             },
             path: PathBuf::from(&e.path),
         })

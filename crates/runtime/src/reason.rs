@@ -45,6 +45,8 @@ pub enum Seen {
     Mapped,
     Opened,
     Listed,
+    /// Looked up (`stat`, `access`): its presence is what the program checks.
+    Examined,
 }
 
 impl std::fmt::Display for Seen {
@@ -54,6 +56,7 @@ impl std::fmt::Display for Seen {
             Seen::Mapped => "mapped",
             Seen::Opened => "opened",
             Seen::Listed => "listed",
+            Seen::Examined => "examined",
         })
     }
 }

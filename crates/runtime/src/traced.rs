@@ -62,7 +62,7 @@ impl Traced {
     pub fn left_out(&self) -> Vec<(&Path, &'static str)> {
         let mut out: Vec<(&Path, &'static str)> = Vec::new();
         for o in &self.observations {
-            if matches!(o.seen, Seen::Opened | Seen::Listed) {
+            if matches!(o.seen, Seen::Opened | Seen::Listed | Seen::Examined) {
                 if let Some(why) = not_copied(&o.path) {
                     if !out.iter().any(|(p, _)| *p == o.path) {
                         out.push((&o.path, why));
@@ -155,17 +155,22 @@ impl Recipe for Traced {
                         None => continue,
                     }
                 }
-                Seen::Opened if not_copied(&path).is_none() => Want::File(path),
-                Seen::Listed if not_copied(&path).is_none() => {
+                // A file read or looked up, or a directory listed or looked up.
+                Seen::Opened | Seen::Listed | Seen::Examined if not_copied(&path).is_none() => {
                     let Ok((_, meta)) = root.metadata(&path) else {
                         continue;
                     };
-                    Want::Dir {
-                        path,
-                        mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
+                    if meta.is_dir() {
+                        Want::Dir {
+                            path,
+                            mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions())
+                                & 0o7777,
+                        }
+                    } else {
+                        Want::File(path)
                     }
                 }
-                Seen::Opened | Seen::Listed => continue,
+                Seen::Opened | Seen::Listed | Seen::Examined => continue,
             };
             out.push(Addition { want, reason });
         }

@@ -18,6 +18,10 @@ pub(crate) enum Call {
     Mmap,
     /// `getdents64(fd, ...)` or `getdents(fd, ...)`.
     Getdents,
+    /// `stat`, `lstat`, `access` (and their 64-bit x86 forms): `(path, ...)`.
+    Stat,
+    /// `newfstatat`, `statx`, `faccessat`, `faccessat2`: `(dirfd, path, ...)`.
+    StatAt,
 }
 
 /// `AUDIT_ARCH_I386` (`<linux/audit.h>`): the `arch` of a 32-bit x86 process's call.
@@ -49,6 +53,11 @@ fn native(nr: i64) -> Option<Call> {
         libc::SYS_getdents64 => Call::Getdents,
         #[cfg(target_arch = "x86_64")]
         libc::SYS_getdents => Call::Getdents,
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_stat | libc::SYS_lstat | libc::SYS_access => Call::Stat,
+        #[cfg(target_pointer_width = "64")]
+        libc::SYS_newfstatat => Call::StatAt,
+        libc::SYS_statx | libc::SYS_faccessat | libc::SYS_faccessat2 => Call::StatAt,
         _ => return None,
     })
 }
@@ -59,6 +68,8 @@ fn i386(nr: u64) -> Option<Call> {
     Some(match nr {
         5 => Call::Open,
         11 => Call::Execve,
+        33 | 106 | 107 | 195 | 196 => Call::Stat,
+        300 | 307 | 383 | 439 => Call::StatAt,
         141 | 220 => Call::Getdents,
         192 => Call::Mmap,
         295 => Call::OpenAt,

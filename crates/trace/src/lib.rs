@@ -122,6 +122,9 @@ pub enum Kind {
     Open,
     /// Read the entries of it (a directory; recorded with [`Command::files`]).
     List,
+    /// Looked it up with `stat` or `access` (a file or a directory whose presence the
+    /// program checks, as Python checks its landmarks; recorded with [`Command::files`]).
+    Stat,
 }
 
 /// Something seen that the trace does not count.

@@ -35,24 +35,34 @@ impl Raw {
 
 /// The events of `raw` that name what was there before the run (`start`) and still is,
 /// with the right kind of file: a regular file for what was executed, mapped or opened, a
-/// directory for what was listed. A file also mapped or executed is not also "opened".
+/// directory for what was listed, either for what was looked up. A file also mapped or
+/// executed is not also "opened", and one used any way is not also "looked up".
 /// Paths are in-root; `root` is where the root is on the host (`None`: the host).
 pub(crate) fn settle(raw: Raw, root: Option<&Path>, start: Stamp) -> (Vec<Event>, Vec<LeftOut>) {
     let host = |p: &Path| match root {
         Some(r) => r.join(p.strip_prefix("/").unwrap_or(p)),
         None => p.to_path_buf(),
     };
-    let loaded: HashSet<&Path> = raw
-        .events
-        .iter()
-        .filter(|e| matches!(e.2, Kind::Map | Kind::Exec))
-        .map(|e| e.3.as_path())
-        .collect();
+    let of = |kinds: &[Kind]| -> HashSet<&Path> {
+        raw.events
+            .iter()
+            .filter(|e| kinds.contains(&e.2))
+            .map(|e| e.3.as_path())
+            .collect()
+    };
+    let loaded = of(&[Kind::Map, Kind::Exec]);
+    let read = of(&[Kind::Map, Kind::Exec, Kind::Open, Kind::List]);
     let mut events = Vec::new();
     let mut left_out: Vec<LeftOut> = Vec::new();
     let mut said = HashSet::new();
     for (pid, program, kind, path) in &raw.events {
-        if *kind == Kind::Open && loaded.contains(path.as_path()) {
+        // What a path was used for says more than that it was opened or looked up.
+        let covered = match kind {
+            Kind::Open => loaded.contains(path.as_path()),
+            Kind::Stat => read.contains(path.as_path()),
+            _ => false,
+        };
+        if covered {
             continue;
         }
         let mut leave = |why: Why| {
@@ -77,6 +87,7 @@ pub(crate) fn settle(raw: Raw, root: Option<&Path>, start: Stamp) -> (Vec<Event>
         let fits = match kind {
             Kind::List => meta.is_dir(),
             Kind::Exec | Kind::Map | Kind::Open => meta.is_file(),
+            Kind::Stat => meta.is_file() || meta.is_dir(),
         };
         if !fits {
             continue;

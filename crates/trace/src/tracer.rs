@@ -402,7 +402,19 @@ impl<'a> Tracer<'a> {
                     self.record(pid, Kind::List, path);
                 }
             }
-            Call::Getdents | Call::Execve | Call::ExecveAt => {}
+            Call::Stat | Call::StatAt if self.cmd.files => {
+                let (dirfd, name) = match entry.call {
+                    Call::Stat => (libc::AT_FDCWD, a[0]),
+                    _ => (a[0] as i32, a[1]),
+                };
+                // An empty name (`fstat` as `AT_EMPTY_PATH`) asks about an open
+                // descriptor, not whether a name is there.
+                let name = read_path(pid, name).filter(|n| !n.as_os_str().is_empty());
+                if let Some(path) = name.and_then(|n| self.absolute(pid, dirfd, &n)) {
+                    self.record(pid, Kind::Stat, path);
+                }
+            }
+            Call::Getdents | Call::Stat | Call::StatAt | Call::Execve | Call::ExecveAt => {}
         }
     }
 
