@@ -20,4 +20,5 @@ mod image_safety;
 mod recipes;
 mod scenarios;
 mod sysroot;
+mod trace;
 mod util;

@@ -1,4 +1,4 @@
-//! The JSON report, schema version 2, mirrored from `docs/json.md` with `deny_unknown_fields`
+//! The JSON report, schema version 3, mirrored from `docs/json.md` with `deny_unknown_fields`
 //! and closed enums: a field or value added, renamed or removed without a schema change fails
 //! every test that reads a report.
 
@@ -16,6 +16,43 @@ pub(crate) struct Report {
     pub(crate) targets: Vec<Target>,
     /// With `--emit`/`--emit-rootfs` and `--format json`: what the user added.
     pub(crate) image: Option<ImageReport>,
+    /// With `--trace` or `--trace-load`: the run.
+    pub(crate) trace: Option<TraceReport>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TraceReport {
+    pub(crate) command: Vec<String>,
+    pub(crate) program: String,
+    pub(crate) cwd: String,
+    pub(crate) exit: TraceExit,
+    pub(crate) processes: u32,
+    pub(crate) files: bool,
+    pub(crate) left_out: Vec<LeftOut>,
+}
+
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TraceExit {
+    pub(crate) code: Option<i32>,
+    pub(crate) signal: Option<i32>,
+    pub(crate) timed_out: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LeftOut {
+    pub(crate) path: String,
+    pub(crate) why: LeftOutWhy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum LeftOutWhy {
+    Written,
+    Gone,
+    NotUtf8,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +198,7 @@ pub(crate) enum AddedKind {
     Group,
     Cmd,
     Mention,
+    Program,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,6 +208,9 @@ pub(crate) struct Evidence {
     pub(crate) text: String,
     pub(crate) file: Option<String>,
     pub(crate) line: Option<usize>,
+    /// For `traced`: the process and the program it ran.
+    pub(crate) pid: Option<u32>,
+    pub(crate) program: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -181,6 +222,7 @@ pub(crate) enum EvidenceKind {
     Note,
     Rule,
     Option,
+    Traced,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -201,6 +243,8 @@ pub(crate) enum How {
     MuslPath,
     /// An object a run-time recipe loaded.
     Recipe,
+    /// An object a traced run mapped that nothing else explains.
+    Traced,
 }
 
 #[derive(Debug, Deserialize)]

@@ -161,6 +161,10 @@ impl Recipe for Traced {
                         continue;
                     };
                     if meta.is_dir() {
+                        // The image has a root directory of its own.
+                        if path.parent().is_none() {
+                            continue;
+                        }
                         Want::Dir {
                             path,
                             mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions())

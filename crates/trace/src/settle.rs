@@ -80,7 +80,7 @@ pub(crate) fn settle(raw: Raw, root: Option<&Path>, start: Stamp) -> (Vec<Event>
                 continue;
             }
         };
-        if (meta.ctime(), meta.ctime_nsec()) >= start {
+        if written(&meta, start) {
             leave(Why::Written);
             continue;
         }
@@ -106,6 +106,24 @@ pub(crate) fn settle(raw: Raw, root: Option<&Path>, start: Stamp) -> (Vec<Event>
     (events, left_out)
 }
 
+/// Whether the run made this: a file it created or changed, a directory it created (one it
+/// only added entries to changed too, but was there before). Without birth times a
+/// directory counts as found.
+fn written(meta: &std::fs::Metadata, start: Stamp) -> bool {
+    if !meta.is_dir() {
+        return (meta.ctime(), meta.ctime_nsec()) >= start;
+    }
+    meta.created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .is_some_and(|d| {
+            (
+                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                i64::from(d.subsec_nanos()),
+            ) >= start
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +139,8 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(30));
         let start = now();
         std::fs::write(d.join("output"), "y").unwrap();
+        std::fs::write(d.join("listed/new"), "y").unwrap();
+        std::fs::create_dir(d.join("made")).unwrap();
         let p = |n: &str| Path::new("/").join(n);
         let prog = PathBuf::from("/bin/prog");
         let mut raw = Raw::default();
@@ -131,6 +151,7 @@ mod tests {
         raw.push(1, prog.clone(), Kind::Open, p("listed"));
         raw.push(1, prog.clone(), Kind::List, p("listed"));
         raw.push(1, prog.clone(), Kind::List, p("input"));
+        raw.push(1, prog.clone(), Kind::List, p("made"));
         raw.push(1, prog.clone(), Kind::Open, p("lib.so"));
         raw.push(1, prog.clone(), Kind::Map, p("lib.so"));
         let (events, left_out) = settle(raw, Some(d), start);
@@ -147,6 +168,11 @@ mod tests {
             ]
         );
         let left: Vec<(&str, Why)> = left_out.iter().map(|l| (l.path.as_str(), l.why)).collect();
-        assert_eq!(left, [("/output", Why::Written), ("/temporary", Why::Gone)]);
+        let birth_times = std::fs::metadata(d).unwrap().created().is_ok();
+        let mut want = vec![("/output", Why::Written), ("/temporary", Why::Gone)];
+        if birth_times {
+            want.push(("/made", Why::Written));
+        }
+        assert_eq!(left, want);
     }
 }
