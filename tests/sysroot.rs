@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use depclose_elf::{FileKind, Linkage, ObjectType};
@@ -465,6 +466,15 @@ fn remove_tree(dir: &Path) {
 /// Returns it and the time debootstrap took (`None`: reused); Err says what this machine
 /// lacks for it (a mirror, binfmt_misc), a reason to skip.
 fn sysroot(arch: &Arch) -> Result<(PathBuf, Option<Duration>), String> {
+    // Two tests may want the same tree at once: one builds it, the other waits and reuses.
+    static BUILDING: Mutex<BTreeMap<&str, Arc<Mutex<()>>>> = Mutex::new(BTreeMap::new());
+    let lock = BUILDING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(arch.name)
+        .or_default()
+        .clone();
+    let _building = lock.lock().unwrap_or_else(|e| e.into_inner());
     let cache = cache_dir();
     fs::create_dir_all(&cache).unwrap();
     let dir = cache.join(format!("{SUITE}-{}", arch.name));
@@ -818,4 +828,70 @@ fn image_gets_its_own_ld_so_cache_for_conf_directories() {
         );
         run_ok(command("chroot").arg(&image).args(["/usr/bin/ls", "/"]));
     }
+}
+
+/// `--trace` inside a root runs the command there with chroot: what it executes and maps
+/// is named as inside the root (`env` executes `ls`, whose library is found through the
+/// root's cache), and the image of the trace runs on its own.
+#[test]
+fn tracing_in_a_sysroot_runs_the_command_inside_it() {
+    const TEST: &str = "tracing_in_a_sysroot_runs_the_command_inside_it";
+    if !util::chroot_works(TEST) || !util::have(TEST, &["ldconfig"]) {
+        return;
+    }
+    let t = tiny_sysroot();
+    run_ok(command("ldconfig").arg("-r").arg(&t.root));
+    let (report, code, stderr) = depclose_json(
+        &t.root,
+        &["--trace", "--"],
+        &["/usr/bin/env".into(), "/usr/bin/ls".into(), "/".into()],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let trace = report.trace.as_ref().unwrap();
+    assert_eq!(trace.program, "/usr/bin/env");
+    assert_eq!(trace.exit.code, Some(0), "{stderr}");
+    let ls = target(&report, "/usr/bin/ls");
+    assert!(
+        ls.objects.iter().any(|o| o.path == t.extra_path),
+        "{:?}",
+        ls.objects.iter().map(|o| &o.path).collect::<Vec<_>>()
+    );
+    let image = t.root.parent().unwrap().join("image");
+    run_ok(
+        command(DEPCLOSE)
+            .arg("--root")
+            .arg(&t.root)
+            .arg("--emit-rootfs")
+            .arg(&image)
+            .args(["--trace", "--", "/usr/bin/env", "/usr/bin/ls", "/"]),
+    );
+    run_ok(
+        command("chroot")
+            .arg(&image)
+            .args(["/usr/bin/env", "/usr/bin/ls", "/"]),
+    );
+}
+
+/// A root of another architecture: its programs would not run here, so `--trace` refuses
+/// before running anything.
+#[test]
+fn debootstrap_arm64_is_not_traced() {
+    const TEST: &str = "debootstrap_arm64_is_not_traced";
+    if !enabled(TEST) {
+        return;
+    }
+    let root = match sysroot(&ARM64) {
+        Ok((root, _)) => root,
+        Err(why) => {
+            util::skip(TEST, why);
+            return;
+        }
+    };
+    let run = util::run(command(DEPCLOSE).arg("--root").arg(&root).args([
+        "--trace",
+        "--",
+        "/usr/bin/true",
+    ]));
+    assert_eq!(run.code, Some(2), "{run}");
+    assert!(run.stderr.contains("does not run on this machine"), "{run}");
 }

@@ -574,3 +574,21 @@ fn trace_options_are_checked_before_anything_runs() {
     assert!(run.stderr.contains("format 99"), "{run}");
     assert!(!run.stderr.contains("panicked"), "{run}");
 }
+
+#[test]
+fn a_program_of_another_architecture_is_not_traced() {
+    let env = TestEnv::new();
+    // /bin/true with the ELF header's machine said to be AArch64 (183).
+    let mut bytes = std::fs::read("/bin/true").unwrap();
+    bytes[18..20].copy_from_slice(&183u16.to_le_bytes());
+    let fake = env.write("true-arm64", &bytes);
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = env.depclose(["--trace".as_ref(), "--".as_ref(), fake.as_os_str()]);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("ELF machine 183 does not run on this machine"),
+        "{run}"
+    );
+    assert!(!run.stderr.contains("tracing:"), "{run}");
+}
