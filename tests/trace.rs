@@ -337,7 +337,7 @@ fn the_timeout_stops_the_whole_process_tree() {
     loop {
         let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
-            .and_then(|s| Some(s.rsplit_once(") ")?.1.chars().next()?));
+            .and_then(|s| s.rsplit_once(") ")?.1.chars().next());
         match state {
             None | Some('Z' | 'X') => break,
             Some(s) if Instant::now() > deadline => {
