@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::io::{self, Write};
+use std::path::Path;
 
 use depclose_resolve::{
     Attempt, Closure, EdgeTarget, Found, How, Missing, MissingKind, Object, Outcome,
@@ -103,6 +104,15 @@ pub(crate) fn how(c: &Closure, f: &Found) -> String {
     }
 }
 
+/// Why the program `target` joined, if another program executes it (a traced run saw it).
+fn executed_by<'a>(added: &'a [Vec<Added>], target: &Path) -> Option<&'a Reason> {
+    added
+        .iter()
+        .flatten()
+        .find(|a| matches!(&a.want, Want::Program(p) if p == target))
+        .map(|a| &a.reason)
+}
+
 /// Who needs whom: each object under the object that first loaded it; later references
 /// are shown once, without their subtree.
 pub(crate) fn tree(
@@ -111,6 +121,7 @@ pub(crate) fn tree(
     added: &[Vec<Added>],
     user: &[UserAddition],
 ) -> io::Result<()> {
+    let added_all = added;
     for (c, added) in closures.iter().zip(added) {
         for s in &c.scripts {
             writeln!(out, "{} (#! {})", s.path.display(), s.interpreter)?;
@@ -127,6 +138,9 @@ pub(crate) fn tree(
             depclose_elf::Linkage::StaticPie => "static-pie".to_owned(),
         };
         writeln!(out, "{} [{kind}]", main.path)?;
+        if let Some(r) = executed_by(added_all, &c.target) {
+            writeln!(out, "  executed at run time: {r}")?;
+        }
         let mut shown = vec![false; c.objects.len()];
         shown[0] = true;
         branch(out, c, added, 0, "", &mut shown)?;
@@ -298,6 +312,7 @@ pub(crate) fn why(
     name: &str,
 ) -> io::Result<bool> {
     let mut any = false;
+    let all = added;
     for (c, added) in closures.iter().zip(added) {
         if let Some(id) = c.objects.iter().position(|o| matches(o, name)) {
             any = true;
@@ -330,6 +345,9 @@ pub(crate) fn why(
             }
             if let Some(r) = recipe_reason(added, id) {
                 writeln!(out, "  loaded at run time: {r}")?;
+            }
+            if let Some(r) = executed_by(all, &c.target).filter(|_| id == 0) {
+                writeln!(out, "  executed at run time: {r}")?;
             }
             if !o.trace.is_empty() {
                 writeln!(out, "  the search (as LD_DEBUG=libs shows it):")?;
