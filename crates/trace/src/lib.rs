@@ -10,6 +10,7 @@
 mod calls;
 mod error;
 mod settle;
+mod spawn;
 mod tracer;
 
 use std::ffi::OsString;
@@ -111,7 +112,7 @@ pub struct Event {
 }
 
 /// What a process did with a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// Executed it (a program or a `#!` script).

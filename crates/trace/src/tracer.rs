@@ -7,10 +7,9 @@
 //! `execve`, whose memory is gone by then and is read at the entry.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,9 +37,14 @@ pub fn run(cmd: &Command) -> Result<Trace, Error> {
             return Err(Error::NeedsRoot { root: root.clone() });
         }
     }
+    run_with(cmd, &crate::calls::filter(cmd.files))
+}
+
+/// [`run`] with a seccomp filter of the caller's (none: stop at every call).
+fn run_with(cmd: &Command, filter: &[libc::sock_filter]) -> Result<Trace, Error> {
     let start = crate::settle::now();
-    let child = spawn(cmd)?;
-    let main = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let child = crate::spawn::spawn(cmd, filter)?;
+    let main = child.pid;
     let mut tracer = Tracer::new(cmd, main);
     let terminal = Terminal::give(main);
     let watchdog = Watchdog::start(cmd.timeout);
@@ -49,7 +53,10 @@ pub fn run(cmd: &Command) -> Result<Trace, Error> {
     if let Some(t) = terminal {
         t.restore();
     }
-    let exit = result?;
+    let exit = match result? {
+        Some(exit) => exit,
+        None => return Err(child.failure(&cmd.program)),
+    };
     let root = cmd.root.as_deref();
     let (events, left_out) = settle(tracer.raw, root, start);
     Ok(Trace {
@@ -67,60 +74,6 @@ pub fn run(cmd: &Command) -> Result<Trace, Error> {
         events,
         left_out,
     })
-}
-
-/// Start the command: in a process group of its own (the timeout stops the group), inside
-/// the root if one is given, traced from its first instruction. It stops at the `SIGTRAP`
-/// that follows its `execve`.
-fn spawn(cmd: &Command) -> Result<std::process::Child, Error> {
-    let spawn_error = |source| Error::Spawn {
-        program: cmd.program.clone(),
-        source,
-    };
-    let c_path = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|e| spawn_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))
-    };
-    let root = cmd.root.as_deref().map(c_path).transpose()?;
-    // Inside a root the cwd must be inside it too.
-    let cwd = match (&cmd.cwd, &root) {
-        (Some(d), _) => Some(c_path(d)?),
-        (None, Some(_)) => Some(c_path(Path::new("/"))?),
-        (None, None) => None,
-    };
-    let mut c = std::process::Command::new(&cmd.program);
-    if let Some((first, rest)) = cmd.args.split_first() {
-        c.arg0(first).args(rest);
-    }
-    if cmd.stdout_to_stderr {
-        c.stdout(std::io::stderr());
-    }
-    // SAFETY: between fork and exec the closure makes only async-signal-safe system calls
-    // on memory prepared before the fork.
-    unsafe {
-        c.pre_exec(move || {
-            let check = |r: libc::c_int| {
-                if r == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            };
-            check(libc::setpgid(0, 0))?;
-            if let Some(r) = &root {
-                check(libc::chroot(r.as_ptr()))?;
-            }
-            if let Some(d) = &cwd {
-                check(libc::chdir(d.as_ptr()))?;
-            }
-            let null = std::ptr::null_mut::<libc::c_void>();
-            if libc::ptrace(libc::PTRACE_TRACEME, 0, null, null) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    c.spawn().map_err(spawn_error)
 }
 
 /// What the tracer knows of one task (a process or a thread).
@@ -157,6 +110,10 @@ struct Tracer<'a> {
     killed: bool,
     /// Where the command started (in-root).
     cwd: PathBuf,
+    /// A seccomp filter stops the tasks at the calls of interest only.
+    seccomp: bool,
+    /// The command's process executed the program.
+    executed: bool,
 }
 
 impl<'a> Tracer<'a> {
@@ -171,6 +128,8 @@ impl<'a> Tracer<'a> {
             exit: None,
             killed: false,
             cwd: PathBuf::from("/"),
+            seccomp: false,
+            executed: false,
         }
     }
 
@@ -182,22 +141,27 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    /// Follow every task until none is left; how the command's own process ended.
-    fn follow(&mut self, fired: &AtomicBool) -> Result<Exit, Error> {
+    /// Follow every task until none is left; how the command's own process ended, or
+    /// `None` if it never executed the program (the child says why).
+    fn follow(&mut self, fired: &AtomicBool) -> Result<Option<Exit>, Error> {
         let main = self.main;
         match waitpid(main, Some(WaitPidFlag::__WALL)) {
-            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
-            Ok(WaitStatus::Exited(_, code)) => return Ok(Exit::Code(code)),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Exit::Signal(sig as i32)),
+            Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
+            Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => return Ok(None),
             Ok(_) => return Err(self.ptrace_error("the first stop")(Errno::EPROTO)),
             Err(e) => return Err(self.ptrace_error("waitpid")(e)),
         }
-        let options = Options::PTRACE_O_TRACESYSGOOD
+        // With the filter in place only the calls it names stop; without, every call.
+        self.seccomp = seccomp_mode(main) == Some(2);
+        let mut options = Options::PTRACE_O_TRACESYSGOOD
             | Options::PTRACE_O_TRACEEXEC
             | Options::PTRACE_O_TRACEFORK
             | Options::PTRACE_O_TRACEVFORK
             | Options::PTRACE_O_TRACECLONE
             | Options::PTRACE_O_EXITKILL;
+        if self.seccomp {
+            options |= Options::PTRACE_O_TRACESECCOMP;
+        }
         ptrace::setoptions(main, options).map_err(self.ptrace_error("PTRACE_SETOPTIONS"))?;
         self.cwd = self
             .proc_path(main, "cwd")
@@ -209,8 +173,7 @@ impl<'a> Tracer<'a> {
                 ..Task::default()
             },
         );
-        self.record(main, Kind::Exec, self.cmd.program.clone());
-        resume(main, None);
+        self.resume(main, None);
         loop {
             if fired.load(Ordering::Relaxed) && !self.killed {
                 self.kill_all();
@@ -225,23 +188,39 @@ impl<'a> Tracer<'a> {
             match status {
                 WaitStatus::Exited(pid, code) => self.gone(pid, Exit::Code(code)),
                 WaitStatus::Signaled(pid, sig, _) => self.gone(pid, Exit::Signal(sig as i32)),
-                WaitStatus::PtraceSyscall(pid) => {
+                WaitStatus::PtraceSyscall(pid)
+                | WaitStatus::PtraceEvent(pid, _, libc::PTRACE_EVENT_SECCOMP) => {
                     self.syscall(pid);
-                    resume(pid, None);
+                    self.resume(pid, None);
                 }
                 WaitStatus::PtraceEvent(pid, _, event) => {
                     self.event(pid, event);
-                    resume(pid, None);
+                    self.resume(pid, None);
                 }
                 WaitStatus::Stopped(pid, sig) => self.signal(pid, sig),
                 _ => {}
             }
         }
-        Ok(if self.killed {
+        if !self.executed {
+            return Ok(None);
+        }
+        Ok(Some(if self.killed {
             Exit::TimedOut(self.cmd.timeout.as_secs())
         } else {
             self.exit.unwrap_or(Exit::Code(0))
-        })
+        }))
+    }
+
+    /// Let `pid` run, passing `sig`: to its next call or event, or — with the filter, and
+    /// no call of interest under way — to the next call the filter stops at. A task killed
+    /// meanwhile is gone.
+    fn resume(&self, pid: Pid, sig: Option<Signal>) {
+        let in_call = self.tasks.get(&pid).is_some_and(|t| t.entry.is_some());
+        let _ = if self.seccomp && !in_call {
+            ptrace::cont(pid, sig)
+        } else {
+            ptrace::syscall(pid, sig)
+        };
     }
 
     fn gone(&mut self, pid: Pid, how: Exit) {
@@ -271,12 +250,12 @@ impl<'a> Tracer<'a> {
         };
         if task.fresh && sig == Signal::SIGSTOP {
             task.fresh = false;
-            resume(pid, None);
+            self.resume(pid, None);
             return;
         }
         match ptrace::getsiginfo(pid) {
-            Err(Errno::EINVAL) => resume(pid, None),
-            _ => resume(pid, Some(sig)),
+            Err(Errno::EINVAL) => self.resume(pid, None),
+            _ => self.resume(pid, Some(sig)),
         }
     }
 
@@ -295,13 +274,14 @@ impl<'a> Tracer<'a> {
                 self.processes += 1;
                 if self.early.remove(&new) {
                     self.tasks.insert(new, task);
-                    resume(new, None);
+                    self.resume(new, None);
                 } else {
                     task.fresh = true;
                     self.tasks.insert(new, task);
                 }
             }
             libc::PTRACE_EVENT_EXEC => {
+                self.executed = true;
                 // A thread that executes takes over its process's pid; its own is gone.
                 let former = msg
                     .and_then(|m| i32::try_from(m).ok())
@@ -331,12 +311,19 @@ impl<'a> Tracer<'a> {
             return;
         };
         match info.op {
-            libc::PTRACE_SYSCALL_INFO_ENTRY => {
-                // SAFETY: `op` says the entry member is the one the kernel filled.
-                let e = unsafe { info.u.entry };
-                let entry = classify(info.arch, e.nr).map(|call| Entry {
+            libc::PTRACE_SYSCALL_INFO_ENTRY | libc::PTRACE_SYSCALL_INFO_SECCOMP => {
+                // SAFETY: `op` says which member the kernel filled; the seccomp one starts
+                // with the same number and arguments.
+                let (nr, args) = if info.op == libc::PTRACE_SYSCALL_INFO_ENTRY {
+                    let e = unsafe { info.u.entry };
+                    (e.nr, e.args)
+                } else {
+                    let e = unsafe { info.u.seccomp };
+                    (e.nr, e.args)
+                };
+                let entry = classify(info.arch, nr).map(|call| Entry {
                     call,
-                    args: e.args,
+                    args,
                     exec: None,
                 });
                 let entry = entry.map(|mut entry| {
@@ -508,9 +495,13 @@ impl<'a> Tracer<'a> {
     }
 }
 
-/// Let `pid` run to its next call or event, passing `sig`; a task killed meanwhile is gone.
-fn resume(pid: Pid, sig: Option<Signal>) {
-    let _ = ptrace::syscall(pid, sig);
+/// The `Seccomp:` field of `/proc/PID/status` (2: a filter is installed).
+fn seccomp_mode(pid: Pid) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Seccomp:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// What descriptor `fd` of `pid` is, as the kernel names it.
@@ -653,5 +644,75 @@ impl Drop for Watchdog {
             // SAFETY: puts back the action that was there before.
             let _ = unsafe { signal::sigaction(Signal::SIGALRM, old) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(files: bool) -> Command {
+        Command {
+            program: PathBuf::from("/bin/sh"),
+            args: [
+                "sh",
+                "-c",
+                "cat /etc/hostname >/dev/null; ls / >/dev/null; exit 4",
+            ]
+            .iter()
+            .map(OsString::from)
+            .collect(),
+            root: None,
+            cwd: None,
+            timeout: Duration::from_secs(30),
+            files,
+            stdout_to_stderr: false,
+        }
+    }
+
+    /// Without a filter every call stops; what is seen must be the same.
+    #[test]
+    fn the_filter_changes_the_cost_not_what_is_seen() {
+        for files in [false, true] {
+            let cmd = command(files);
+            let filtered = run(&cmd).unwrap();
+            let stepped = run_with(&cmd, &[]).unwrap();
+            let seen = |t: &Trace| -> Vec<(String, Kind, String)> {
+                let mut v: Vec<_> = t
+                    .events
+                    .iter()
+                    .map(|e| (e.program.clone(), e.kind, e.path.clone()))
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(seen(&filtered), seen(&stepped), "files: {files}");
+            assert_eq!(filtered.exit, Exit::Code(4));
+            assert_eq!(stepped.exit, Exit::Code(4));
+            assert!(
+                filtered
+                    .events
+                    .iter()
+                    .any(|e| e.kind == Kind::Exec && e.path.ends_with("/ls"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_program_that_cannot_be_executed_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("text");
+        std::fs::write(&text, "not a program\n").unwrap();
+        let mut cmd = command(false);
+        cmd.program = text.clone();
+        let err = run(&cmd).unwrap_err().to_string();
+        assert!(err.contains("execve: Permission denied"), "{err}");
+        std::fs::set_permissions(&text, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let err = run(&cmd).unwrap_err().to_string();
+        assert!(err.contains("execve: Exec format error"), "{err}");
+        cmd.program = PathBuf::from("/no/such/program");
+        let err = run(&cmd).unwrap_err().to_string();
+        assert!(err.contains("No such file"), "{err}");
     }
 }
