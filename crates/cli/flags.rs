@@ -110,8 +110,9 @@ pub(crate) struct Args {
     #[arg(long, help_heading = "Trace", conflicts_with = "trace_load")]
     pub(crate) trace: bool,
 
-    /// Also add every file the run opened for reading and every directory it listed
-    /// (never /proc, /sys, /dev; not what the run wrote itself, secrets or home directories).
+    /// Also add every file the run opened for reading or mapped, every directory it listed,
+    /// and every file or directory it looked up with stat or access (never /proc, /sys,
+    /// /dev; not what the run wrote itself, secrets or home directories).
     #[arg(long, help_heading = "Trace")]
     pub(crate) trace_files: bool,
 

@@ -62,11 +62,16 @@ impl Traced {
     pub fn left_out(&self) -> Vec<(&Path, &'static str)> {
         let mut out: Vec<(&Path, &'static str)> = Vec::new();
         for o in &self.observations {
-            if matches!(o.seen, Seen::Opened | Seen::Listed | Seen::Examined) {
-                if let Some(why) = not_copied(&o.path) {
-                    if !out.iter().any(|(p, _)| *p == o.path) {
-                        out.push((&o.path, why));
-                    }
+            let why = match o.seen {
+                Seen::Opened | Seen::Listed | Seen::Examined => not_copied(&o.path),
+                // A mapped file is an ELF object (always added) or data (with files), and
+                // only the fixed list holds data that is mapped (the loader's cache).
+                Seen::Mapped if self.files => fixed(&o.path),
+                Seen::Mapped | Seen::Executed => None,
+            };
+            if let Some(why) = why {
+                if !out.iter().any(|(p, _)| *p == o.path) {
+                    out.push((&o.path, why));
                 }
             }
         }
@@ -89,14 +94,24 @@ impl Traced {
     }
 }
 
+/// Why a file the run read is not copied: one the image provides, a secret, or a home
+/// directory's.
 fn not_copied(path: &Path) -> Option<&'static str> {
-    if let Some((_, why)) = NOT_COPIED.iter().find(|(p, _)| path == Path::new(p)) {
+    if let Some(why) = fixed(path) {
         return Some(why);
     }
     HOMES
         .iter()
         .any(|h| path.starts_with(h))
         .then_some("a home directory's file is the user's own (--add it if the image needs it)")
+}
+
+/// Why `path` is one of [`NOT_COPIED`], if it is.
+fn fixed(path: &Path) -> Option<&'static str> {
+    NOT_COPIED
+        .iter()
+        .find(|(p, _)| path == Path::new(p))
+        .map(|(_, why)| *why)
 }
 
 impl Recipe for Traced {

@@ -2,6 +2,9 @@
 //! found in place (not what it wrote), each path of the kind of file its event needs.
 
 use std::collections::HashSet;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -39,9 +42,11 @@ impl Raw {
 /// executed is not also "opened", and one used any way is not also "looked up".
 /// Paths are in-root; `root` is where the root is on the host (`None`: the host).
 pub(crate) fn settle(raw: Raw, root: Option<&Path>, start: Stamp) -> (Vec<Event>, Vec<LeftOut>) {
-    let host = |p: &Path| match root {
-        Some(r) => r.join(p.strip_prefix("/").unwrap_or(p)),
-        None => p.to_path_buf(),
+    let inside = root.map(InRoot::new);
+    let metadata = |p: &Path| match (&inside, root) {
+        (Some(Ok(r)), _) => r.metadata(p),
+        (_, Some(r)) => std::fs::metadata(r.join(p.strip_prefix("/").unwrap_or(p))),
+        (_, None) => std::fs::metadata(p),
     };
     let of = |kinds: &[Kind]| -> HashSet<&Path> {
         raw.events
@@ -73,7 +78,7 @@ pub(crate) fn settle(raw: Raw, root: Option<&Path>, start: Stamp) -> (Vec<Event>
                 });
             }
         };
-        let meta = match std::fs::metadata(host(path)) {
+        let meta = match metadata(path) {
             Ok(m) => m,
             Err(_) => {
                 leave(Why::Gone);
@@ -106,6 +111,50 @@ pub(crate) fn settle(raw: Raw, root: Option<&Path>, start: Stamp) -> (Vec<Event>
     (events, left_out)
 }
 
+/// A root directory, for looking paths up as the programs inside it see them: an absolute
+/// symlink leads to the root's own file, not the host's (`openat2` with `RESOLVE_IN_ROOT`).
+struct InRoot(OwnedFd);
+
+impl InRoot {
+    fn new(root: &Path) -> std::io::Result<InRoot> {
+        let dir = std::fs::File::open(root)?;
+        Ok(InRoot(dir.into()))
+    }
+
+    fn metadata(&self, path: &Path) -> std::io::Result<std::fs::Metadata> {
+        let rel = CString::new(path.as_os_str().as_bytes())?;
+        /// `struct open_how` (`<linux/openat2.h>`).
+        #[repr(C)]
+        struct OpenHow {
+            flags: u64,
+            mode: u64,
+            resolve: u64,
+        }
+        let how = OpenHow {
+            flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+            mode: 0,
+            resolve: libc::RESOLVE_IN_ROOT,
+        };
+        // SAFETY: valid pointers to a C string and an `open_how` of the size passed.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                self.0.as_raw_fd(),
+                rel.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = libc::c_int::try_from(fd).map_err(|_| std::io::Error::other("bad descriptor"))?;
+        // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
+        let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        file.metadata()
+    }
+}
+
 /// Whether the run made this: a file it created or changed, a directory it created (one it
 /// only added entries to changed too, but was there before). Without birth times a
 /// directory counts as found.
@@ -135,6 +184,10 @@ mod tests {
         std::fs::write(d.join("input"), "x").unwrap();
         std::fs::create_dir(d.join("listed")).unwrap();
         std::fs::write(d.join("lib.so"), "x").unwrap();
+        // An absolute link inside the root: to the root's file, which the host lacks.
+        std::fs::create_dir(d.join("only-in-root")).unwrap();
+        std::fs::write(d.join("only-in-root/file"), "x").unwrap();
+        std::os::unix::fs::symlink("/only-in-root/file", d.join("link")).unwrap();
         // A coarse tick later, so that the files above are older than the run.
         std::thread::sleep(std::time::Duration::from_millis(30));
         let start = now();
@@ -145,6 +198,7 @@ mod tests {
         let prog = PathBuf::from("/bin/prog");
         let mut raw = Raw::default();
         raw.push(1, prog.clone(), Kind::Open, p("input"));
+        raw.push(1, prog.clone(), Kind::Open, p("link"));
         raw.push(2, prog.clone(), Kind::Open, p("input"));
         raw.push(1, prog.clone(), Kind::Open, p("output"));
         raw.push(1, prog.clone(), Kind::Open, p("temporary"));
@@ -163,6 +217,7 @@ mod tests {
             got,
             [
                 (1, Kind::Open, "/input"),
+                (1, Kind::Open, "/link"),
                 (1, Kind::List, "/listed"),
                 (1, Kind::Map, "/lib.so")
             ]
