@@ -95,6 +95,8 @@ pub(crate) enum Action {
     Print(Format),
     Why(String),
     Emit(Box<ImageSpec>),
+    /// `--audit`: the text report (`list`, the default), or `json`.
+    Audit(Format),
 }
 
 /// Where an image goes.
@@ -195,6 +197,19 @@ impl Config {
         } else if args.why.is_some() {
             return Err(Error::WhyWithImage);
         }
+        if args.audit {
+            let clash = [
+                ("--emit or --emit-rootfs", emitting),
+                ("--why", args.why.is_some()),
+                ("--format tree", args.format == Some(Format::Tree)),
+            ];
+            if let Some((flag, _)) = clash.iter().find(|(_, given)| *given) {
+                return Err(Error::option(
+                    format!("--audit with {flag}"),
+                    "the audit is a report of its own: text, or --format json",
+                ));
+            }
+        }
         let recipes = recipe_options(&args)?;
         let trace = trace_spec(&args, &host_cwd)?;
         let action = if emitting {
@@ -204,6 +219,8 @@ impl Config {
                 spec.cmd = t.command().iter().skip(1).cloned().collect();
             }
             Action::Emit(Box::new(spec))
+        } else if args.audit {
+            Action::Audit(args.format.unwrap_or(Format::List))
         } else if let Some(name) = args.why {
             Action::Why(name)
         } else {

@@ -84,6 +84,8 @@ pub(crate) enum Error {
     Pack(#[from] depclose_pack::Error),
     #[error(transparent)]
     Recipe(#[from] depclose_runtime::Error),
+    #[error(transparent)]
+    Packages(#[from] depclose_audit::packages::Error),
     /// Writing the listing or report to stdout.
     #[error("writing output: {0}")]
     Output(#[source] std::io::Error),

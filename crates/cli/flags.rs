@@ -104,6 +104,13 @@ pub(crate) struct Args {
     #[arg(long, help_heading = "Run time")]
     pub(crate) no_ca_certificates: bool,
 
+    /// Audit what each target pulls in: the package and licence of every object, its
+    /// hardening, search-path risks, unused dependencies, unresolved symbols and the library
+    /// versions it needs (docs/audit.md). A text report, or with -f json an `audit` in the
+    /// report. Reads files only.
+    #[arg(long, help_heading = "Audit")]
+    pub(crate) audit: bool,
+
     /// Run `-- CMD ARGS...` once, following every process it starts, and add what they
     /// executed and mapped (ELF objects) to the closure of CMD's program. The one mode in
     /// which depclose runs anything. The image's Cmd defaults to ARGS.

@@ -16,7 +16,7 @@ use depclose_runtime::{Added, Evidence, Reason, Want};
 use crate::error::Error;
 use crate::text::UserAddition;
 
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -111,6 +111,8 @@ struct Target<'a> {
     fatal: Option<FatalOut<'a>>,
     added: Vec<AddedOut>,
     notes: &'a [String],
+    /// With `--audit`: the closure summed up.
+    audit: Option<&'a depclose_audit::Summary>,
 }
 
 /// One thing a recipe added.
@@ -171,6 +173,8 @@ struct ObjectOut<'a> {
     sha256: String,
     runtime: bool,
     tried: Vec<AttemptOut<'a>>,
+    /// With `--audit`.
+    audit: Option<&'a depclose_audit::ObjectAudit>,
 }
 
 #[derive(Serialize)]
@@ -279,20 +283,32 @@ pub(crate) fn digests<'c>(
     Ok(digests.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
+/// What a report holds besides the closures.
+#[derive(Default)]
+pub(crate) struct Extras<'a> {
+    /// With an image: what the user added to it.
+    pub(crate) image: Option<&'a [UserAddition]>,
+    pub(crate) trace: Option<&'a depclose_trace::Trace>,
+    /// With `--audit`: one per closure.
+    pub(crate) audits: Option<&'a [depclose_audit::TargetAudit]>,
+}
+
 pub(crate) fn write(
     out: &mut impl Write,
     root: &Root,
     closures: &[Closure],
     added: &[Vec<Added>],
-    image: Option<&[UserAddition]>,
-    trace: Option<&depclose_trace::Trace>,
+    extras: &Extras<'_>,
     digests: &HashMap<&Path, String>,
 ) -> io::Result<()> {
     let targets = closures
         .iter()
         .zip(added)
-        .map(|(c, a)| target(c, a, digests))
+        .enumerate()
+        .map(|(i, (c, a))| target(c, a, digests, extras.audits.and_then(|x| x.get(i))))
         .collect();
+    let image = extras.image;
+    let trace = extras.trace;
     let report = Report {
         schema_version: SCHEMA_VERSION,
         root: root.dir().display().to_string(),
@@ -394,7 +410,12 @@ fn added_out(c: &Closure, a: &Added) -> AddedOut {
     }
 }
 
-fn target<'a>(c: &'a Closure, added: &[Added], digests: &HashMap<&Path, String>) -> Target<'a> {
+fn target<'a>(
+    c: &'a Closure,
+    added: &[Added],
+    digests: &HashMap<&Path, String>,
+    audit: Option<&'a depclose_audit::TargetAudit>,
+) -> Target<'a> {
     let path = |i: usize| c.objects[i].path.as_str();
     Target {
         target: c.target.display().to_string(),
@@ -448,6 +469,7 @@ fn target<'a>(c: &'a Closure, added: &[Added], digests: &HashMap<&Path, String>)
                 sha256: digests.get(o.real.as_path()).cloned().unwrap_or_default(),
                 runtime: o.runtime,
                 tried: attempts(&o.trace),
+                audit: audit.and_then(|a| a.objects.get(i)),
             })
             .collect(),
         missing: c
@@ -477,5 +499,6 @@ fn target<'a>(c: &'a Closure, added: &[Added], digests: &HashMap<&Path, String>)
         }),
         added: added.iter().map(|a| added_out(c, a)).collect(),
         notes: &c.notes,
+        audit: audit.map(|a| &a.summary),
     }
 }

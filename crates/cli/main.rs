@@ -1,6 +1,7 @@
 //! The `depclose` command: flags, formats and exit codes around the library crates.
 
 mod additions;
+mod audit;
 mod config;
 mod error;
 mod flags;
@@ -217,7 +218,12 @@ fn run(config: &Config) -> Result<u8, Error> {
                             destination: a.image_path(root),
                         })
                         .collect();
-                    report(format, root, &closures, &added, Some(&user), trace.as_ref())?;
+                    let extras = json::Extras {
+                        image: Some(&user),
+                        trace: trace.as_ref(),
+                        audits: None,
+                    };
+                    report(format, root, &closures, &added, &extras)?;
                 }
             }
             Ok(code)
@@ -230,7 +236,31 @@ fn run(config: &Config) -> Result<u8, Error> {
             Ok(exit_code(&closures, config.allow_missing))
         }
         Action::Print(format) => {
-            report(*format, root, &closures, &added, None, trace.as_ref())?;
+            let extras = json::Extras {
+                trace: trace.as_ref(),
+                ..json::Extras::default()
+            };
+            report(*format, root, &closures, &added, &extras)?;
+            Ok(exit_code(&closures, config.allow_missing))
+        }
+        Action::Audit(format) => {
+            let auditor = depclose_audit::Auditor::new(root)?;
+            let audits: Vec<depclose_audit::TargetAudit> = if closures.len() > 1 {
+                closures.par_iter().map(|c| auditor.audit(c)).collect()
+            } else {
+                closures.iter().map(|c| auditor.audit(c)).collect()
+            };
+            match format {
+                Format::Json => {
+                    let extras = json::Extras {
+                        trace: trace.as_ref(),
+                        audits: Some(&audits),
+                        ..json::Extras::default()
+                    };
+                    report(Format::Json, root, &closures, &added, &extras)?;
+                }
+                _ => print(|out| audit::text(out, &closures, &audits))?,
+            }
             Ok(exit_code(&closures, config.allow_missing))
         }
     }
@@ -256,10 +286,9 @@ fn report(
     root: &Root,
     closures: &[Closure],
     added: &[Vec<Added>],
-    image: Option<&[UserAddition]>,
-    trace: Option<&depclose_trace::Trace>,
+    extras: &json::Extras<'_>,
 ) -> Result<(), Error> {
-    let user = image.unwrap_or_default();
+    let user = extras.image.unwrap_or_default();
     match format {
         // Run-time objects are listed whenever the recipes ran (an image, or --runtime).
         Format::List => {
@@ -269,7 +298,7 @@ fn report(
         Format::Tree => print(|out| text::tree(out, closures, added, user)),
         Format::Json => {
             let digests = json::digests(root, closures)?;
-            print(|out| json::write(out, root, closures, added, image, trace, &digests))
+            print(|out| json::write(out, root, closures, added, extras, &digests))
         }
     }
 }
