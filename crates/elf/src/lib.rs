@@ -7,7 +7,8 @@
 //! the program headers and the dynamic section only (located through `PT_DYNAMIC` and
 //! `DT_STRTAB`, as the loader does, so stripped files read the same), never section headers
 //! or symbol tables. The dynamic symbols and notes are read only on request ([`dynamic_symbols`],
-//! [`notes`]).
+//! [`notes`]), and what an audit judges (hardening, symbol bindings and versions) by
+//! [`audit_facts`].
 //!
 //! It knows nothing of search paths or `$ORIGIN`: RPATH and RUNPATH come back as the raw
 //! strings, and policy lives in `depclose-resolve`.
@@ -24,11 +25,15 @@
 //! ```
 
 mod error;
+mod facts;
 mod image;
 mod read;
 mod tables;
 
 pub use error::Error;
+pub use facts::{
+    AuditFacts, Binding, NeededVersion, Symbol, SymbolVersion, VersionNeed, audit_facts,
+};
 pub use image::LoadedImage;
 pub use read::{
     Class, Data, Dependency, DependencyKind, ElfInfo, FileKind, Identity, Linkage, NonRegular,

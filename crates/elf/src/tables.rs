@@ -34,14 +34,18 @@ impl DynamicSymbols {
 
 /// The ELF header of `bytes` and the parsing context it gives.
 fn header(path: &Path, bytes: &[u8]) -> Result<(Header, Ctx), Error> {
-    let malformed = |reason: String| Error::Malformed {
+    header_ctx(bytes).map_err(|reason| Error::Malformed {
         path: path.to_path_buf(),
         reason,
         identity: None,
-    };
-    let header = Elf::parse_header(bytes).map_err(|e| malformed(e.to_string()))?;
-    let container = header.container().map_err(|e| malformed(e.to_string()))?;
-    let endian = header.endianness().map_err(|e| malformed(e.to_string()))?;
+    })
+}
+
+/// [`header`], with the reason alone for callers that add the path once.
+pub(crate) fn header_ctx(bytes: &[u8]) -> Result<(Header, Ctx), String> {
+    let header = Elf::parse_header(bytes).map_err(|e| e.to_string())?;
+    let container = header.container().map_err(|e| e.to_string())?;
+    let endian = header.endianness().map_err(|e| e.to_string())?;
     Ok((header, Ctx::new(container, endian)))
 }
 
@@ -171,20 +175,16 @@ fn notes_of(path: &Path, bytes: &[u8]) -> Result<Vec<Note>, Error> {
 }
 
 /// The `(name, type, descriptor)` of each note in a note segment's bytes (`elf.h` `Elf_Nhdr`:
-/// `namesz`, `descsz`, `type`, then the name and the descriptor, each padded to `align`);
-/// a truncated note ends the list.
-fn note_entries(
+/// `namesz`, `descsz`, `type`, then the name; the descriptor and the next note start at the
+/// next multiple of `align` from the segment's start, as readelf and the kernel read them:
+/// with 8, the 12-byte header and a 4-byte "GNU" name need no padding); a truncated note
+/// ends the list.
+pub(crate) fn note_entries(
     data: &[u8],
     endian: Endian,
     align: usize,
 ) -> impl Iterator<Item = (&[u8], u32, &[u8])> {
-    let word = move |at: usize| -> Option<u32> {
-        let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
-        Some(match endian {
-            Endian::Little => u32::from_le_bytes(b),
-            Endian::Big => u32::from_be_bytes(b),
-        })
-    };
+    let word = move |at: usize| u32_at(data, at, endian);
     let pad = move |n: usize| n.checked_next_multiple_of(align);
     let mut at = 0usize;
     std::iter::from_fn(move || {
@@ -192,14 +192,25 @@ fn note_entries(
         let descsz = usize::try_from(word(at + 4)?).ok()?;
         let n_type = word(at + 8)?;
         let name_at = at + 12;
-        let desc_at = name_at.checked_add(pad(namesz)?)?;
-        let next = desc_at.checked_add(pad(descsz)?)?;
-        let name = data.get(name_at..name_at + namesz)?;
-        let desc = data.get(desc_at..desc_at.checked_add(descsz)?)?;
+        let name_end = name_at.checked_add(namesz)?;
+        let desc_at = pad(name_end)?;
+        let desc_end = desc_at.checked_add(descsz)?;
+        let next = pad(desc_end)?;
+        let name = data.get(name_at..name_end)?;
+        let desc = data.get(desc_at..desc_end)?;
         at = next;
         // The name is NUL-terminated within namesz.
         let name = name.strip_suffix(&[0]).unwrap_or(name);
         Some((name, n_type, desc))
+    })
+}
+
+/// The 4-byte word at `at` in `data`, in the file's byte order; `None` past the end.
+pub(crate) fn u32_at(data: &[u8], at: usize, endian: Endian) -> Option<u32> {
+    let b: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(match endian {
+        Endian::Little => u32::from_le_bytes(b),
+        Endian::Big => u32::from_be_bytes(b),
     })
 }
 
@@ -253,6 +264,26 @@ mod tests {
         assert_eq!(
             note_entries(&data[..data.len() - 2], Endian::Little, 4).count(),
             1
+        );
+    }
+
+    #[test]
+    fn eight_byte_aligned_notes_pad_from_the_segment_start() {
+        // `.note.gnu.property` of a 64-bit file: the 12-byte header and "GNU\0" end at 16,
+        // where the 16-byte descriptor starts; a 5-byte note name pads to 24.
+        let mut data = Vec::new();
+        for (name, desc) in [(&b"GNU\0"[..], [7u8; 16]), (b"ABCD\0", [9; 16])] {
+            data.extend((name.len() as u32).to_le_bytes());
+            data.extend(16u32.to_le_bytes());
+            data.extend(5u32.to_le_bytes());
+            data.extend(name);
+            data.resize(data.len().next_multiple_of(8), 0);
+            data.extend(desc);
+        }
+        let got: Vec<_> = note_entries(&data, Endian::Little, 8).collect();
+        assert_eq!(
+            got,
+            [(&b"GNU"[..], 5, &[7u8; 16][..]), (b"ABCD", 5, &[9; 16])]
         );
     }
 }
