@@ -8,6 +8,7 @@
 // A test that cannot unwrap should fail loudly, which is what unwrap does.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod bad_input;
 mod cli;
 mod conformance;

@@ -136,7 +136,7 @@ impl Run {
     #[track_caller]
     pub(crate) fn report(&self) -> report::Report {
         serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not a schema-3 report: {e}\n{self}"))
+            .unwrap_or_else(|e| panic!("stdout is not a schema-4 report: {e}\n{self}"))
     }
 }
 

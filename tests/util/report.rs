@@ -1,10 +1,12 @@
-//! The JSON report, schema version 3, mirrored from `docs/json.md` with `deny_unknown_fields`
+//! The JSON report, schema version 4, mirrored from `docs/json.md` with `deny_unknown_fields`
 //! and closed enums: a field or value added, renamed or removed without a schema change fails
 //! every test that reads a report.
 
 // Every field is declared so that deny_unknown_fields can reject the ones that are not;
 // not every test reads every field.
 #![allow(dead_code)]
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
@@ -82,6 +84,103 @@ pub(crate) struct Target {
     pub(crate) fatal: Option<Fatal>,
     pub(crate) added: Vec<Added>,
     pub(crate) notes: Vec<String>,
+    /// With `--audit`.
+    pub(crate) audit: Option<Summary>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Summary {
+    pub(crate) files: usize,
+    pub(crate) bytes: u64,
+    pub(crate) packages: Vec<PackageSummary>,
+    pub(crate) unpackaged: Vec<String>,
+    pub(crate) min_glibc: Option<String>,
+    pub(crate) consequences: Vec<String>,
+    pub(crate) findings: Vec<Finding>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PackageSummary {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) files: usize,
+    pub(crate) bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Finding {
+    pub(crate) severity: Severity,
+    pub(crate) object: String,
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Severity {
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ObjectAudit {
+    pub(crate) package: Option<PackageRef>,
+    pub(crate) license: Option<String>,
+    pub(crate) hardening: Option<Hardening>,
+    pub(crate) rpath_risks: Vec<RpathRisk>,
+    pub(crate) unused_needed: Vec<String>,
+    pub(crate) unresolved: Vec<Unresolved>,
+    pub(crate) versions_needed: BTreeMap<String, String>,
+}
+
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PackageRef {
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) architecture: String,
+    pub(crate) source: String,
+    pub(crate) source_version: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Hardening {
+    pub(crate) pie: String,
+    pub(crate) relro: String,
+    pub(crate) bind_now: bool,
+    pub(crate) nx: bool,
+    pub(crate) canary: bool,
+    pub(crate) fortified: usize,
+    pub(crate) fortifiable: usize,
+    pub(crate) ibt: Option<bool>,
+    pub(crate) shstk: Option<bool>,
+    pub(crate) textrel: bool,
+    pub(crate) exec_stack: bool,
+    pub(crate) rwx_segment: bool,
+    pub(crate) stripped: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RpathRisk {
+    pub(crate) tag: String,
+    pub(crate) entry: String,
+    pub(crate) code: String,
+}
+
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Unresolved {
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) version: Option<String>,
 }
 
 impl Target {
@@ -162,6 +261,8 @@ pub(crate) struct Object {
     pub(crate) sha256: String,
     pub(crate) runtime: bool,
     pub(crate) tried: Vec<Attempt>,
+    /// With `--audit`.
+    pub(crate) audit: Option<ObjectAudit>,
 }
 
 #[derive(Debug, Deserialize)]

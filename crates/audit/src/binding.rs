@@ -76,7 +76,11 @@ pub(crate) fn bind(
         };
         let mut used: HashSet<usize> = HashSet::new();
         let mut unresolved = Vec::new();
-        for r in f.symbols.iter().filter(|s| !s.defined && !s.name.is_empty()) {
+        for r in f
+            .symbols
+            .iter()
+            .filter(|s| !s.defined && !s.name.is_empty())
+        {
             let found = defs
                 .get(r.name.as_str())
                 .and_then(|d| d.iter().find(|(_, def)| satisfies(def, r)));
@@ -95,10 +99,13 @@ pub(crate) fn bind(
         // Each version required of a file must be defined by the object of that name.
         for need in &f.needed_versions {
             let provider = closure.objects.iter().position(|p| {
-                p.elf.soname.as_deref() == Some(&need.file) || p.names.iter().any(|n| *n == need.file)
+                p.elf.soname.as_deref() == Some(&need.file)
+                    || p.names.iter().any(|n| *n == need.file)
             });
             let Some(p) = provider else { continue };
-            let Some(pf) = facts[p].as_deref() else { continue };
+            let Some(pf) = facts[p].as_deref() else {
+                continue;
+            };
             for v in need.versions.iter().filter(|v| !v.weak) {
                 if !pf.defined_versions.contains(&v.name) {
                     unresolved.push(Unresolved {

@@ -84,7 +84,7 @@ impl Fortifiable {
 }
 
 /// The hardening of an object from its facts; `fortify` is what its closure's libc offers.
-pub fn hardening(f: &AuditFacts, fortify: &Fortifiable) -> Hardening {
+pub(crate) fn hardening(f: &AuditFacts, fortify: &Fortifiable) -> Hardening {
     let bind_now = f.bind_now || f.flags & DF_BIND_NOW != 0 || f.flags_1 & DF_1_NOW != 0;
     let exec_stack = f.gnu_stack.is_none_or(|flags| flags & PF_X != 0);
     let names = || {
@@ -95,7 +95,8 @@ pub fn hardening(f: &AuditFacts, fortify: &Fortifiable) -> Hardening {
     };
     let fortified = names().filter(|n| fortify.checked.contains(*n)).count();
     let unchecked = names().filter(|n| fortify.plain.contains(*n)).count();
-    let cet = f.machine == depclose_elf::machine::EM_X86_64 || f.machine == depclose_elf::machine::EM_386;
+    let cet =
+        f.machine == depclose_elf::machine::EM_X86_64 || f.machine == depclose_elf::machine::EM_386;
     let x86 = f.x86_feature_1_and.unwrap_or(0);
     Hardening {
         pie: match f.object_type {
@@ -124,10 +125,9 @@ pub fn hardening(f: &AuditFacts, fortify: &Fortifiable) -> Hardening {
         shstk: cet.then_some(x86 & X86_SHSTK != 0),
         textrel: f.textrel || f.flags & DF_TEXTREL != 0,
         exec_stack,
-        rwx_segment: f
-            .load_flags
-            .iter()
-            .any(|p| p & (PF_R | PF_W | PF_X) == PF_R | PF_W | PF_X || p & (PF_W | PF_X) == PF_W | PF_X),
+        rwx_segment: f.load_flags.iter().any(|p| {
+            p & (PF_R | PF_W | PF_X) == PF_R | PF_W | PF_X || p & (PF_W | PF_X) == PF_W | PF_X
+        }),
         stripped: !f.symtab,
     }
 }

@@ -164,27 +164,39 @@ impl<'a> Auditor<'a> {
     /// database or the object's `.note.package`.
     fn package(&self, path: &Path, real: &Path) -> Option<Package> {
         if let Some(db) = &self.packages {
-            if let Some(p) = db.owner(self.root, path).or_else(|| db.owner(self.root, real)) {
+            if let Some(p) = db
+                .owner(self.root, path)
+                .or_else(|| db.owner(self.root, real))
+            {
                 return Some(p.clone());
             }
         }
         let host = self.root.host_path(real);
-        depclose_elf::notes(&host, "FDO", packages::PACKAGE_NOTE)
-            .ok()?
-            .iter()
-            .find_map(|d| packages::from_package_note(d))
+        depclose_elf::notes(
+            &host,
+            packages::PACKAGE_NOTE_OWNER,
+            packages::PACKAGE_NOTE_TYPE,
+        )
+        .ok()?
+        .iter()
+        .find_map(|d| packages::from_package_note(d))
     }
 
     /// Audit the closure of one target.
     pub fn audit(&self, closure: &Closure) -> TargetAudit {
-        let facts: Vec<Option<Arc<AuditFacts>>> =
-            closure.objects.iter().map(|o| self.facts(&o.real)).collect();
+        let facts: Vec<Option<Arc<AuditFacts>>> = closure
+            .objects
+            .iter()
+            .map(|o| self.facts(&o.real))
+            .collect();
         // The closure's libc says which functions can be fortified.
         let fortify = closure
             .objects
             .iter()
             .zip(&facts)
-            .find(|(o, _)| o.names.iter().any(|n| n.starts_with("libc.so")) || o.path.ends_with("/libc.so.6"))
+            .find(|(o, _)| {
+                o.names.iter().any(|n| n.starts_with("libc.so")) || o.path.ends_with("/libc.so.6")
+            })
             .and_then(|(_, f)| f.as_deref())
             .map(Fortifiable::of_libc)
             .unwrap_or_default();
@@ -277,35 +289,84 @@ fn object_findings(program: bool, path: &str, a: &ObjectAudit) -> Vec<Finding> {
     };
     if let Some(h) = &a.hardening {
         if program && h.pie == "no" {
-            say(Severity::Medium, "no_pie", "not a position-independent executable: its code is at a fixed address".into());
+            say(
+                Severity::Medium,
+                "no_pie",
+                "not a position-independent executable: its code is at a fixed address".into(),
+            );
         }
         match h.relro {
-            "none" => say(Severity::Medium, "no_relro", "no RELRO: the GOT and other relocated data stay writable".into()),
-            "partial" => say(Severity::Low, "partial_relro", "partial RELRO: the GOT stays writable (no bind-now)".into()),
+            "none" => say(
+                Severity::Medium,
+                "no_relro",
+                "no RELRO: the GOT and other relocated data stay writable".into(),
+            ),
+            "partial" => say(
+                Severity::Low,
+                "partial_relro",
+                "partial RELRO: the GOT stays writable (no bind-now)".into(),
+            ),
             _ => {}
         }
         if h.exec_stack {
-            say(Severity::High, "exec_stack", "asks for an executable stack".into());
+            say(
+                Severity::High,
+                "exec_stack",
+                "asks for an executable stack".into(),
+            );
         }
         if h.rwx_segment {
-            say(Severity::High, "rwx_segment", "a segment is both writable and executable".into());
+            say(
+                Severity::High,
+                "rwx_segment",
+                "a segment is both writable and executable".into(),
+            );
         }
         if h.textrel {
-            say(Severity::Medium, "textrel", "relocations in read-only segments (text relocations)".into());
+            say(
+                Severity::Medium,
+                "textrel",
+                "relocations in read-only segments (text relocations)".into(),
+            );
         }
         if !h.canary && h.fortifiable > 0 {
-            say(Severity::Low, "no_canary", "built without the stack protector".into());
+            say(
+                Severity::Low,
+                "no_canary",
+                "built without the stack protector".into(),
+            );
         }
     }
     for r in &a.rpath_risks {
-        let severity = if r.code == "absent" { Severity::Medium } else { Severity::High };
-        say(severity, "rpath_risk", format!("{} entry {:?}: {}", r.tag, r.entry, r.code.replace('_', " ")));
+        let severity = if r.code == "absent" {
+            Severity::Medium
+        } else {
+            Severity::High
+        };
+        say(
+            severity,
+            "rpath_risk",
+            format!(
+                "{} entry {:?}: {}",
+                r.tag,
+                r.entry,
+                r.code.replace('_', " ")
+            ),
+        );
     }
     for u in &a.unresolved {
-        say(Severity::High, "unresolved", format!("undefined symbol {u}"));
+        say(
+            Severity::High,
+            "unresolved",
+            format!("undefined symbol {u}"),
+        );
     }
     for n in &a.unused_needed {
-        say(Severity::Info, "unused_needed", format!("needs {n} but binds to none of its symbols"));
+        say(
+            Severity::Info,
+            "unused_needed",
+            format!("needs {n} but binds to none of its symbols"),
+        );
     }
     out
 }
@@ -346,7 +407,10 @@ fn consequences(closure: &Closure, objects: &[ObjectAudit]) -> Vec<String> {
     }
     for (i, o) in closure.objects.iter().enumerate() {
         if h(i).is_some_and(|x| x.exec_stack) {
-            out.push(format!("the process gets an executable stack: {} asks for one", o.path));
+            out.push(format!(
+                "the process gets an executable stack: {} asks for one",
+                o.path
+            ));
         }
     }
     out

@@ -23,7 +23,7 @@ pub struct RpathRisk {
 
 /// The risky entries of `rpath` and `runpath` of the object whose real path is `real`
 /// (`$ORIGIN` is its directory); `secure`: the program runs in secure mode.
-pub fn risks(
+pub(crate) fn risks(
     root: &Root,
     real: &Path,
     rpath: Option<&str>,
@@ -48,7 +48,9 @@ pub fn risks(
             if uses_origin && secure {
                 out.push(risk("origin_in_secure"));
             }
-            if !entry.starts_with('/') && !entry.starts_with("$ORIGIN") && !entry.starts_with("${ORIGIN}")
+            if !entry.starts_with('/')
+                && !entry.starts_with("$ORIGIN")
+                && !entry.starts_with("${ORIGIN}")
             {
                 out.push(risk("relative"));
                 continue;
@@ -62,7 +64,9 @@ pub fn risks(
                 continue;
             }
             let origin = origin.to_string_lossy();
-            let dir = entry.replace("${ORIGIN}", &origin).replace("$ORIGIN", &origin);
+            let dir = entry
+                .replace("${ORIGIN}", &origin)
+                .replace("$ORIGIN", &origin);
             match root.metadata(Path::new(&dir)) {
                 Ok((_, meta)) if meta.is_dir() => {
                     let mode = meta.permissions().mode();
@@ -107,6 +111,9 @@ mod tests {
         assert_eq!(codes("lib", false), ["relative"]);
         assert_eq!(codes("/home/build/lib", false), ["absent"]);
         let both = risks(&root, real, Some("lib"), Some(""), false);
-        assert_eq!(both.iter().map(|r| r.tag).collect::<Vec<_>>(), ["rpath", "runpath"]);
+        assert_eq!(
+            both.iter().map(|r| r.tag).collect::<Vec<_>>(),
+            ["rpath", "runpath"]
+        );
     }
 }

@@ -8,10 +8,12 @@ use depclose_elf::AuditFacts;
 /// A version name split before its number: `GLIBC_2.2.5` is (`GLIBC`, [2, 2, 5]), and
 /// OpenSSL 1.1's `OPENSSL_1_1_0` is (`OPENSSL`, [1, 1, 0]). Names of another shape (`Base`,
 /// `V1`, `GLIBC_PRIVATE`) have none.
-pub fn split(name: &str) -> Option<(&str, Vec<u64>)> {
+pub(crate) fn split(name: &str) -> Option<(&str, Vec<u64>)> {
     let at = name
         .char_indices()
-        .find(|&(i, c)| c == '_' && i > 0 && name[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?
+        .find(|&(i, c)| {
+            c == '_' && i > 0 && name[i + 1..].starts_with(|d: char| d.is_ascii_digit())
+        })?
         .0;
     let parts: Option<Vec<u64>> = name[at + 1..]
         .split(['.', '_'])
@@ -22,7 +24,7 @@ pub fn split(name: &str) -> Option<(&str, Vec<u64>)> {
 
 /// The newest version an object needs per prefix; `GLIBC_PRIVATE` (no number) and names of
 /// no known shape are left out.
-pub fn needed(f: &AuditFacts) -> BTreeMap<String, String> {
+pub(crate) fn needed(f: &AuditFacts) -> BTreeMap<String, String> {
     let mut newest: BTreeMap<String, (Vec<u64>, String)> = BTreeMap::new();
     for need in &f.needed_versions {
         for v in &need.versions {
@@ -47,12 +49,12 @@ pub fn needed(f: &AuditFacts) -> BTreeMap<String, String> {
 }
 
 /// Whether the object is part of glibc: it defines `GLIBC_*` versions itself.
-pub fn is_glibc(f: &AuditFacts) -> bool {
+pub(crate) fn is_glibc(f: &AuditFacts) -> bool {
     f.defined_versions.iter().any(|v| v.starts_with("GLIBC_"))
 }
 
 /// The newer of two dotted versions (`2.10` after `2.9`).
-pub fn newer(a: Option<String>, b: &str) -> Option<String> {
+pub(crate) fn newer(a: Option<String>, b: &str) -> Option<String> {
     let parse = |v: &str| -> Vec<u64> { v.split('.').filter_map(|p| p.parse().ok()).collect() };
     match a {
         Some(a) if parse(&a) >= parse(b) => Some(a),

@@ -11,9 +11,9 @@ use std::path::Path;
 
 use goblin::container::{Ctx, Endian};
 use goblin::elf::dynamic::{
-    DT_BIND_NOW, DT_FLAGS, DT_FLAGS_1, DT_GNU_HASH, DT_HASH, DT_JMPREL, DT_PLTREL, DT_PLTRELSZ,
-    DT_REL, DT_RELA, DT_RELASZ, DT_RELSZ, DT_STRSZ, DT_STRTAB, DT_SYMENT, DT_SYMTAB, DT_TEXTREL,
-    DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM, DT_VERSYM, Dyn, Dynamic,
+    DT_BIND_NOW, DT_DEBUG, DT_FLAGS, DT_FLAGS_1, DT_GNU_HASH, DT_HASH, DT_JMPREL, DT_PLTREL,
+    DT_PLTRELSZ, DT_REL, DT_RELA, DT_RELASZ, DT_RELSZ, DT_STRSZ, DT_STRTAB, DT_SYMENT, DT_SYMTAB,
+    DT_TEXTREL, DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM, DT_VERSYM, Dyn, Dynamic,
 };
 use goblin::elf::header::{ET_CORE, ET_DYN, ET_EXEC, ET_REL};
 use goblin::elf::note::NT_GNU_PROPERTY_TYPE_0;
@@ -63,6 +63,9 @@ pub struct AuditFacts {
     pub bind_now: bool,
     /// A `DT_TEXTREL` entry: relocations write to read-only segments.
     pub textrel: bool,
+    /// A `DT_DEBUG` entry, which the linker gives executables (PIE ones too) for debuggers
+    /// and shared libraries not: checksec tells a PIE from a DSO by it.
+    pub debug: bool,
     /// A `PT_GNU_RELRO` segment: the loader makes it read-only after relocating.
     pub relro: bool,
     /// `p_flags` of `PT_GNU_STACK` (`PF_X` set: an executable stack); `None` without one,
@@ -208,6 +211,7 @@ fn facts_of(bytes: &[u8]) -> Result<AuditFacts, String> {
         flags_1: value(DT_FLAGS_1).unwrap_or(0),
         bind_now: value(DT_BIND_NOW).is_some(),
         textrel: value(DT_TEXTREL).is_some(),
+        debug: value(DT_DEBUG).is_some(),
         relro: has_segment(PT_GNU_RELRO),
         gnu_stack: segments
             .iter()
