@@ -168,6 +168,7 @@ pub(crate) fn filter(files: bool) -> Vec<libc::sock_filter> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

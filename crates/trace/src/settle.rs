@@ -174,6 +174,7 @@ fn written(meta: &std::fs::Metadata, start: Stamp) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

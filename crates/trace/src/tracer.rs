@@ -648,6 +648,7 @@ impl Drop for Watchdog {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

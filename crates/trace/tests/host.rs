@@ -1,5 +1,8 @@
 //! Traces of real programs of this machine.
 
+// A test that cannot unwrap should fail loudly, which is what unwrap does.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 
