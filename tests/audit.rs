@@ -109,3 +109,403 @@ fn hardening_agrees_with_checksec() {
         wrong.join("\n")
     );
 }
+
+/// The regular dynamic ELF programs of /usr/bin and /usr/sbin (what `ldd` can list).
+fn programs() -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in ["/usr/bin", "/usr/sbin"] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let regular = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file());
+            if regular && util::sniff_elf(&p).is_some_and(|s| s.interp.is_some()) {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What `ldd -r` (every relocation processed) says is undefined: (object, symbol).
+fn ldd_undefined(program: &str) -> Vec<(String, String)> {
+    let run = util::run(util::command("ldd").args(["-r", program]));
+    let mut out: Vec<(String, String)> = run
+        .stdout
+        .lines()
+        .chain(run.stderr.lines())
+        .filter_map(|l| l.strip_prefix("undefined symbol: "))
+        .filter_map(|l| {
+            let (sym, file) = l.rsplit_once('\t')?;
+            let file = file.trim_start_matches('(').trim_end_matches(')');
+            Some((file.to_owned(), sym.to_owned()))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What `ldd -u` says with every relocation processed (`LD_BIND_NOW`: without it the loader
+/// resolves no function call up front and calls a library used only for calls unused).
+fn ldd_unused(program: &str) -> Vec<String> {
+    let run = util::run(
+        util::command("ldd")
+            .env("LD_BIND_NOW", "1")
+            .args(["-u", program]),
+    );
+    let mut out: Vec<String> = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Unused direct dependencies"))
+        .skip(1)
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    out.sort();
+    out
+}
+
+fn audit_of(o: &Object) -> &crate::util::report::ObjectAudit {
+    o.audit.as_ref().unwrap()
+}
+
+/// Ours, in the loader's words: unused direct dependencies of the program by the path they
+/// were loaded from, and every undefined symbol of the closure with the object that needs it.
+fn ours_binding(report: &Report, target: usize) -> (Vec<String>, Vec<(String, String)>) {
+    let t = &report.targets[target];
+    let program = &t.objects[0];
+    let mut unused: Vec<String> = audit_of(program)
+        .unused_needed
+        .iter()
+        .filter_map(|name| {
+            t.objects
+                .iter()
+                .find(|o| o.names.contains(name))
+                .map(|o| o.path.clone())
+        })
+        .collect();
+    unused.sort();
+    let mut undefined: Vec<(String, String)> = t
+        .objects
+        .iter()
+        .filter(|o| !o.runtime)
+        .flat_map(|o| {
+            audit_of(o)
+                .unresolved
+                .iter()
+                .filter(|u| u.kind == "symbol")
+                .map(|u| (o.path.clone(), u.name.clone()))
+        })
+        .collect();
+    undefined.sort();
+    undefined.dedup();
+    (unused, undefined)
+}
+
+#[test]
+fn unused_and_unresolved_agree_with_the_loader_on_fixtures() {
+    const TEST: &str = "unused_and_unresolved_agree_with_the_loader_on_fixtures";
+    if !util::have(TEST, &["cc", "ldd"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let lib = |name: &str, src: &str| {
+        util::cc(
+            src,
+            &env.join(name),
+            &["-shared", "-fPIC", &format!("-Wl,-soname,{name}")],
+        );
+    };
+    lib(
+        "libfoo.so",
+        "int f(void) { return 1; }\nint g(void) { return 2; }\n",
+    );
+    lib("libunused.so", "int never(void) { return 3; }\n");
+    let app = env.join("app");
+    util::cc(
+        "int f(void); int g(void);\nint main(void) { return f() + g() - 3; }\n",
+        &app,
+        &[
+            "-L.",
+            "-Wl,--no-as-needed",
+            "-lfoo",
+            "-lunused",
+            &format!("-Wl,-rpath,{}", env.path().display()),
+        ],
+    );
+    // libfoo rebuilt without g: the program still names it, nothing defines it.
+    lib("libfoo.so", "int f(void) { return 1; }\n");
+    let report = audit(&env, &[&app]);
+    let (unused, undefined) = ours_binding(&report, 0);
+    let program = app.display().to_string();
+    assert_eq!(unused, [env.join("libunused.so").display().to_string()]);
+    assert_eq!(undefined, [(program.clone(), "g".to_owned())]);
+    assert_eq!(unused, ldd_unused(&program));
+    assert_eq!(undefined, ldd_undefined(&program));
+    let findings = &report.targets[0].audit.as_ref().unwrap().findings;
+    assert_eq!(findings[0].code, "unresolved", "{findings:?}");
+}
+
+#[test]
+fn unused_and_unresolved_agree_with_the_loader_on_this_machine_s_programs() {
+    const TEST: &str = "unused_and_unresolved_agree_with_the_loader_on_this_machine_s_programs";
+    if !util::have(TEST, &["ldd"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let programs = programs();
+    let paths: Vec<&Path> = programs.iter().map(Path::new).collect();
+    let report = audit(&env, &paths);
+    let theirs = util::par_map(&programs, |p| (ldd_unused(p), ldd_undefined(p)));
+    let mut wrong = Vec::new();
+    let (mut unused_seen, mut undefined_seen) = (0, 0);
+    for (i, (p, (unused, undefined))) in programs.iter().zip(&theirs).enumerate() {
+        assert_eq!(report.targets[i].target, *p);
+        let (our_unused, our_undefined) = ours_binding(&report, i);
+        unused_seen += unused.len();
+        undefined_seen += undefined.len();
+        if our_unused != *unused {
+            wrong.push(format!(
+                "{p}: unused: ours {our_unused:?}, ldd -u {unused:?}"
+            ));
+        }
+        if our_undefined != *undefined {
+            wrong.push(format!(
+                "{p}: undefined: ours {our_undefined:?}, ldd -r {undefined:?}"
+            ));
+        }
+    }
+    println!(
+        "{TEST}: {} programs; ldd -u named {unused_seen} unused, ldd -r {undefined_seen} undefined",
+        programs.len()
+    );
+    assert!(programs.len() > 200, "only {} programs", programs.len());
+    assert!(
+        wrong.is_empty(),
+        "{} disagreements:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+/// `readelf -V --wide`'s "Version needs" of a file: (file, version) pairs.
+fn readelf_needs(file: &str) -> Vec<String> {
+    let run = util::run(util::command("readelf").args(["-V", "--wide", file]));
+    let section = run
+        .stdout
+        .split("Version needs section")
+        .nth(1)
+        .unwrap_or_default()
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    section
+        .lines()
+        .filter_map(|l| l.split("Name: ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn versions_and_min_glibc_agree_with_readelf() {
+    const TEST: &str = "versions_and_min_glibc_agree_with_readelf";
+    if !util::have(TEST, &["readelf"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let programs = programs();
+    let paths: Vec<&Path> = programs.iter().map(Path::new).collect();
+    let report = audit(&env, &paths);
+    let mut files: Vec<String> = report
+        .targets
+        .iter()
+        .flat_map(|t| t.objects.iter().map(|o| o.real_path.clone()))
+        .collect();
+    files.sort();
+    files.dedup();
+    let needs: HashMap<&String, Vec<String>> = files
+        .iter()
+        .zip(util::par_map(&files, |f| readelf_needs(f)))
+        .collect();
+    // The newest of each prefix, as dotted numbers compare.
+    let newest = |versions: &[String]| -> BTreeMap<String, String> {
+        let mut out: BTreeMap<String, (Vec<u64>, String)> = BTreeMap::new();
+        for v in versions {
+            // `NAME_1.2.3` (or OpenSSL 1.1's `NAME_1_1_0`): the first `_` before a digit.
+            let at = v
+                .as_bytes()
+                .windows(2)
+                .position(|w| w[0] == b'_' && w[1].is_ascii_digit());
+            let Some(at) = at.filter(|&i| i > 0) else {
+                continue;
+            };
+            let (prefix, number) = (&v[..at], v[at + 1..].replace('_', "."));
+            let Ok(parts) = number
+                .split('.')
+                .map(str::parse)
+                .collect::<Result<Vec<u64>, _>>()
+            else {
+                continue;
+            };
+            if out.get(prefix).is_none_or(|(have, _)| *have < parts) {
+                out.insert(prefix.to_owned(), (parts, number));
+            }
+        }
+        out.into_iter().map(|(k, (_, v))| (k, v)).collect()
+    };
+    let mut wrong = Vec::new();
+    let mut compared = 0;
+    for t in &report.targets {
+        let mut min_glibc: Option<(Vec<u64>, String)> = None;
+        for o in &t.objects {
+            let want = newest(&needs[&o.real_path]);
+            let got = &o.audit.as_ref().unwrap().versions_needed;
+            compared += 1;
+            if *got != want {
+                wrong.push(format!("{}: ours {got:?}, readelf {want:?}", o.real_path));
+            }
+            // glibc's own objects and programs: those of its source package.
+            let own = o
+                .audit
+                .as_ref()
+                .and_then(|a| a.package.as_ref())
+                .is_some_and(|p| p.source == "glibc");
+            if let (false, Some(v)) = (own, want.get("GLIBC")) {
+                let parts: Vec<u64> = v.split('.').filter_map(|p| p.parse().ok()).collect();
+                if min_glibc.as_ref().is_none_or(|(have, _)| *have < parts) {
+                    min_glibc = Some((parts, v.clone()));
+                }
+            }
+        }
+        let got = t.audit.as_ref().unwrap().min_glibc.clone();
+        if got != min_glibc.as_ref().map(|(_, v)| v.clone()) {
+            wrong.push(format!(
+                "{}: min_glibc ours {got:?}, readelf {min_glibc:?}",
+                t.target
+            ));
+        }
+    }
+    println!(
+        "{TEST}: {} programs, {compared} objects",
+        report.targets.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} disagreements:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn packages_agree_with_dpkg() {
+    const TEST: &str = "packages_agree_with_dpkg";
+    if !util::have(TEST, &["dpkg", "/usr/bin/python3", "/usr/sbin/apache2"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let targets = [
+        Path::new("/usr/bin/ls"),
+        Path::new("/usr/bin/python3"),
+        Path::new("/usr/sbin/apache2"),
+    ];
+    let report = audit(&env, &targets);
+    let mut compared = 0;
+    for t in &report.targets {
+        for o in &t.objects {
+            let run = util::run(util::command("dpkg").args(["-S", &o.path]));
+            let theirs = run
+                .stdout
+                .lines()
+                .next()
+                .and_then(|l| l.split_once(": "))
+                .map(|(p, _)| p.split(':').next().unwrap_or(p).to_owned());
+            let ours = o
+                .audit
+                .as_ref()
+                .unwrap()
+                .package
+                .as_ref()
+                .map(|p| p.name.clone());
+            // dpkg knows a file by the path its package lists; ours answers for both.
+            if theirs.is_some() {
+                compared += 1;
+                assert_eq!(ours, theirs, "{}\n{run}", o.path);
+            }
+        }
+    }
+    println!("{TEST}: {compared} objects");
+    assert!(compared > 10);
+}
+
+#[test]
+fn cet_and_an_executable_stack_are_closure_wide() {
+    const TEST: &str = "cet_and_an_executable_stack_are_closure_wide";
+    if !util::have(TEST, &["cc"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    // Without start files, which on this toolchain carry no CET marking.
+    let lib = |name: &str, src: &str, flags: &[&str]| {
+        let mut all = vec!["-shared", "-fPIC", "-nostartfiles"];
+        all.extend_from_slice(flags);
+        let soname = format!("-Wl,-soname,{name}");
+        all.push(&soname);
+        util::cc(src, &env.join(name), &all);
+    };
+    lib(
+        "libplain.so",
+        "int plain(void) { return 1; }\n",
+        &["-fcf-protection=none"],
+    );
+    lib(
+        "libstack.so",
+        "int stack(void) { return 2; }\n",
+        &["-fcf-protection=full", "-Wl,-z,execstack"],
+    );
+    let rpath = format!("-Wl,-rpath,{}", env.path().display());
+    lib(
+        "libcet.so",
+        "int plain(void); int stack(void);\nint cet(void) { return plain() + stack(); }\n",
+        &["-fcf-protection=full", "-L.", "-lplain", "-lstack", &rpath],
+    );
+    let report = audit(&env, &[&env.join("libcet.so")]);
+    let t = &report.targets[0];
+    let h = |name: &str| {
+        t.objects
+            .iter()
+            .find(|o| o.path.ends_with(name))
+            .and_then(|o| o.audit.as_ref()?.hardening.as_ref())
+            .unwrap()
+    };
+    assert_eq!(
+        (h("libcet.so").ibt, h("libcet.so").shstk),
+        (Some(true), Some(true))
+    );
+    assert_eq!(h("libplain.so").ibt, Some(false));
+    assert!(h("libstack.so").exec_stack);
+    let c = &t.audit.as_ref().unwrap().consequences;
+    let plain = env.join("libplain.so").display().to_string();
+    assert!(
+        c.contains(&format!("CET IBT is off for the process: {plain} lacks it")),
+        "{c:?}"
+    );
+    assert!(
+        c.contains(&format!(
+            "CET SHSTK is off for the process: {plain} lacks it"
+        )),
+        "{c:?}"
+    );
+    let stack = env.join("libstack.so").display().to_string();
+    assert!(
+        c.contains(&format!(
+            "the process gets an executable stack: {stack} asks for one"
+        )),
+        "{c:?}"
+    );
+}

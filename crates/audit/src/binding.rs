@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use depclose_elf::{AuditFacts, Binding, Symbol};
-use depclose_resolve::{Closure, EdgeTarget};
+use depclose_resolve::{Closure, EdgeTarget, How};
 use serde::Serialize;
 
 /// `STV_HIDDEN` and `STV_INTERNAL`: not visible to other objects.
@@ -76,14 +76,18 @@ pub(crate) fn bind(
         };
         let mut used: HashSet<usize> = HashSet::new();
         let mut unresolved = Vec::new();
+        // A definition an `R_*_COPY` relocation fills is a copy of another object's data:
+        // the loader looks it up too, in every object but this one.
+        let copied = |s: &Symbol| s.defined && f.copied.contains(&s.name);
         for r in f
             .symbols
             .iter()
-            .filter(|s| !s.defined && !s.name.is_empty())
+            .filter(|s| (!s.defined || copied(s)) && !s.name.is_empty())
         {
-            let found = defs
-                .get(r.name.as_str())
-                .and_then(|d| d.iter().find(|(_, def)| satisfies(def, r)));
+            let found = defs.get(r.name.as_str()).and_then(|d| {
+                d.iter()
+                    .find(|(definer, def)| !(r.defined && *definer == i) && satisfies(def, r))
+            });
             match found {
                 Some((definer, _)) => {
                     used.insert(*definer);
@@ -99,8 +103,7 @@ pub(crate) fn bind(
         // Each version required of a file must be defined by the object of that name.
         for need in &f.needed_versions {
             let provider = closure.objects.iter().position(|p| {
-                p.elf.soname.as_deref() == Some(&need.file)
-                    || p.names.iter().any(|n| *n == need.file)
+                p.elf.soname.as_deref() == Some(&need.file) || p.names.contains(&need.file)
             });
             let Some(p) = provider else { continue };
             let Some(pf) = facts[p].as_deref() else {
@@ -121,7 +124,14 @@ pub(crate) fn bind(
             .iter()
             .filter(|e| e.kind == depclose_elf::DependencyKind::Needed)
             .filter_map(|e| match e.target {
-                EdgeTarget::Object(t) if t != i && !used.contains(&t) => Some(e.name.clone()),
+                // The loader itself is never unused: it is the process's dynamic linker.
+                EdgeTarget::Object(t)
+                    if t != i
+                        && !used.contains(&t)
+                        && closure.objects[t].found.how != How::Interpreter =>
+                {
+                    Some(e.name.clone())
+                }
                 _ => None,
             })
             .collect();

@@ -241,8 +241,14 @@ impl<'a> Auditor<'a> {
                 closure.secure,
             );
             let versions_needed = f.map(versions::needed).unwrap_or_default();
+            // glibc's own objects and programs are its source package's; without a
+            // database, those its versions mark.
             if let (Some(f), Some(v)) = (f, versions_needed.get("GLIBC")) {
-                if !versions::is_glibc(f) {
+                let own = match &package {
+                    Some(p) => p.source == "glibc",
+                    None => versions::is_glibc(f),
+                };
+                if !own {
                     min_glibc = versions::newer(min_glibc, v);
                 }
             }

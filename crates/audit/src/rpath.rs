@@ -82,6 +82,7 @@ pub(crate) fn risks(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -48,9 +48,18 @@ pub(crate) fn needed(f: &AuditFacts) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Whether the object is part of glibc: it defines `GLIBC_*` versions itself.
+/// Whether the object is part of glibc: it defines `GLIBC_*` versions and no others (the
+/// libxcrypt that replaced glibc's libcrypt defines `GLIBC_2.2.5` for old programs, and
+/// `XCRYPT_*` of its own), or it uses glibc's internal `GLIBC_PRIVATE`.
 pub(crate) fn is_glibc(f: &AuditFacts) -> bool {
-    f.defined_versions.iter().any(|v| v.starts_with("GLIBC_"))
+    let defines = !f.defined_versions.is_empty()
+        && f.defined_versions.iter().all(|v| v.starts_with("GLIBC_"));
+    let private = f
+        .needed_versions
+        .iter()
+        .flat_map(|n| &n.versions)
+        .any(|v| v.name == "GLIBC_PRIVATE");
+    defines || private
 }
 
 /// The newer of two dotted versions (`2.10` after `2.9`).
@@ -63,6 +72,7 @@ pub(crate) fn newer(a: Option<String>, b: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -85,6 +85,9 @@ pub struct AuditFacts {
     pub aarch64_feature_1_and: Option<u32>,
     /// The dynamic symbol table without its null entry 0, in table order.
     pub symbols: Vec<Symbol>,
+    /// The symbols the program's `R_*_COPY` relocations copy from a library: defined in
+    /// the program, yet looked up by the loader in the other objects.
+    pub copied: Vec<String>,
     /// `.gnu.version_r` (`DT_VERNEED`): the versions needed of each library, in table order.
     pub needed_versions: Vec<VersionNeed>,
     /// `.gnu.version_d` (`DT_VERDEF`) names in table order, without the `VER_FLG_BASE`
@@ -203,6 +206,17 @@ fn facts_of(bytes: &[u8]) -> Result<AuditFacts, String> {
     let mut version_names = HashMap::new();
     let needed_versions = needed_versions(bytes, &tables, ctx, &mut version_names)?;
     let defined_versions = defined_versions(bytes, &tables, ctx, &mut version_names)?;
+    let symbols = symbols(bytes, &tables, ctx, &version_names)?;
+    let copy = copy_relocation(header.e_machine);
+    let mut copied: Vec<String> = dynamic_relocations(bytes, &tags, ctx)?
+        .iter()
+        .filter(|(plt, r)| !plt && Some(r.r_type) == copy)
+        // Index 0 (the null symbol) is not in `symbols`.
+        .filter_map(|(_, r)| symbols.get(r.r_sym.checked_sub(1)?))
+        .map(|s| s.name.clone())
+        .collect();
+    copied.sort();
+    copied.dedup();
     Ok(AuditFacts {
         object_type: object_type(header.e_type),
         machine: header.e_machine,
@@ -225,7 +239,8 @@ fn facts_of(bytes: &[u8]) -> Result<AuditFacts, String> {
         symtab: sections.iter().any(|s| s.sh_type == SHT_SYMTAB),
         x86_feature_1_and,
         aarch64_feature_1_and,
-        symbols: symbols(bytes, &tables, ctx, &version_names)?,
+        symbols,
+        copied,
         needed_versions,
         defined_versions,
     })
@@ -439,8 +454,24 @@ fn symbol_count(bytes: &[u8], tags: &Tags<'_>, machine: u16, ctx: Ctx) -> Result
     } else {
         0
     };
+    let highest = dynamic_relocations(bytes, tags, ctx)?
+        .iter()
+        .map(|(_, r)| r.r_sym.saturating_add(1))
+        .max()
+        .unwrap_or(0);
+    Ok(hashed.max(highest))
+}
+
+/// Every dynamic relocation (`DT_RELA`, `DT_REL`, then `DT_JMPREL`), each with whether it is
+/// one of the PLT's.
+fn dynamic_relocations(
+    bytes: &[u8],
+    tags: &Tags<'_>,
+    ctx: Ctx,
+) -> Result<Vec<(bool, goblin::elf::Reloc)>, String> {
+    let to_usize = |v: u64| usize::try_from(v).map_err(|_| "offset out of range".to_owned());
     let plt_rela = tags.value(DT_PLTREL) == Some(DT_RELA);
-    let mut count = hashed;
+    let mut out = Vec::new();
     for (tag, size_tag, is_rela, what) in [
         (DT_RELA, DT_RELASZ, true, "DT_RELA"),
         (DT_REL, DT_RELSZ, false, "DT_REL"),
@@ -452,11 +483,27 @@ fn symbol_count(bytes: &[u8], tags: &Tags<'_>, machine: u16, ctx: Ctx) -> Result
         let size = to_usize(tags.value(size_tag).unwrap_or(0))?;
         let relocations = RelocSection::parse(bytes, to_usize(at)?, size, is_rela, ctx)
             .map_err(|e| format!("{what}: {e}"))?;
-        if let Some(highest) = relocations.iter().map(|r| r.r_sym).max() {
-            count = count.max(highest.saturating_add(1));
-        }
+        out.extend(relocations.iter().map(|r| (tag == DT_JMPREL, r)));
     }
-    Ok(count)
+    Ok(out)
+}
+
+/// `R_*_COPY` of a machine (each ABI's relocation table): the relocation that copies a
+/// library's data into the program.
+fn copy_relocation(machine: u16) -> Option<u32> {
+    use crate::machine::*;
+    Some(match machine {
+        EM_X86_64 | EM_386 => 5,
+        EM_AARCH64 => 1024,
+        EM_ARM => 20,
+        EM_PPC | EM_PPC64 => 19,
+        EM_S390 => 9,
+        EM_RISCV => 4,
+        EM_LOONGARCH => 4,
+        EM_MIPS => 126,
+        EM_SPARCV9 => 19,
+        _ => return None,
+    })
 }
 
 /// The number of symbols a `DT_GNU_HASH` table covers, counted as readelf does: the chain
