@@ -51,9 +51,10 @@ pub(crate) fn text(
         }
         writeln!(out, "  packages:")?;
         for p in &s.packages {
+            let files = if p.files == 1 { "file" } else { "files" };
             writeln!(
                 out,
-                "    {} {} ({} files, {})",
+                "    {} {} ({} {files}, {})",
                 p.name,
                 p.version,
                 p.files,
@@ -66,6 +67,9 @@ pub(crate) fn text(
         writeln!(out, "  objects:")?;
         for (o, oa) in c.objects.iter().zip(&a.objects) {
             writeln!(out, "    {} {}", o.path, object_line(oa))?;
+            if let Some(l) = &oa.license {
+                writeln!(out, "      licence {l}")?;
+            }
         }
     }
     Ok(())

@@ -128,6 +128,8 @@ pub struct Auditor<'a> {
     root: &'a Root,
     packages: Option<Packages>,
     facts: Mutex<HashMap<PathBuf, Option<Arc<AuditFacts>>>>,
+    /// Licences by package name: a program's closure shares libraries with the next one's.
+    licenses: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl<'a> Auditor<'a> {
@@ -137,6 +139,7 @@ impl<'a> Auditor<'a> {
             root,
             packages: Packages::read(root)?,
             facts: Mutex::new(HashMap::new()),
+            licenses: Mutex::new(HashMap::new()),
         })
     }
 
@@ -158,6 +161,15 @@ impl<'a> Auditor<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .insert(real.to_path_buf(), f.clone());
         f
+    }
+
+    /// The licence of package `name`, read once.
+    fn license(&self, name: &str) -> Option<String> {
+        let mut known = self.licenses.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .entry(name.to_owned())
+            .or_insert_with(|| packages::license(self.root, name))
+            .clone()
     }
 
     /// The package of an object (by the path the loader opens, or its real path), from the
@@ -229,9 +241,7 @@ impl<'a> Auditor<'a> {
                 }
                 None => unpackaged.push(o.path.clone()),
             }
-            let license = package
-                .as_ref()
-                .and_then(|p| packages::license(self.root, &p.name));
+            let license = package.as_ref().and_then(|p| self.license(&p.name));
             let hardening = f.map(|f| hardening::hardening(f, &fortify));
             let rpath_risks = rpath::risks(
                 self.root,
