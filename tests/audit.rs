@@ -509,3 +509,59 @@ fn cet_and_an_executable_stack_are_closure_wide() {
         "{c:?}"
     );
 }
+
+#[test]
+fn a_broken_policy_rule_is_named_and_exits_4() {
+    const TEST: &str = "a_broken_policy_rule_is_named_and_exits_4";
+    if !util::have(TEST, &["cc"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let lazy = env.join("lazy");
+    util::cc(
+        "int main(void) { return 0; }\n",
+        &lazy,
+        &["-no-pie", "-Wl,-z,lazy", "-Wl,-z,norelro"],
+    );
+    let now = env.join("now");
+    util::cc("int main(void) { return 0; }\n", &now, &["-pie", "-fPIE"]);
+    let args = |program: &Path, rules: &str| -> Vec<std::ffi::OsString> {
+        vec![
+            "--audit".into(),
+            "--require".into(),
+            rules.into(),
+            program.into(),
+        ]
+    };
+    let broken = env.depclose(args(&lazy, "pie,relro,max-glibc=2.0"));
+    broken.assert_code(4);
+    let program = lazy.display().to_string();
+    for line in [
+        format!("depclose: policy: {program}: pie: not a PIE"),
+        format!("depclose: policy: {program}: relro: no RELRO"),
+        format!("depclose: policy: {program}: max-glibc=2.0: needs glibc 2.34, newer than 2.0"),
+    ] {
+        assert!(
+            broken.stderr_lines().contains(&line.as_str()),
+            "{line}\n{broken}"
+        );
+    }
+    // The report is still printed.
+    assert!(
+        broken.stdout.starts_with(&format!("{program}: ")),
+        "{broken}"
+    );
+    env.depclose(args(&now, "pie,nx,no-unresolved"))
+        .assert_code(0);
+    let usage = env.depclose(["--require".as_ref(), "pie".as_ref(), now.as_os_str()]);
+    usage.assert_code(2);
+    assert!(usage.stderr.contains("add --audit"), "{usage}");
+    let unknown = env.depclose(args(&now, "pie,pies"));
+    unknown.assert_code(2);
+    assert!(
+        unknown
+            .stderr
+            .contains("--require pies: pies: no such rule"),
+        "{unknown}"
+    );
+}

@@ -53,6 +53,8 @@ pub(crate) struct Config {
     pub(crate) action: Action,
     /// `--trace` or `--trace-load`.
     pub(crate) trace: Option<TraceSpec>,
+    /// `--require`: the audit's policy.
+    pub(crate) require: Vec<depclose_audit::Rule>,
 }
 
 /// Where the trace comes from, and where it goes.
@@ -210,6 +212,23 @@ impl Config {
                 ));
             }
         }
+        if !args.audit && !args.require.is_empty() {
+            return Err(Error::option(
+                "--require",
+                "the policy is the audit's: add --audit",
+            ));
+        }
+        let require = args
+            .require
+            .iter()
+            .flat_map(|r| r.split(','))
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                depclose_audit::Rule::parse(w)
+                    .map_err(|e| Error::option(format!("--require {w}"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let recipes = recipe_options(&args)?;
         let trace = trace_spec(&args, &host_cwd)?;
         let action = if emitting {
@@ -266,6 +285,7 @@ impl Config {
             recipes,
             action,
             trace,
+            require,
         })
     }
 

@@ -111,6 +111,13 @@ pub(crate) struct Args {
     #[arg(long, help_heading = "Audit")]
     pub(crate) audit: bool,
 
+    /// With --audit: rules every target must meet, comma-separated (repeatable): pie, relro,
+    /// relro=full, bind-now, nx, canary, fortify, cet, no-textrel, no-rwx, no-rpath-risk,
+    /// no-unresolved, no-unused, packaged, max-glibc=X.Y. A broken one is reported and
+    /// exits 4.
+    #[arg(long, value_name = "RULE,...", help_heading = "Audit")]
+    pub(crate) require: Vec<String>,
+
     /// Run `-- CMD ARGS...` once, following every process it starts, and add what they
     /// executed and mapped (ELF objects) to the closure of CMD's program. The one mode in
     /// which depclose runs anything. The image's Cmd defaults to ARGS.
@@ -229,6 +236,20 @@ mod tests {
             .collect::<Vec<_>>()
             .join(", ");
         assert!(help.ends_with(&names), "{help}");
+    }
+
+    /// `--require`'s help names every rule.
+    #[test]
+    fn require_help_names_every_rule() {
+        let command = super::Args::command();
+        let help = command
+            .get_arguments()
+            .find(|a| a.get_id() == "require")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let help: String = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(help.contains(depclose_audit::policy::RULES), "{help}");
     }
 
     /// `--with`'s help names every kind of data.

@@ -34,6 +34,8 @@ use crate::text::UserAddition;
 const EXIT_COMPLETE: u8 = 0;
 const EXIT_INCOMPLETE: u8 = 1;
 const EXIT_ERROR: u8 = 2;
+/// `--require`: the audit found a rule broken.
+const EXIT_POLICY: u8 = 4;
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
@@ -260,6 +262,19 @@ fn run(config: &Config) -> Result<u8, Error> {
                     report(Format::Json, root, &closures, &added, &extras)?;
                 }
                 _ => print(|out| audit::text(out, &closures, &audits))?,
+            }
+            let mut broken = 0;
+            for (c, a) in closures.iter().zip(&audits) {
+                let paths: Vec<&str> = c.objects.iter().map(|o| o.path.as_str()).collect();
+                let target = c.target.to_string_lossy();
+                for v in depclose_audit::policy::check(&config.require, &target, &paths, a) {
+                    eprintln!("depclose: policy: {}: {}: {}", v.object, v.rule, v.message);
+                    broken += 1;
+                }
+            }
+            if broken > 0 {
+                eprintln!("depclose: error: {broken} policy violations (--require)");
+                return Ok(EXIT_POLICY);
             }
             Ok(exit_code(&closures, config.allow_missing))
         }

@@ -11,6 +11,7 @@
 mod binding;
 mod hardening;
 pub mod packages;
+pub mod policy;
 mod rpath;
 mod versions;
 
@@ -24,6 +25,7 @@ use serde::Serialize;
 
 pub use hardening::{Fortifiable, Hardening};
 pub use packages::{Package, Packages};
+pub use policy::{Rule, Violation};
 pub use rpath::RpathRisk;
 
 /// What the audit says of one object.
