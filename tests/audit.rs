@@ -565,3 +565,39 @@ fn a_broken_policy_rule_is_named_and_exits_4() {
         "{unknown}"
     );
 }
+
+#[test]
+fn the_dot_graph_renders_with_graphviz() {
+    const TEST: &str = "the_dot_graph_renders_with_graphviz";
+    if !util::have(TEST, &["dot", "/usr/sbin/nginx"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let report = audit(&env, &[Path::new("/usr/sbin/nginx")]);
+    let objects = &report.targets[0].objects;
+    for args in [&["-f", "dot"][..], &["--audit", "-f", "dot"][..]] {
+        let run = env.depclose(args.iter().copied().chain(["/usr/sbin/nginx"]));
+        run.assert_code(0);
+        assert!(run.stdout.starts_with("digraph depclose {"), "{run}");
+        // A node per object, an edge per resolved DT_NEEDED.
+        let nodes = run.lines().iter().filter(|l| l.contains("[label=")).count();
+        assert_eq!(nodes, objects.len(), "{run}");
+        let edges = run.lines().iter().filter(|l| l.contains(" -> ")).count();
+        let needed: usize = objects.iter().map(|o| o.needed.len()).sum();
+        assert_eq!(edges, needed, "{run}");
+        let graph = env.write("graph.dot", &run.stdout);
+        let svg = util::run_ok(util::command("dot").arg("-Tsvg").arg(&graph));
+        assert!(
+            svg.stdout.contains("<svg") && svg.stdout.contains("libc.so.6"),
+            "{svg}"
+        );
+    }
+    // With the audit, a node is coloured by its worst finding: nginx itself has none.
+    let run = env.depclose(["--audit", "-f", "dot", "/usr/sbin/nginx"]);
+    let nginx = run
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("tooltip=\"/usr/sbin/nginx\""))
+        .unwrap();
+    assert!(nginx.contains("fillcolor=\"palegreen\""), "{nginx}");
+}

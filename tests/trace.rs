@@ -140,6 +140,17 @@ fn a_traced_image_runs_the_helper_and_plugin_no_header_names() {
     assert_eq!(libz.found.how, How::LdSoCache);
     assert_eq!(libz.loader.as_deref(), Some(&*plugin.display().to_string()));
 
+    // In the graph the plugin hangs from the helper by a dashed edge: loaded at run time.
+    let graph = env.depclose([
+        "-f".as_ref(),
+        "dot".as_ref(),
+        "--trace".as_ref(),
+        "--".as_ref(),
+        launcher.as_os_str(),
+    ]);
+    graph.assert_code(0);
+    assert!(graph.stdout.contains(" -> t1o3 [style=dashed];"), "{graph}");
+
     // --why tells the trace's evidence.
     let why = env.depclose([
         "--why".as_ref(),

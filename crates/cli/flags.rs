@@ -207,6 +207,10 @@ pub(crate) enum Format {
     Tree,
     /// Machine-readable report (docs/json.md).
     Json,
+    /// A Graphviz graph of each closure (`dot -Tsvg`): an edge per DT_NEEDED, dashed for
+    /// run-time loads; nodes coloured by how each was found, or with --audit by its worst
+    /// finding.
+    Dot,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,6 +3,7 @@
 mod additions;
 mod audit;
 mod config;
+mod dot;
 mod error;
 mod flags;
 mod image;
@@ -261,6 +262,7 @@ fn run(config: &Config) -> Result<u8, Error> {
                     };
                     report(Format::Json, root, &closures, &added, &extras)?;
                 }
+                Format::Dot => print(|out| dot::write(out, &closures, &added, Some(&audits)))?,
                 _ => print(|out| audit::text(out, &closures, &audits))?,
             }
             let mut broken = 0;
@@ -311,6 +313,7 @@ fn report(
             print(|out| text::list(out, closures, added, user, runtime))
         }
         Format::Tree => print(|out| text::tree(out, closures, added, user)),
+        Format::Dot => print(|out| dot::write(out, closures, added, extras.audits)),
         Format::Json => {
             let digests = json::digests(root, closures)?;
             print(|out| json::write(out, root, closures, added, extras, &digests))
