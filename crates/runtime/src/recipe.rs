@@ -431,7 +431,8 @@ const MAX_ROUNDS: usize = 8;
 
 /// Run `recipes` (except the disabled ones) over `closure` until they ask for nothing new.
 /// Loads join the closure as `dlopen` would load them; everything added comes back with
-/// its reason, in the order it was added.
+/// its reason, in the order it was added — except a load that another load of the same
+/// round brought in as its dependency, which its `DT_NEEDED` entry explains.
 pub fn apply(
     cx: &Context<'_>,
     mut closure: Closure,
@@ -468,6 +469,7 @@ pub fn apply(
                     _ => None,
                 })
                 .collect();
+            let before = closure.objects.len();
             if !loads.is_empty() {
                 closure = cx.resolver.dlopen_all(closure, &loads);
             }
@@ -476,6 +478,14 @@ pub fn apply(
                     Want::Load { name, .. } => loaded(&closure, name),
                     _ => None,
                 };
+                // Brought in by another load of the same walk, as its dependency (a traced
+                // plugin's libz): its `DT_NEEDED` entry explains it, not this request.
+                let dependency = object.is_some_and(|i| {
+                    i >= before && closure.objects[i].loader.is_some_and(|l| l >= before)
+                });
+                if dependency {
+                    continue;
+                }
                 added.push(Added {
                     want: a.want,
                     reason: a.reason,

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use depclose_resolve::{Closure, How};
+use depclose_resolve::Closure;
 
 use crate::{Addition, Context, Error, Evidence, Reason, Recipe, Seen, Want};
 
@@ -193,35 +193,6 @@ impl Recipe for Traced {
             };
             out.push(Addition { want, reason });
         }
-        Ok(by_themselves(cx, closure, out))
+        Ok(out)
     }
-}
-
-/// The additions without the loads of objects that another load brings as its dependency:
-/// the loader maps a `dlopen`ed object's dependencies too, and the dependency's own entry
-/// (`DT_NEEDED`, found in the cache) says more than "mapped".
-fn by_themselves(cx: &Context<'_>, closure: &Closure, additions: Vec<Addition>) -> Vec<Addition> {
-    let loads: Vec<(usize, &str)> = additions
-        .iter()
-        .filter_map(|a| match &a.want {
-            Want::Load { from, name } => Some((*from, name.as_str())),
-            _ => None,
-        })
-        .collect();
-    if loads.len() < 2 {
-        return additions;
-    }
-    let tried = cx.resolver.dlopen_all(closure.clone(), &loads);
-    let by_path = |name: &str| {
-        tried.objects[closure.objects.len()..]
-            .iter()
-            .any(|o| o.path == name && o.found.how == How::Path)
-    };
-    additions
-        .into_iter()
-        .filter(|a| match &a.want {
-            Want::Load { name, .. } => by_path(name),
-            _ => true,
-        })
-        .collect()
 }
