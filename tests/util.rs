@@ -689,6 +689,28 @@ pub(crate) fn bwrap(root: &Path) -> Command {
     cmd
 }
 
+/// Whether depclose can trace a command here (ptrace, which a container's seccomp profile or
+/// Yama's `ptrace_scope` 3 forbid); if not, `test` is skipped with the reason. Probed once,
+/// with `/bin/true`.
+pub(crate) fn trace_works(test: &str) -> bool {
+    static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
+    let probe = PROBE.get_or_init(|| {
+        let r = run(command(DEPCLOSE).args(["--trace", "--", "/bin/true"]));
+        if r.code == Some(0) {
+            Ok(())
+        } else {
+            Err(format!("depclose cannot trace here: {}", r.stderr))
+        }
+    });
+    match probe {
+        Ok(()) => true,
+        Err(why) => {
+            skip(test, why);
+            false
+        }
+    }
+}
+
 /// Whether `chroot` works here (root, and a kernel or container that allows chroot(2));
 /// if not, `test` is skipped with the reason. Probed once, with a static program.
 pub(crate) fn chroot_works(test: &str) -> bool {
