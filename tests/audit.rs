@@ -601,3 +601,269 @@ fn the_dot_graph_renders_with_graphviz() {
         .unwrap();
     assert!(nginx.contains("fillcolor=\"palegreen\""), "{nginx}");
 }
+
+/// A root holding the host's loader and libc, `/usr/bin/app` (which needs `libfoo.so.1`),
+/// the libraries given (name, C source, compiler flags) and a dpkg database that ships each
+/// file of `packages` (name, version, files).
+fn fixture_root(dir: &Path, libs: &[(&str, &str, &[&str])], packages: &[(&str, &str, &[&str])]) {
+    let libdir = dir.join("usr/lib/x86_64-linux-gnu");
+    std::fs::create_dir_all(&libdir).unwrap();
+    std::fs::create_dir_all(dir.join("lib64")).unwrap();
+    std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(dir.join("var/lib/dpkg/info")).unwrap();
+    std::fs::copy(
+        "/lib64/ld-linux-x86-64.so.2",
+        dir.join("lib64/ld-linux-x86-64.so.2"),
+    )
+    .unwrap();
+    std::fs::copy("/lib/x86_64-linux-gnu/libc.so.6", libdir.join("libc.so.6")).unwrap();
+    for (name, src, flags) in libs {
+        let mut all = vec!["-shared", "-fPIC", "-L."];
+        all.extend_from_slice(flags);
+        let soname = format!("-Wl,-soname,{name}");
+        all.push(&soname);
+        let link = format!("-L{}", libdir.display());
+        all.push(&link);
+        util::cc(src, &libdir.join(name), &all);
+    }
+    util::cc(
+        "int foo(void);\nint main(void) { return foo() == 42 ? 0 : 1; }\n",
+        &dir.join("usr/bin/app"),
+        &[
+            &format!("-L{}", libdir.display()),
+            &format!("-Wl,-rpath-link,{}", libdir.display()),
+            "-l:libfoo.so.1",
+        ],
+    );
+    let mut status = String::new();
+    for (name, version, files) in packages {
+        status.push_str(&format!(
+            "Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {version}\nDescription: {name}\n\n"
+        ));
+        let list: String = files.iter().map(|f| format!("{f}\n")).collect();
+        std::fs::write(dir.join(format!("var/lib/dpkg/info/{name}.list")), list).unwrap();
+    }
+    std::fs::write(dir.join("var/lib/dpkg/status"), status).unwrap();
+}
+
+#[test]
+fn a_diff_between_two_roots_lists_exactly_the_changes() {
+    const TEST: &str = "a_diff_between_two_roots_lists_exactly_the_changes";
+    if !util::have(TEST, &["cc"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let (old, new) = (env.join("old"), env.join("new"));
+    const LIBC: &[&str] = &[
+        "/lib64/ld-linux-x86-64.so.2",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    ];
+    let foo = "/usr/lib/x86_64-linux-gnu/libfoo.so.1";
+    // Release 1: libfoo is hardened, needs libbar and only old glibc functions.
+    fixture_root(
+        &old,
+        &[
+            ("libbar.so.1", "int bar(void) { return 40; }\n", &[]),
+            (
+                "libfoo.so.1",
+                "#include <stdio.h>\nint bar(void);\nint foo(void) { char b[64]; snprintf(b, sizeof b, \"%d\", bar()); return bar() + 2; }\n",
+                &[
+                    "-fstack-protector-all",
+                    "-Wl,-z,relro,-z,now",
+                    "-l:libbar.so.1",
+                ],
+            ),
+        ],
+        &[
+            ("libc6", "2.36-9", LIBC),
+            ("app", "1.0-1", &["/usr/bin/app"]),
+            ("libfoo1", "1.0-1", &[foo]),
+            (
+                "libbar1",
+                "1.0-1",
+                &["/usr/lib/x86_64-linux-gnu/libbar.so.1"],
+            ),
+        ],
+    );
+    // Release 2: libfoo rebuilt without RELRO or the stack protector, needing libnew and
+    // arc4random (glibc 2.36); libbar gone. The program and libc are the same files.
+    fixture_root(
+        &new,
+        &[
+            ("libnew.so.1", "int bar(void) { return 40; }\n", &[]),
+            (
+                "libfoo.so.1",
+                "#include <stdio.h>\n#include <stdlib.h>\nint bar(void);\nint foo(void) { char b[64]; snprintf(b, sizeof b, \"%u\", arc4random()); return bar() + 2; }\n",
+                &["-fno-stack-protector", "-Wl,-z,norelro", "-l:libnew.so.1"],
+            ),
+        ],
+        &[
+            ("libc6", "2.36-9", LIBC),
+            ("app", "1.0-1", &["/usr/bin/app"]),
+            ("libfoo1", "1.1-1", &[foo]),
+            (
+                "libnew1",
+                "0.1-1",
+                &["/usr/lib/x86_64-linux-gnu/libnew.so.1"],
+            ),
+        ],
+    );
+    std::fs::copy(old.join("usr/bin/app"), new.join("usr/bin/app")).unwrap();
+    let root = |r: &Path| r.display().to_string();
+    let before = env.depclose([
+        "--audit",
+        "-f",
+        "json",
+        "--root",
+        &root(&old),
+        "/usr/bin/app",
+    ]);
+    before.assert_code(0);
+    let old_json = env.write("old.json", &before.stdout);
+    let new_root = root(&new);
+    let diff_args = |format: &[&str]| {
+        let mut a = vec!["--audit", "--root", &new_root, "--diff"];
+        a.push(old_json.to_str().unwrap());
+        a.extend_from_slice(format);
+        a.push("/usr/bin/app");
+        a.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = env.depclose(diff_args(&["-f", "json"]));
+    run.assert_code(5);
+    let report = run.report();
+    let d = report.diff.as_ref().unwrap();
+    assert!(d.targets_added.is_empty() && d.targets_removed.is_empty());
+    let t = &d.targets[0];
+    let object = |p: &str, pkg: &str| crate::util::report::DiffObject {
+        path: p.into(),
+        package: Some(pkg.into()),
+    };
+    assert_eq!(
+        t.objects_added,
+        [object(
+            "/usr/lib/x86_64-linux-gnu/libnew.so.1",
+            "libnew1 0.1-1"
+        )]
+    );
+    assert_eq!(
+        t.objects_removed,
+        [object(
+            "/usr/lib/x86_64-linux-gnu/libbar.so.1",
+            "libbar1 1.0-1"
+        )]
+    );
+    let changed: Vec<&str> = t.objects_changed.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(changed, [foo]);
+    let sha = |root: &Path| {
+        let out = util::run_ok(util::command("sha256sum").arg(root.join(&foo[1..])));
+        out.stdout.split_whitespace().next().unwrap().to_owned()
+    };
+    assert_eq!(t.objects_changed[0].old.sha256, sha(&old));
+    assert_eq!(t.objects_changed[0].new.sha256, sha(&new));
+    let package = |name: &str, o: Option<&str>, n: Option<&str>| crate::util::report::DiffPackage {
+        name: name.into(),
+        old: o.map(Into::into),
+        new: n.map(Into::into),
+    };
+    assert_eq!(
+        t.packages,
+        [
+            package("libbar1", Some("1.0-1"), None),
+            package("libfoo1", Some("1.0-1"), Some("1.1-1")),
+            package("libnew1", None, Some("0.1-1")),
+        ]
+    );
+    let glibc = t.min_glibc.as_ref().unwrap();
+    assert_eq!((glibc.new.as_deref(), glibc.raised), (Some("2.36"), true));
+    let hardening: Vec<(&str, &str, &str, bool)> = t
+        .hardening
+        .iter()
+        .map(|h| {
+            assert_eq!(h.object, foo);
+            (
+                h.field.as_str(),
+                h.old.as_str(),
+                h.new.as_str(),
+                h.regression,
+            )
+        })
+        .collect();
+    assert_eq!(
+        hardening,
+        [
+            ("relro", "full", "none", true),
+            ("canary", "yes", "no", true)
+        ]
+    );
+    let new_codes: Vec<(&str, &str)> = t
+        .findings_new
+        .iter()
+        .map(|f| (f.object.as_str(), f.code.as_str()))
+        .collect();
+    // libnew's finding is new with it; libbar's (the same) went with libbar.
+    let libnew = "/usr/lib/x86_64-linux-gnu/libnew.so.1";
+    assert_eq!(
+        new_codes,
+        [
+            (foo, "no_relro"),
+            (foo, "no_canary"),
+            (libnew, "partial_relro")
+        ]
+    );
+    assert!(
+        t.findings_gone.is_empty() && t.missing_new.is_empty(),
+        "{t:?}"
+    );
+    // The text says the same.
+    let text = env.depclose(diff_args(&[]));
+    text.assert_code(5);
+    println!("{TEST}:\n{}{}", text.stdout, text.stderr);
+    for line in [
+        "+ /usr/lib/x86_64-linux-gnu/libnew.so.1 (libnew1 0.1-1)",
+        "- /usr/lib/x86_64-linux-gnu/libbar.so.1 (libbar1 1.0-1)",
+        "package libfoo1 1.0-1 -> 1.1-1",
+        &format!("WORSE {foo}: relro full -> none"),
+    ] {
+        assert!(text.stdout.contains(line), "{line:?} not in\n{text}");
+    }
+    assert!(
+        text.stderr.contains("4 regressions since the old audit"),
+        "{text}"
+    );
+    // Against itself: nothing changed, exit 0.
+    let same = env.depclose([
+        "--audit",
+        "--root",
+        &root(&old),
+        "--diff",
+        old_json.to_str().unwrap(),
+        "/usr/bin/app",
+    ]);
+    same.assert_code(0);
+    assert!(same.stdout.contains("/usr/bin/app: no changes"), "{same}");
+}
+
+#[test]
+fn a_diff_refuses_what_it_cannot_compare() {
+    let env = TestEnv::new();
+    let listing = env.depclose(["-f", "json", "/usr/bin/true"]);
+    listing.assert_code(0);
+    let no_audit = env.write("listing.json", &listing.stdout);
+    let not_json = env.write("garbage.json", "{\"schema_version\": ");
+    for (file, says) in [
+        (no_audit.to_str().unwrap(), "written without --audit"),
+        (not_json.to_str().unwrap(), "not a depclose JSON report"),
+        ("/nonexistent/old.json", "No such file"),
+    ] {
+        let run = env.depclose(["--audit", "--diff", file, "/usr/bin/true"]);
+        run.assert_code(2);
+        assert!(run.stderr.contains(says), "{says:?}: {run}");
+    }
+    let run = env.depclose(["--diff", no_audit.to_str().unwrap(), "/usr/bin/true"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("--diff: it is part of the audit: add --audit"),
+        "{run}"
+    );
+}

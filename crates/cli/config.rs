@@ -88,6 +88,21 @@ impl TraceSpec {
     }
 }
 
+/// Read the report `--diff` names.
+fn old_audit(path: &Path) -> Result<Box<OldAudit>, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let supported = depclose_audit::diff::FIRST_SCHEMA..=crate::json::SCHEMA_VERSION;
+    let snapshot = depclose_audit::diff::Snapshot::from_json(&bytes, supported)
+        .map_err(|e| Error::option(format!("--diff {}", path.display()), e.to_string()))?;
+    Ok(Box::new(OldAudit {
+        path: path.to_path_buf(),
+        snapshot,
+    }))
+}
+
 /// How long a traced run may take by default.
 const TRACE_TIMEOUT_SECS: u64 = 60;
 
@@ -97,8 +112,16 @@ pub(crate) enum Action {
     Print(Format),
     Why(String),
     Emit(Box<ImageSpec>),
-    /// `--audit`: the text report (`list`, the default), or `json`.
-    Audit(Format),
+    /// `--audit`: the text report (`list`, the default), `json` or `dot`; with `--diff`,
+    /// the old audit to compare with.
+    Audit(Format, Option<Box<OldAudit>>),
+}
+
+/// `--diff OLD.json`, read and checked.
+#[derive(Debug)]
+pub(crate) struct OldAudit {
+    pub(crate) path: PathBuf,
+    pub(crate) snapshot: depclose_audit::diff::Snapshot,
 }
 
 /// Where an image goes.
@@ -212,12 +235,25 @@ impl Config {
                 ));
             }
         }
-        if !args.audit && !args.require.is_empty() {
+        for (flag, given) in [
+            ("--require", !args.require.is_empty()),
+            ("--diff", args.diff.is_some()),
+        ] {
+            if given && !args.audit {
+                return Err(Error::option(flag, "it is part of the audit: add --audit"));
+            }
+        }
+        if args.diff.is_some() && args.format == Some(Format::Dot) {
             return Err(Error::option(
-                "--require",
-                "the policy is the audit's: add --audit",
+                "--diff with --format dot",
+                "a diff is text or --format json",
             ));
         }
+        let old_audit = args
+            .diff
+            .as_ref()
+            .map(|p| old_audit(&host_cwd.join(p)))
+            .transpose()?;
         let require = args
             .require
             .iter()
@@ -239,7 +275,7 @@ impl Config {
             }
             Action::Emit(Box::new(spec))
         } else if args.audit {
-            Action::Audit(args.format.unwrap_or(Format::List))
+            Action::Audit(args.format.unwrap_or(Format::List), old_audit)
         } else if let Some(name) = args.why {
             Action::Why(name)
         } else {

@@ -86,6 +86,9 @@ pub(crate) enum Error {
     Recipe(#[from] depclose_runtime::Error),
     #[error(transparent)]
     Packages(#[from] depclose_audit::packages::Error),
+    /// This run's report, read back for `--audit --diff`, does not read: a bug.
+    #[error("this run's own report does not read back: {0}")]
+    OwnReport(#[source] depclose_audit::diff::DiffError),
     /// Writing the listing or report to stdout.
     #[error("writing output: {0}")]
     Output(#[source] std::io::Error),

@@ -118,6 +118,12 @@ pub(crate) struct Args {
     #[arg(long, value_name = "RULE,...", help_heading = "Audit")]
     pub(crate) require: Vec<String>,
 
+    /// With --audit: what changed since OLD, the report of an earlier `--audit -f json`:
+    /// objects added and removed, changed files, package versions, a raised oldest glibc,
+    /// hardening lost or gained, new and gone findings. Exits 5 when something got worse.
+    #[arg(long, value_name = "OLD.json", help_heading = "Audit")]
+    pub(crate) diff: Option<PathBuf>,
+
     /// Run `-- CMD ARGS...` once, following every process it starts, and add what they
     /// executed and mapped (ELF objects) to the closure of CMD's program. The one mode in
     /// which depclose runs anything. The image's Cmd defaults to ARGS.

@@ -16,7 +16,7 @@ use depclose_runtime::{Added, Evidence, Reason, Want};
 use crate::error::Error;
 use crate::text::UserAddition;
 
-pub(crate) const SCHEMA_VERSION: u32 = 4;
+pub(crate) const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -27,6 +27,8 @@ struct Report<'a> {
     image: Option<ImageOut>,
     /// With `--trace` or `--trace-load`: the run.
     trace: Option<TraceOut<'a>>,
+    /// With `--audit --diff`: what changed since the old audit.
+    diff: Option<&'a depclose_audit::diff::Diff>,
 }
 
 #[derive(Serialize)]
@@ -291,6 +293,8 @@ pub(crate) struct Extras<'a> {
     pub(crate) trace: Option<&'a depclose_trace::Trace>,
     /// With `--audit`: one per closure.
     pub(crate) audits: Option<&'a [depclose_audit::TargetAudit]>,
+    /// With `--audit --diff`.
+    pub(crate) diff: Option<&'a depclose_audit::diff::Diff>,
 }
 
 pub(crate) fn write(
@@ -301,6 +305,32 @@ pub(crate) fn write(
     extras: &Extras<'_>,
     digests: &HashMap<&Path, String>,
 ) -> io::Result<()> {
+    let report = document(root, closures, added, extras, digests);
+    serde_json::to_writer_pretty(&mut *out, &report)?;
+    writeln!(out)
+}
+
+/// The report read back as `--audit --diff` reads the old one, so both sides are read the
+/// same way.
+pub(crate) fn snapshot(
+    root: &Root,
+    closures: &[Closure],
+    added: &[Vec<Added>],
+    extras: &Extras<'_>,
+    digests: &HashMap<&Path, String>,
+) -> Result<depclose_audit::diff::Snapshot, depclose_audit::diff::DiffError> {
+    let value = serde_json::to_value(document(root, closures, added, extras, digests))?;
+    let supported = depclose_audit::diff::FIRST_SCHEMA..=SCHEMA_VERSION;
+    depclose_audit::diff::Snapshot::from_value(value, supported)
+}
+
+fn document<'a>(
+    root: &Root,
+    closures: &'a [Closure],
+    added: &'a [Vec<Added>],
+    extras: &Extras<'a>,
+    digests: &'a HashMap<&Path, String>,
+) -> Report<'a> {
     let targets = closures
         .iter()
         .zip(added)
@@ -309,7 +339,7 @@ pub(crate) fn write(
         .collect();
     let image = extras.image;
     let trace = extras.trace;
-    let report = Report {
+    Report {
         schema_version: SCHEMA_VERSION,
         root: root.dir().display().to_string(),
         targets,
@@ -323,9 +353,8 @@ pub(crate) fn write(
                 .collect(),
         }),
         trace: trace.map(trace_out),
-    };
-    serde_json::to_writer_pretty(&mut *out, &report)?;
-    writeln!(out)
+        diff: extras.diff,
+    }
 }
 
 fn attempts(tried: &[depclose_resolve::Attempt]) -> Vec<AttemptOut<'_>> {

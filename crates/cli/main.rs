@@ -37,6 +37,8 @@ const EXIT_INCOMPLETE: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 /// `--require`: the audit found a rule broken.
 const EXIT_POLICY: u8 = 4;
+/// `--audit --diff`: something got worse since the old audit.
+const EXIT_REGRESSED: u8 = 5;
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
@@ -224,7 +226,7 @@ fn run(config: &Config) -> Result<u8, Error> {
                     let extras = json::Extras {
                         image: Some(&user),
                         trace: trace.as_ref(),
-                        audits: None,
+                        ..json::Extras::default()
                     };
                     report(format, root, &closures, &added, &extras)?;
                 }
@@ -246,23 +248,36 @@ fn run(config: &Config) -> Result<u8, Error> {
             report(*format, root, &closures, &added, &extras)?;
             Ok(exit_code(&closures, config.allow_missing))
         }
-        Action::Audit(format) => {
+        Action::Audit(format, old) => {
             let auditor = depclose_audit::Auditor::new(root)?;
             let audits: Vec<depclose_audit::TargetAudit> = if closures.len() > 1 {
                 closures.par_iter().map(|c| auditor.audit(c)).collect()
             } else {
                 closures.iter().map(|c| auditor.audit(c)).collect()
             };
-            match format {
-                Format::Json => {
-                    let extras = json::Extras {
-                        trace: trace.as_ref(),
-                        audits: Some(&audits),
-                        ..json::Extras::default()
-                    };
+            let mut extras = json::Extras {
+                trace: trace.as_ref(),
+                audits: Some(&audits),
+                ..json::Extras::default()
+            };
+            let diff = match old {
+                Some(old) => {
+                    let digests = json::digests(root, &closures)?;
+                    let new = json::snapshot(root, &closures, &added, &extras, &digests)
+                        .map_err(Error::OwnReport)?;
+                    Some(depclose_audit::diff::diff(&old.snapshot, &new))
+                }
+                None => None,
+            };
+            extras.diff = diff.as_ref();
+            match (format, &diff, &old) {
+                (Format::Json, ..) => {
                     report(Format::Json, root, &closures, &added, &extras)?;
                 }
-                Format::Dot => print(|out| dot::write(out, &closures, &added, Some(&audits)))?,
+                (_, Some(d), Some(old)) => print(|out| audit::diff_text(out, &old.path, d))?,
+                (Format::Dot, ..) => {
+                    print(|out| dot::write(out, &closures, &added, Some(&audits)))?
+                }
                 _ => print(|out| audit::text(out, &closures, &audits))?,
             }
             let mut broken = 0;
@@ -277,6 +292,10 @@ fn run(config: &Config) -> Result<u8, Error> {
             if broken > 0 {
                 eprintln!("depclose: error: {broken} policy violations (--require)");
                 return Ok(EXIT_POLICY);
+            }
+            if let Some(n) = diff.as_ref().map(|d| d.regressions()).filter(|n| *n > 0) {
+                eprintln!("depclose: error: {n} regressions since the old audit (--diff)");
+                return Ok(EXIT_REGRESSED);
             }
             Ok(exit_code(&closures, config.allow_missing))
         }

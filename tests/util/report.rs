@@ -20,6 +20,88 @@ pub(crate) struct Report {
     pub(crate) image: Option<ImageReport>,
     /// With `--trace` or `--trace-load`: the run.
     pub(crate) trace: Option<TraceReport>,
+    /// With `--audit --diff`: what changed.
+    pub(crate) diff: Option<Diff>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Diff {
+    pub(crate) targets_added: Vec<String>,
+    pub(crate) targets_removed: Vec<String>,
+    pub(crate) targets: Vec<TargetDiff>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TargetDiff {
+    pub(crate) target: String,
+    pub(crate) old_target: Option<String>,
+    pub(crate) objects_added: Vec<DiffObject>,
+    pub(crate) objects_removed: Vec<DiffObject>,
+    pub(crate) objects_changed: Vec<DiffChange>,
+    pub(crate) packages: Vec<DiffPackage>,
+    pub(crate) min_glibc: Option<DiffGlibc>,
+    pub(crate) hardening: Vec<DiffHardening>,
+    pub(crate) findings_new: Vec<Finding>,
+    pub(crate) findings_gone: Vec<Finding>,
+    pub(crate) missing_new: Vec<DiffMissing>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffObject {
+    pub(crate) path: String,
+    pub(crate) package: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffChange {
+    pub(crate) path: String,
+    pub(crate) old: DiffFile,
+    pub(crate) new: DiffFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffFile {
+    pub(crate) real_path: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffPackage {
+    pub(crate) name: String,
+    pub(crate) old: Option<String>,
+    pub(crate) new: Option<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffGlibc {
+    pub(crate) old: Option<String>,
+    pub(crate) new: Option<String>,
+    pub(crate) raised: bool,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffHardening {
+    pub(crate) object: String,
+    pub(crate) field: String,
+    pub(crate) old: String,
+    pub(crate) new: String,
+    pub(crate) regression: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiffMissing {
+    pub(crate) name: String,
+    pub(crate) needed_by: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,7 @@
 //! closure-wide consequences and the [`Finding`]s, most severe first.
 
 mod binding;
+pub mod diff;
 mod hardening;
 pub mod packages;
 pub mod policy;
@@ -115,7 +116,7 @@ pub struct Finding {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     High,
