@@ -552,3 +552,64 @@ fn secure_mode_ignores_library_path() {
         assert_eq!(note, secure, "{run}");
     }
 }
+
+#[test]
+fn bash_completion_completes_flags_and_their_values() {
+    const TEST: &str = "bash_completion_completes_flags_and_their_values";
+    if !util::have(TEST, &["bash"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let run = env.depclose(["--completions", "bash"]);
+    run.assert_code(0);
+    let script = env.write("depclose.bash", &run.stdout);
+    // As bash-completion calls it: the words so far, the index of the one completed.
+    let complete = |words: &str, cword: usize| {
+        let line = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; _depclose depclose \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        util::run_ok(util::command("bash").arg("-c").arg(line)).stdout
+    };
+    assert_eq!(complete("depclose --aud", 1).trim(), "--audit");
+    let formats = complete("depclose --format ''", 2);
+    assert_eq!(
+        formats.lines().collect::<Vec<_>>(),
+        ["list", "tree", "json", "dot"]
+    );
+    assert!(complete("depclose --completions ''", 2).contains("zsh"));
+}
+
+#[test]
+fn the_man_page_renders_and_has_every_flag() {
+    const TEST: &str = "the_man_page_renders_and_has_every_flag";
+    if !util::have(TEST, &["groff"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let man = env.depclose(["--man"]);
+    man.assert_code(0);
+    let page = env.write("depclose.1", &man.stdout);
+    // -ww: every warning; the page must render without one.
+    let rendered = util::run_ok(
+        util::command("groff")
+            .args(["-man", "-Tutf8", "-ww", "-P", "-cbou"])
+            .arg(&page),
+    );
+    assert!(rendered.stderr.is_empty(), "{rendered}");
+    let help = env.depclose(["--help"]);
+    let flags: Vec<&str> = help
+        .stdout
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches([',', '.', ':', ')']))
+        .collect();
+    assert!(flags.len() > 40, "{help}");
+    for flag in flags {
+        assert!(
+            rendered.stdout.contains(flag),
+            "{flag} is not in the manual page"
+        );
+    }
+    assert!(rendered.stdout.contains("Exit codes:"), "{rendered}");
+}

@@ -4,14 +4,36 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+/// The exit codes, for `--help` and the manual page.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the closure is complete
+  1  incomplete: a library is missing (--allow-missing: 0), or the loader would stop
+  2  usage or input error
+  3  --trace-strict: the traced command failed
+  4  --audit --require: a rule is broken
+  5  --audit --diff: something got worse since the old audit
+  128+N  interrupted by signal N while writing an image
+
+Documentation: README.md and docs/ (the JSON report: docs/json.md).";
+
 /// Compute the exact set of files glibc's loader opens for a program — without running
 /// it — and list it, explain it, or pack it as a minimal container image.
 #[derive(Debug, Parser)]
-#[command(name = "depclose", version, about, max_term_width = 100)]
+#[command(
+    name = "depclose",
+    version,
+    about,
+    max_term_width = 100,
+    after_long_help = EXIT_CODES
+)]
 pub(crate) struct Args {
     /// Programs to analyse: paths, command names looked up in PATH inside the root,
     /// #! scripts (their interpreter joins), or directories (every ELF file inside).
-    #[arg(value_name = "TARGET", required_unless_present_any = ["trace", "trace_load"])]
+    #[arg(
+        value_name = "TARGET",
+        required_unless_present_any = ["trace", "trace_load", "completions", "man"]
+    )]
     pub(crate) targets: Vec<String>,
 
     /// With --trace: the command to run, after `--`.
@@ -203,6 +225,15 @@ pub(crate) struct Args {
     /// Keep setuid and setgid bits (dropped with a warning by default).
     #[arg(long, help_heading = "Image")]
     pub(crate) keep_setuid: bool,
+
+    /// Print a completion script for SHELL on stdout (README.md, Installing, says where it
+    /// goes).
+    #[arg(long, value_name = "SHELL", help_heading = "Help", exclusive = true)]
+    pub(crate) completions: Option<clap_complete::Shell>,
+
+    /// Print the manual page (roff) on stdout.
+    #[arg(long, help_heading = "Help", exclusive = true)]
+    pub(crate) man: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -53,6 +53,16 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if args.completions.is_some() || args.man {
+        return match describe_self(&args) {
+            Ok(()) => ExitCode::from(EXIT_COMPLETE),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(EXIT_COMPLETE),
+            Err(e) => {
+                eprintln!("depclose: error: writing output: {e}");
+                ExitCode::from(EXIT_ERROR)
+            }
+        };
+    }
     let result = Config::new(args, Environment::read()).and_then(|config| run(&config));
     // Interrupted while writing: the writers have removed their files; exit as the signal.
     if let Some(code) = interrupt::exit_code() {
@@ -66,6 +76,17 @@ fn main() -> ExitCode {
             e.exit_code()
         }
     })
+}
+
+/// `--completions SHELL` and `--man`: the command's own description, from its flags.
+fn describe_self(args: &Args) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut command = <Args as clap::CommandFactory>::command();
+    match args.completions {
+        Some(shell) => clap_complete::generate(shell, &mut command, "depclose", &mut out),
+        None => clap_mangen::Man::new(command).render(&mut out)?,
+    }
+    out.flush()
 }
 
 fn run(config: &Config) -> Result<u8, Error> {
