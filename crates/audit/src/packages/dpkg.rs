@@ -13,6 +13,9 @@ use super::Error;
 use super::deb822::{self, Paragraph};
 
 const STATUS: &str = "/var/lib/dpkg/status";
+/// distroless's database (and depclose's images'): a file per package, its stanza, beside
+/// `<file>.md5sums` naming its files.
+const STATUS_D: &str = "/var/lib/dpkg/status.d";
 const INFO: &str = "/var/lib/dpkg/info";
 const DIVERSIONS: &str = "/var/lib/dpkg/diversions";
 
@@ -55,14 +58,19 @@ impl Package {
         &self.files
     }
 
-    /// The package a status stanza describes, if the stanza says it is installed (its files
-    /// are in the root: also when it is held or selected for removal); `None` for any other
-    /// state, or a stanza without `Status`.
-    fn from_stanza(stanza: Paragraph) -> Result<Option<Package>, Error> {
-        let installed = stanza
-            .get("Status")
-            .and_then(|s| s.split_whitespace().nth(2))
-            .is_some_and(|state| state == "installed");
+    /// The package a status stanza of `file` describes, if the stanza says it is installed
+    /// (its files are in the root: also when it is held or selected for removal); `None`
+    /// for any other state, or a stanza without `Status` unless `status_d` (a stanza of
+    /// `status.d` describes what is there, and distroless writes none).
+    fn from_stanza(
+        stanza: Paragraph,
+        file: &str,
+        status_d: bool,
+    ) -> Result<Option<Package>, Error> {
+        let installed = match stanza.get("Status") {
+            Some(s) => s.split_whitespace().nth(2) == Some("installed"),
+            None => status_d,
+        };
         if !installed {
             return Ok(None);
         }
@@ -72,7 +80,7 @@ impl Package {
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
                 .ok_or(Error::Malformed {
-                    path: STATUS.into(),
+                    path: file.into(),
                     line: stanza.line,
                     reason,
                 })
@@ -138,24 +146,21 @@ impl Packages {
     /// The root's dpkg database; `None` when the root has no `/var/lib/dpkg/status`.
     /// An installed package with no `.list` file is taken to have no files, as dpkg does.
     pub fn read(root: &Root) -> Result<Option<Packages>, Error> {
-        let Some(status) = read_optional(root, STATUS)? else {
-            return Ok(None);
-        };
-        // dpkg does not check the encoding; a stray byte in a description is not worth
-        // refusing the database for.
-        let text = String::from_utf8_lossy(&status);
-        let stanzas = deb822::paragraphs(&text).map_err(|e| Error::Malformed {
-            path: STATUS.into(),
-            line: e.line,
-            reason: e.reason,
-        })?;
         let mut packages = Vec::new();
-        for stanza in stanzas {
-            if let Some(mut package) = Package::from_stanza(stanza)? {
-                package.files = list(root, &package)?;
-                packages.push(package);
+        let status = read_optional(root, STATUS)?;
+        if let Some(status) = &status {
+            for package in stanzas(status, STATUS, false)? {
+                packages.push(Package {
+                    files: list(root, &package)?,
+                    ..package
+                });
             }
         }
+        let status_d = status_d(root)?;
+        if status.is_none() && status_d.is_none() {
+            return Ok(None);
+        }
+        packages.extend(status_d.unwrap_or_default());
         let diversions = diversions(root)?;
         let owners = owners(root, &packages, &diversions);
         Ok(Some(Packages { packages, owners }))
@@ -230,6 +235,76 @@ impl Dirs<'_> {
         self.known.insert(dir.as_os_str().to_owned(), real.clone());
         real
     }
+}
+
+/// The installed packages the stanzas of `file` describe.
+fn stanzas(bytes: &[u8], file: &str, status_d: bool) -> Result<Vec<Package>, Error> {
+    // dpkg does not check the encoding; a stray byte in a description is not worth
+    // refusing the database for.
+    let text = String::from_utf8_lossy(bytes);
+    let stanzas = deb822::paragraphs(&text).map_err(|e| Error::Malformed {
+        path: file.into(),
+        line: e.line,
+        reason: e.reason,
+    })?;
+    let mut packages = Vec::new();
+    for stanza in stanzas {
+        packages.extend(Package::from_stanza(stanza, file, status_d)?);
+    }
+    Ok(packages)
+}
+
+/// The packages of `status.d`, by file name, each with the files its `.md5sums` names;
+/// `None` when there is no such directory.
+fn status_d(root: &Root) -> Result<Option<Vec<Package>>, Error> {
+    let Some(dir) = root.resolve_dir(Path::new(STATUS_D)) else {
+        return Ok(None);
+    };
+    let unreadable = |source: std::io::Error| Error::Unreadable {
+        path: STATUS_D.into(),
+        source: depclose_resolve::Error::Io {
+            path: STATUS_D.into(),
+            source,
+        },
+    };
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root.host_path(&dir.real)).map_err(unreadable)? {
+        let name = entry.map_err(unreadable)?.file_name();
+        match name.to_str() {
+            Some(n) if !n.ends_with(".md5sums") && !n.starts_with('.') => names.push(n.to_owned()),
+            _ => {}
+        }
+    }
+    names.sort();
+    let mut packages = Vec::new();
+    for name in names {
+        let file = format!("{STATUS_D}/{name}");
+        let Some(bytes) = read_optional(root, &file)? else {
+            continue;
+        };
+        let files = read_optional(root, &format!("{file}.md5sums"))?
+            .map(|sums| md5sums_paths(&sums))
+            .unwrap_or_default();
+        for package in stanzas(&bytes, &file, true)? {
+            packages.push(Package {
+                files: files.clone(),
+                ..package
+            });
+        }
+    }
+    Ok(Some(packages))
+}
+
+/// The paths of an `md5sums` file (`<md5>  <path relative to />` a line), absolute.
+fn md5sums_paths(bytes: &[u8]) -> Vec<PathBuf> {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let at = line.windows(2).position(|w| w == b"  ")?;
+            let rel = &line[at + 2..];
+            (!rel.is_empty()).then(|| Path::new("/").join(OsStr::from_bytes(rel)))
+        })
+        .collect()
 }
 
 /// A whole file of the database, or `None` if it is not there.
@@ -559,5 +634,48 @@ Version: 1
         );
         assert_eq!(source_field("zlib"), Some(("zlib", None)));
         assert_eq!(source_field(""), None);
+    }
+
+    #[test]
+    fn status_d_is_a_database_of_its_own() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        write(d, "usr/lib/x86_64-linux-gnu/libz.so.1", "");
+        symlink("usr/lib", d.join("lib")).unwrap();
+        // As distroless writes it: no Status field.
+        write(
+            d,
+            "var/lib/dpkg/status.d/zlib1g",
+            "Package: zlib1g\nArchitecture: amd64\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n",
+        );
+        write(
+            d,
+            "var/lib/dpkg/status.d/zlib1g.md5sums",
+            "0123456789abcdef0123456789abcdef  usr/lib/x86_64-linux-gnu/libz.so.1\n",
+        );
+        write(
+            d,
+            "var/lib/dpkg/status.d/gone",
+            "Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n",
+        );
+        let root = Root::new(d).unwrap();
+        let db = Packages::read(&root).unwrap().unwrap();
+        let names: Vec<&str> = db.packages().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["zlib1g"]);
+        for path in [
+            "/usr/lib/x86_64-linux-gnu/libz.so.1",
+            "/lib/x86_64-linux-gnu/libz.so.1",
+        ] {
+            let owner = db.owner(&root, Path::new(path)).unwrap();
+            assert_eq!(
+                (owner.source.as_str(), owner.version.as_str()),
+                ("zlib", "1:1.2.13.dfsg-1")
+            );
+        }
+        write(d, "var/lib/dpkg/status.d/bad", "Package: bad\n");
+        let e = Packages::read(&Root::new(d).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/var/lib/dpkg/status.d/bad:1: "), "{e}");
     }
 }
