@@ -1,6 +1,7 @@
 //! The root's dpkg database: which packages are installed (`var/lib/dpkg/status`), the files
 //! each put in the root (`var/lib/dpkg/info/*.list`), and the files diverted
-//! (`var/lib/dpkg/diversions`).
+//! (`var/lib/dpkg/diversions`); and the database of distroless-style images
+//! (`var/lib/dpkg/status.d/<package>` and its `.md5sums`).
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
