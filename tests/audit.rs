@@ -604,8 +604,12 @@ fn the_dot_graph_renders_with_graphviz() {
 
 /// A root holding the host's loader and libc, `/usr/bin/app` (which needs `libfoo.so.1`),
 /// the libraries given (name, C source, compiler flags) and a dpkg database that ships each
-/// file of `packages` (name, version, files).
-fn fixture_root(dir: &Path, libs: &[(&str, &str, &[&str])], packages: &[(&str, &str, &[&str])]) {
+/// file of `packages` (name, source package, version, files).
+fn fixture_root(
+    dir: &Path,
+    libs: &[(&str, &str, &[&str])],
+    packages: &[(&str, &str, &str, &[&str])],
+) {
     let libdir = dir.join("usr/lib/x86_64-linux-gnu");
     std::fs::create_dir_all(&libdir).unwrap();
     std::fs::create_dir_all(dir.join("lib64")).unwrap();
@@ -636,9 +640,9 @@ fn fixture_root(dir: &Path, libs: &[(&str, &str, &[&str])], packages: &[(&str, &
         ],
     );
     let mut status = String::new();
-    for (name, version, files) in packages {
+    for (name, source, version, files) in packages {
         status.push_str(&format!(
-            "Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {version}\nDescription: {name}\n\n"
+            "Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nSource: {source}\nVersion: {version}\nDescription: {name}\n\n"
         ));
         let list: String = files.iter().map(|f| format!("{f}\n")).collect();
         std::fs::write(dir.join(format!("var/lib/dpkg/info/{name}.list")), list).unwrap();
@@ -646,19 +650,24 @@ fn fixture_root(dir: &Path, libs: &[(&str, &str, &[&str])], packages: &[(&str, &
     std::fs::write(dir.join("var/lib/dpkg/status"), status).unwrap();
 }
 
-#[test]
-fn a_diff_between_two_roots_lists_exactly_the_changes() {
-    const TEST: &str = "a_diff_between_two_roots_lists_exactly_the_changes";
-    if !util::have(TEST, &["cc"]) {
-        return;
-    }
-    let env = TestEnv::new();
+/// The library every release of the fixture's program needs.
+const FOO: &str = "/usr/lib/x86_64-linux-gnu/libfoo.so.1";
+
+/// sha256sum's digest of a root's libfoo.
+fn foo_sha256(root: &Path) -> String {
+    let out = util::run_ok(util::command("sha256sum").arg(root.join(&FOO[1..])));
+    out.stdout.split_whitespace().next().unwrap().to_owned()
+}
+
+/// Two releases of one program, as roots (`old`, `new`): the same program, loader and libc;
+/// in the second, libfoo is rebuilt without RELRO or the stack protector, calls arc4random
+/// (glibc 2.36), needs libnew instead of libbar, and its package's version moves.
+fn two_releases(env: &TestEnv) -> (std::path::PathBuf, std::path::PathBuf) {
     let (old, new) = (env.join("old"), env.join("new"));
     const LIBC: &[&str] = &[
         "/lib64/ld-linux-x86-64.so.2",
         "/usr/lib/x86_64-linux-gnu/libc.so.6",
     ];
-    let foo = "/usr/lib/x86_64-linux-gnu/libfoo.so.1";
     // Release 1: libfoo is hardened, needs libbar and only old glibc functions.
     fixture_root(
         &old,
@@ -675,11 +684,12 @@ fn a_diff_between_two_roots_lists_exactly_the_changes() {
             ),
         ],
         &[
-            ("libc6", "2.36-9", LIBC),
-            ("app", "1.0-1", &["/usr/bin/app"]),
-            ("libfoo1", "1.0-1", &[foo]),
+            ("libc6", "glibc", "2.36-9", LIBC),
+            ("app", "app", "1.0-1", &["/usr/bin/app"]),
+            ("libfoo1", "foo", "1.0-1", &[FOO]),
             (
                 "libbar1",
+                "bar",
                 "1.0-1",
                 &["/usr/lib/x86_64-linux-gnu/libbar.so.1"],
             ),
@@ -698,17 +708,29 @@ fn a_diff_between_two_roots_lists_exactly_the_changes() {
             ),
         ],
         &[
-            ("libc6", "2.36-9", LIBC),
-            ("app", "1.0-1", &["/usr/bin/app"]),
-            ("libfoo1", "1.1-1", &[foo]),
+            ("libc6", "glibc", "2.36-9", LIBC),
+            ("app", "app", "1.0-1", &["/usr/bin/app"]),
+            ("libfoo1", "foo", "1.1-1", &[FOO]),
             (
                 "libnew1",
+                "new",
                 "0.1-1",
                 &["/usr/lib/x86_64-linux-gnu/libnew.so.1"],
             ),
         ],
     );
     std::fs::copy(old.join("usr/bin/app"), new.join("usr/bin/app")).unwrap();
+    (old, new)
+}
+
+#[test]
+fn a_diff_between_two_roots_lists_exactly_the_changes() {
+    const TEST: &str = "a_diff_between_two_roots_lists_exactly_the_changes";
+    if !util::have(TEST, &["cc"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let (old, new) = two_releases(&env);
     let root = |r: &Path| r.display().to_string();
     let before = env.depclose([
         "--audit",
@@ -753,13 +775,9 @@ fn a_diff_between_two_roots_lists_exactly_the_changes() {
         )]
     );
     let changed: Vec<&str> = t.objects_changed.iter().map(|c| c.path.as_str()).collect();
-    assert_eq!(changed, [foo]);
-    let sha = |root: &Path| {
-        let out = util::run_ok(util::command("sha256sum").arg(root.join(&foo[1..])));
-        out.stdout.split_whitespace().next().unwrap().to_owned()
-    };
-    assert_eq!(t.objects_changed[0].old.sha256, sha(&old));
-    assert_eq!(t.objects_changed[0].new.sha256, sha(&new));
+    assert_eq!(changed, [FOO]);
+    assert_eq!(t.objects_changed[0].old.sha256, foo_sha256(&old));
+    assert_eq!(t.objects_changed[0].new.sha256, foo_sha256(&new));
     let package = |name: &str, o: Option<&str>, n: Option<&str>| crate::util::report::DiffPackage {
         name: name.into(),
         old: o.map(Into::into),
@@ -779,7 +797,7 @@ fn a_diff_between_two_roots_lists_exactly_the_changes() {
         .hardening
         .iter()
         .map(|h| {
-            assert_eq!(h.object, foo);
+            assert_eq!(h.object, FOO);
             (
                 h.field.as_str(),
                 h.old.as_str(),
@@ -805,8 +823,8 @@ fn a_diff_between_two_roots_lists_exactly_the_changes() {
     assert_eq!(
         new_codes,
         [
-            (foo, "no_relro"),
-            (foo, "no_canary"),
+            (FOO, "no_relro"),
+            (FOO, "no_canary"),
             (libnew, "partial_relro")
         ]
     );
@@ -822,7 +840,7 @@ fn a_diff_between_two_roots_lists_exactly_the_changes() {
         "+ /usr/lib/x86_64-linux-gnu/libnew.so.1 (libnew1 0.1-1)",
         "- /usr/lib/x86_64-linux-gnu/libbar.so.1 (libbar1 1.0-1)",
         "package libfoo1 1.0-1 -> 1.1-1",
-        &format!("WORSE {foo}: relro full -> none"),
+        &format!("WORSE {FOO}: relro full -> none"),
     ] {
         assert!(text.stdout.contains(line), "{line:?} not in\n{text}");
     }
@@ -866,4 +884,106 @@ fn a_diff_refuses_what_it_cannot_compare() {
             .contains("--diff: it is part of the audit: add --audit"),
         "{run}"
     );
+}
+
+#[test]
+fn images_diff_through_their_layers() {
+    const TEST: &str = "images_diff_through_their_layers";
+    if !util::have(TEST, &["cc"]) {
+        return;
+    }
+    let env = TestEnv::new();
+    let (old, new) = two_releases(&env);
+    let emit = |root: &Path, tar: &str| {
+        let out = env.join(tar);
+        let run = env.depclose([
+            "--root",
+            root.to_str().unwrap(),
+            "/usr/bin/app",
+            "--emit",
+            out.to_str().unwrap(),
+        ]);
+        run.assert_code(0);
+        out
+    };
+    let (old_tar, new_tar) = (emit(&old, "old.tar"), emit(&new, "new.tar"));
+    let run = env.depclose([
+        "--diff-images",
+        old_tar.to_str().unwrap(),
+        new_tar.to_str().unwrap(),
+        "-f",
+        "json",
+    ]);
+    run.assert_code(5);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let paths = |what: &str| -> Vec<String> {
+        report["files"][what]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(paths("added"), ["/usr/lib/x86_64-linux-gnu/libnew.so.1"]);
+    assert_eq!(paths("removed"), ["/usr/lib/x86_64-linux-gnu/libbar.so.1"]);
+    assert_eq!(paths("changed"), [FOO]);
+    assert_eq!(report["old"]["program"], "/usr/bin/app");
+    let changed = &report["files"]["changed"][0];
+    assert_eq!(changed["old"]["sha256"], foo_sha256(&old));
+    assert_eq!(changed["new"]["sha256"], foo_sha256(&new));
+    assert_eq!(changed["new"]["mode"], "0755");
+    // The program's audit, from inside each image, finds what the roots' audits find.
+    let t = &report["diff"]["targets"][0];
+    let hardening: Vec<(&str, bool)> = t["hardening"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["field"].as_str().unwrap(),
+                h["regression"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(hardening, [("relro", true), ("canary", true)]);
+    assert_eq!(t["min_glibc"]["raised"], true);
+    assert!(
+        run.stderr
+            .contains("regressions in the new image's program"),
+        "{run}"
+    );
+    let text = env.depclose([
+        "--diff-images",
+        old_tar.to_str().unwrap(),
+        new_tar.to_str().unwrap(),
+    ]);
+    text.assert_code(5);
+    println!("{TEST}:\n{}{}", text.stdout, text.stderr);
+    for line in [
+        "files: 1 added, 1 removed, 1 changed",
+        "  + /usr/lib/x86_64-linux-gnu/libnew.so.1 (file)",
+        &format!("WORSE {FOO}: relro full -> none"),
+    ] {
+        assert!(text.stdout.contains(line), "{line:?} not in\n{text}");
+    }
+    // An image against itself.
+    let same = env.depclose([
+        "--diff-images",
+        old_tar.to_str().unwrap(),
+        old_tar.to_str().unwrap(),
+    ]);
+    same.assert_code(0);
+    assert!(
+        same.stdout.contains("files: 0 added, 0 removed, 0 changed"),
+        "{same}"
+    );
+    // What is not an image is refused, naming it.
+    let junk = env.write("junk.tar", "not a tar at all");
+    let bad = env.depclose([
+        "--diff-images",
+        junk.to_str().unwrap(),
+        old_tar.to_str().unwrap(),
+    ]);
+    bad.assert_code(2);
+    assert!(bad.stderr.contains("junk.tar"), "{bad}");
 }

@@ -81,6 +81,11 @@ pub(crate) fn text(
 /// `--audit --diff`: per target a line that sums the changes up, then each change.
 pub(crate) fn diff_text(out: &mut impl Write, old: &Path, d: &Diff) -> io::Result<()> {
     writeln!(out, "compared with {}", old.display())?;
+    diff_body(out, d)
+}
+
+/// The changes of each target, and the targets that came or went.
+pub(crate) fn diff_body(out: &mut impl Write, d: &Diff) -> io::Result<()> {
     for t in &d.targets {
         target_diff(out, t)?;
     }

@@ -115,6 +115,12 @@ pub(crate) enum Action {
     /// `--audit`: the text report (`list`, the default), `json` or `dot`; with `--diff`,
     /// the old audit to compare with.
     Audit(Format, Option<Box<OldAudit>>),
+    /// `--diff-images OLD.tar NEW.tar`: text (`list`) or `json`.
+    DiffImages {
+        old: PathBuf,
+        new: PathBuf,
+        format: Format,
+    },
 }
 
 /// `--diff OLD.json`, read and checked.
@@ -274,6 +280,19 @@ impl Config {
                 spec.cmd = t.command().iter().skip(1).cloned().collect();
             }
             Action::Emit(Box::new(spec))
+        } else if let [old, new] = args.diff_images.as_slice() {
+            let format = args.format.unwrap_or(Format::List);
+            if !matches!(format, Format::List | Format::Json) {
+                return Err(Error::option(
+                    "--diff-images",
+                    "the image diff is text, or --format json",
+                ));
+            }
+            Action::DiffImages {
+                old: old.clone(),
+                new: new.clone(),
+                format,
+            }
         } else if args.audit {
             Action::Audit(args.format.unwrap_or(Format::List), old_audit)
         } else if let Some(name) = args.why {
@@ -317,7 +336,8 @@ impl Config {
                 CacheArg::None => CacheMode::None,
             },
             allow_missing: args.allow_missing,
-            runtime: args.runtime || emitting,
+            // An image's program is compared with what it loads at run time.
+            runtime: args.runtime || emitting || !args.diff_images.is_empty(),
             recipes,
             action,
             trace,

@@ -32,7 +32,7 @@ pub(crate) struct Args {
     /// #! scripts (their interpreter joins), or directories (every ELF file inside).
     #[arg(
         value_name = "TARGET",
-        required_unless_present_any = ["trace", "trace_load", "completions", "man"]
+        required_unless_present_any = ["trace", "trace_load", "completions", "man", "diff_images"]
     )]
     pub(crate) targets: Vec<String>,
 
@@ -145,6 +145,19 @@ pub(crate) struct Args {
     /// hardening lost or gained, new and gone findings. Exits 5 when something got worse.
     #[arg(long, value_name = "OLD.json", help_heading = "Audit")]
     pub(crate) diff: Option<PathBuf>,
+
+    /// Compare two image tars (OCI layout or docker-archive): their files, their
+    /// configuration, and the audit of each one's program (Entrypoint, else Cmd) inside its
+    /// own filesystem, as --audit --diff does. Reads the layers; needs no root. Exits 5 when
+    /// the program's audit got worse.
+    #[arg(
+        long,
+        num_args = 2,
+        value_names = ["OLD.tar", "NEW.tar"],
+        help_heading = "Audit",
+        conflicts_with_all = ["targets", "root", "audit", "trace", "trace_load", "why", "emit", "emit_rootfs"]
+    )]
+    pub(crate) diff_images: Vec<PathBuf>,
 
     /// Run `-- CMD ARGS...` once, following every process it starts, and add what they
     /// executed and mapped (ELF objects) to the closure of CMD's program. The one mode in

@@ -3,6 +3,7 @@
 mod additions;
 mod audit;
 mod config;
+mod diff_images;
 mod dot;
 mod error;
 mod flags;
@@ -32,13 +33,13 @@ use crate::text::UserAddition;
 
 /// Exit codes: the closure is complete; incomplete (a library is missing); usage or input
 /// error. An interrupted image write exits 128 + the signal.
-const EXIT_COMPLETE: u8 = 0;
-const EXIT_INCOMPLETE: u8 = 1;
-const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_COMPLETE: u8 = 0;
+pub(crate) const EXIT_INCOMPLETE: u8 = 1;
+pub(crate) const EXIT_ERROR: u8 = 2;
 /// `--require`: the audit found a rule broken.
-const EXIT_POLICY: u8 = 4;
+pub(crate) const EXIT_POLICY: u8 = 4;
 /// `--audit --diff`: something got worse since the old audit.
-const EXIT_REGRESSED: u8 = 5;
+pub(crate) const EXIT_REGRESSED: u8 = 5;
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
@@ -203,12 +204,7 @@ fn run(config: &Config) -> Result<u8, Error> {
             Some(spec) => Context::image(&resolver, &overlay, &spec.cmd, recipes),
             None => Context::root(&resolver, recipes),
         };
-        let applied = depclose_runtime::apply_all(&cx, closures, &list)?;
-        for (reason, e) in &applied.skipped {
-            eprintln!("depclose: warning: {reason}: not analysed: {e}");
-        }
-        closures = applied.closures;
-        added = applied.added;
+        (closures, added) = apply_recipes(&cx, closures, &list)?;
     }
     match &config.action {
         Action::Emit(spec) => {
@@ -269,13 +265,10 @@ fn run(config: &Config) -> Result<u8, Error> {
             report(*format, root, &closures, &added, &extras)?;
             Ok(exit_code(&closures, config.allow_missing))
         }
+        // No target of its own: each image's program, inside the image.
+        Action::DiffImages { old, new, format } => diff_images::run(config, old, new, *format),
         Action::Audit(format, old) => {
-            let auditor = depclose_audit::Auditor::new(root)?;
-            let audits: Vec<depclose_audit::TargetAudit> = if closures.len() > 1 {
-                closures.par_iter().map(|c| auditor.audit(c)).collect()
-            } else {
-                closures.iter().map(|c| auditor.audit(c)).collect()
-            };
+            let audits = audit_closures(root, &closures)?;
             let mut extras = json::Extras {
                 trace: trace.as_ref(),
                 audits: Some(&audits),
@@ -321,6 +314,34 @@ fn run(config: &Config) -> Result<u8, Error> {
             Ok(exit_code(&closures, config.allow_missing))
         }
     }
+}
+
+/// The closures with what `list`'s recipes add at run time, and what each added (a
+/// program a recipe names joins as a closure of its own).
+pub(crate) fn apply_recipes(
+    cx: &Context<'_>,
+    closures: Vec<Closure>,
+    list: &[&dyn Recipe],
+) -> Result<(Vec<Closure>, Vec<Vec<Added>>), Error> {
+    let applied = depclose_runtime::apply_all(cx, closures, list)?;
+    for (reason, e) in &applied.skipped {
+        eprintln!("depclose: warning: {reason}: not analysed: {e}");
+    }
+    Ok((applied.closures, applied.added))
+}
+
+/// The audit of each closure, reading the root's package database once.
+pub(crate) fn audit_closures(
+    root: &Root,
+    closures: &[Closure],
+) -> Result<Vec<depclose_audit::TargetAudit>, Error> {
+    let auditor = depclose_audit::Auditor::new(root)?;
+    // A thread pool costs more than one closure's audit takes.
+    Ok(if closures.len() > 1 {
+        closures.par_iter().map(|c| auditor.audit(c)).collect()
+    } else {
+        closures.iter().map(|c| auditor.audit(c)).collect()
+    })
 }
 
 /// The program a script names through `env` (`#!/usr/bin/env python3`, or

@@ -159,6 +159,19 @@ pub enum Error {
         /// Each image: its platform, `ref.name` annotation, tags or digest.
         images: Vec<String>,
     },
+    /// A layer member that cannot be unpacked: a name that leaves the image, one that
+    /// would write through a symlink, a hard link to nothing, an unreadable layer.
+    #[error("{}: layer {layer}: {member}: {reason}", path.display())]
+    BadLayer {
+        /// The image tar.
+        path: PathBuf,
+        /// The layer's digest.
+        layer: String,
+        /// The member's name as the layer spells it (empty when the layer itself is broken).
+        member: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// The rootfs destination exists and is not an empty directory.
     #[error("{}: exists and is not an empty directory", path.display())]
     DestinationNotEmpty {

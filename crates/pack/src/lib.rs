@@ -47,6 +47,7 @@ mod read;
 mod reference;
 mod rootfs;
 mod tree;
+mod unpack;
 
 #[cfg(test)]
 mod testutil;
@@ -58,6 +59,7 @@ pub use options::{
 };
 pub use read::{ArchiveImage, ImageArchive, Layer, ManifestKind};
 pub use tree::Tree;
+pub use unpack::{FilesDiff, ImageFile, ImageFiles, PathChange, PathEntry, diff_files};
 
 /// Check that `reference` (`name[:tag]`) can name an image, before any work is done: the
 /// writers check it again.
