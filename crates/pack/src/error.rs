@@ -97,6 +97,68 @@ pub enum Error {
     /// The image configuration is unusable (e.g. an `Env` entry without `=`).
     #[error("invalid image configuration: {0}")]
     InvalidConfig(String),
+    /// An image tar that cannot be read: not a tar, truncated, a hostile member name (absolute,
+    /// with `..`, a link leaving the archive), a member twice, neither `index.json` nor
+    /// `manifest.json`.
+    #[error("{}: {reason}", path.display())]
+    BadArchive {
+        /// The image tar.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A member the archive's documents name is not in it.
+    #[error("{}: no member {name}", path.display())]
+    MissingMember {
+        /// The image tar.
+        path: PathBuf,
+        /// The member's name.
+        name: String,
+    },
+    /// A blob a manifest or index names is not in the archive.
+    #[error("{}: no blob {digest}", path.display())]
+    MissingBlob {
+        /// The image tar.
+        path: PathBuf,
+        /// The blob's digest.
+        digest: String,
+    },
+    /// A blob's contents do not have its digest.
+    #[error("{}: blob {digest} has digest {actual}", path.display())]
+    BlobDigest {
+        /// The image tar.
+        path: PathBuf,
+        /// The digest it is stored under.
+        digest: String,
+        /// The digest of its contents.
+        actual: String,
+    },
+    /// A JSON document of the archive (or a digest in one) is not what it should be.
+    #[error("{}: {name}: {reason}", path.display())]
+    BadDocument {
+        /// The image tar.
+        path: PathBuf,
+        /// The member or digest.
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// Something valid that is not handled: zstd layers, schema 1 manifests.
+    #[error("{}: {what} is not supported", path.display())]
+    Unsupported {
+        /// The image tar.
+        path: PathBuf,
+        /// What it holds.
+        what: String,
+    },
+    /// One image was asked for, and the archive holds several.
+    #[error("{}: holds {} images ({}), not one", path.display(), images.len(), images.join(", "))]
+    ManyImages {
+        /// The image tar.
+        path: PathBuf,
+        /// Each image: its platform, `ref.name` annotation, tags or digest.
+        images: Vec<String>,
+    },
     /// The rootfs destination exists and is not an empty directory.
     #[error("{}: exists and is not an empty directory", path.display())]
     DestinationNotEmpty {

@@ -10,6 +10,10 @@
 //!   `docker load`, `podman load`, skopeo and umoci;
 //! - a rootfs directory ([`Tree::write_rootfs`]) holding the same tree.
 //!
+//! Image tars, its own and others' (an OCI image layout, or the docker-archive of `docker
+//! save` before Docker 25), are read back by [`ImageArchive`]: its manifests, the one
+//! image's config and layers (gzip decompressed), blobs streamed from the file.
+//!
 //! The same tree and options give byte-identical output. Nothing is printed; progress goes
 //! to a [`Progress`] and warnings (dropped setuid bits) come back in the summaries.
 //!
@@ -39,6 +43,7 @@ mod error;
 mod image;
 mod layer;
 mod options;
+mod read;
 mod reference;
 mod rootfs;
 mod tree;
@@ -51,6 +56,7 @@ pub use image::ImageConfig;
 pub use options::{
     DEFAULT_EPOCH, ImageSummary, LayerSummary, Progress, WriteOptions, WriteSummary,
 };
+pub use read::{ArchiveImage, ImageArchive, Layer, ManifestKind};
 pub use tree::Tree;
 
 /// Check that `reference` (`name[:tag]`) can name an image, before any work is done: the
