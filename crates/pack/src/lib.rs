@@ -43,6 +43,7 @@ mod error;
 mod image;
 mod layer;
 mod options;
+mod push;
 mod read;
 mod reference;
 mod rootfs;
@@ -56,6 +57,7 @@ pub use image::ImageConfig;
 pub use options::{
     DEFAULT_EPOCH, ImageSummary, LayerSummary, Progress, WriteOptions, WriteSummary,
 };
+pub use push::{PushOptions, PushSummary, PushedReferrer, ReferrersVia, check_push, push};
 pub use read::{ArchiveImage, ImageArchive, Layer, ManifestKind};
 pub use tree::Tree;
 
