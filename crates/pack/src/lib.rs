@@ -12,14 +12,15 @@
 //!
 //! Image tars, its own and others' (an OCI image layout, or the docker-archive of `docker
 //! save` before Docker 25), are read back by [`ImageArchive`]: its manifests, the one
-//! image's config and layers (gzip decompressed), blobs streamed from the file.
+//! image's config and layers (gzip decompressed), blobs streamed from the file. [`push`]
+//! sends such a tar to a registry over the OCI distribution API.
 //!
 //! The same tree and options give byte-identical output. Nothing is printed; progress goes
 //! to a [`Progress`] and warnings (dropped setuid bits) come back in the summaries.
 //!
 //! This crate knows nothing of ELF or loaders: deciding *which* paths belong in the image,
-//! and resolving symlinks on the way to them, is the caller's job. It does not compress,
-//! push, or write more than one layer.
+//! and resolving symlinks on the way to them, is the caller's job. It does not compress
+//! or write more than one layer.
 //!
 //! ```no_run
 //! use depclose_pack::{ImageConfig, Tree, WriteOptions};
