@@ -1112,6 +1112,96 @@ mod tests {
         ));
     }
 
+    /// A Bearer challenge: the token is fetched from the realm with the scope for the
+    /// repository and the Basic credentials of the Docker config, then sent.
+    #[test]
+    fn bearer_tokens_from_the_realm() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    head.push(line.trim().to_owned());
+                }
+                let auth = head
+                    .iter()
+                    .find_map(|h| {
+                        h.strip_prefix("authorization: ")
+                            .or(h.strip_prefix("Authorization: "))
+                    })
+                    .map(str::to_owned);
+                let answer = match (head[0].as_str(), auth.as_deref()) {
+                    (l, Some("Bearer T0K")) if l.starts_with("GET /v2/ ") => {
+                        "200 OK\r\n".to_owned()
+                    }
+                    (l, _) if l.starts_with("GET /v2/ ") => format!(
+                        "401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\"\r\n"
+                    ),
+                    (l, _) if l.starts_with("GET /token?") => {
+                        let body = r#"{"token":"T0K"}"#;
+                        format!(
+                            "200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                    _ => "500 Nope\r\n".to_owned(),
+                };
+                let answer = if answer.contains("\r\n\r\n") {
+                    answer
+                } else {
+                    format!("{answer}Content-Length: 0\r\n\r\n")
+                };
+                let mut stream = stream;
+                write!(stream, "HTTP/1.1 {answer}").unwrap();
+                seen.push((head[0].clone(), auth));
+            }
+            seen
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        let host = format!("127.0.0.1:{port}");
+        std::fs::write(
+            &config,
+            json!({"auths": {&host: {"auth": BASE64.encode("u:p")}}}).to_string(),
+        )
+        .unwrap();
+        let options = PushOptions {
+            insecure: true,
+            docker_config: Some(&config),
+            ..PushOptions::default()
+        };
+        let target = Reference::parse(&format!("{host}/team/app:1")).unwrap();
+        let registry = Registry::connect(&target, &options).unwrap();
+        assert_eq!(registry.authorization.as_deref(), Some("Bearer T0K"));
+        let seen = server.join().unwrap();
+        assert_eq!(seen[0], ("GET /v2/ HTTP/1.1".to_owned(), None));
+        assert_eq!(
+            seen[1],
+            (
+                "GET /token?service=fake&scope=repository%3Ateam%2Fapp%3Apull%2Cpush HTTP/1.1"
+                    .to_owned(),
+                Some(format!("Basic {}", BASE64.encode("u:p")))
+            )
+        );
+        assert_eq!(
+            seen[2],
+            (
+                "GET /v2/ HTTP/1.1".to_owned(),
+                Some("Bearer T0K".to_owned())
+            )
+        );
+    }
+
     #[test]
     fn insecure_to_a_remote_host_is_refused_before_any_request() {
         let target = Reference::parse("10.1.2.3:5000/app:1").unwrap();
