@@ -4,11 +4,11 @@
 //! its own, so that an engine this machine cannot run is a skip, not a failure.
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::util::engine::{Docker, HostLeftovers, PROBE, probe_tar};
 use crate::util::image::{Server, assert_same_tree, depclose, extra_tree, http_get, random_epoch};
 use crate::util::{self, Run, TestEnv, command, run_ok};
 
@@ -101,55 +101,6 @@ fn skopeo_and_umoci_accept_the_image() {
     }
 }
 
-/// Paths dockerd and podman write outside the state directories they are given; those that did not exist before the test are removed after it.
-struct HostLeftovers(Vec<PathBuf>);
-
-impl HostLeftovers {
-    fn note(paths: &[&str]) -> HostLeftovers {
-        HostLeftovers(
-            paths
-                .iter()
-                .map(PathBuf::from)
-                .filter(|p| fs::symlink_metadata(p).is_err())
-                .collect(),
-        )
-    }
-}
-
-impl Drop for HostLeftovers {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = match fs::symlink_metadata(p) {
-                Ok(m) if m.is_dir() => fs::remove_dir_all(p),
-                Ok(_) => fs::remove_file(p),
-                Err(_) => Ok(()),
-            };
-        }
-    }
-}
-
-/// The tag of the engines' own probe image.
-const PROBE: &str = "depclose-test/probe:1";
-
-/// `probe.tar` in the test's dir: a root holding only a static program, `/probe`, that exits
-/// 0, packed by GNU tar. An engine must import and run it before it is asked to run
-/// depclose's images: what fails there is the engine on this machine (cgroups, namespaces,
-/// storage, the runtime), not an image.
-fn probe_tar(env: &TestEnv) -> &'static str {
-    let dir = env.join("probe-rootfs");
-    fs::create_dir(&dir).unwrap();
-    util::static_probe(&dir);
-    run_ok(
-        command("tar")
-            .arg("-C")
-            .arg(&dir)
-            .arg("-cf")
-            .arg(env.join("probe.tar"))
-            .arg("."),
-    );
-    "probe.tar"
-}
-
 /// Two images every engine must run: `true`, and bash printing `ok`.
 fn engine_images(env: &TestEnv, prefix: &str) -> [(String, &'static str); 2] {
     let epoch = random_epoch();
@@ -175,96 +126,25 @@ fn engine_images(env: &TestEnv, prefix: &str) -> [(String, &'static str); 2] {
 #[test]
 fn docker_loads_and_runs_the_image() {
     const TEST: &str = "docker_loads_and_runs_the_image";
-    if !util::need_root(TEST, "dockerd") || !util::have(TEST, &["dockerd", "docker", "cc"]) {
-        return;
-    }
     let env = TestEnv::new();
-    let d = env.join("docker");
-    fs::create_dir(&d).unwrap();
-    // Declared before the daemon, so dropped after it has stopped.
-    let _leftovers = HostLeftovers::note(&[
-        "/etc/docker/key.json",
-        "/run/docker",
-        "/run/containerd",
-        "/opt/containerd",
-    ]);
-    let sock = d.join("docker.sock");
-    let mut dockerd = command("dockerd");
-    dockerd
-        .arg("--data-root")
-        .arg(d.join("root"))
-        .arg("--exec-root")
-        .arg(d.join("exec"))
-        .arg("--pidfile")
-        .arg(d.join("pid"))
-        .arg("-H")
-        .arg(format!("unix://{}", sock.display()))
-        .args([
-            "--iptables=false",
-            "--ip6tables=false",
-            "--bridge=none",
-            "--storage-driver=vfs",
-        ]);
-    let mut daemon = Server::spawn(
-        &mut dockerd,
-        "dockerd",
-        &d.join("log"),
-        Duration::from_secs(30),
-    );
-    let docker = |args: &[&str]| -> Run {
-        util::run(
-            command("docker")
-                .env("DOCKER_HOST", format!("unix://{}", sock.display()))
-                .env("DOCKER_CONFIG", d.join("client"))
-                .current_dir(env.path())
-                .args(args),
-        )
-    };
-    // The engine must start and run a container of its own before it can judge ours: a
-    // kernel without what dockerd needs (cgroups, namespaces, a storage driver) is a
-    // different machine, not a depclose bug.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = docker(&["version"]);
-        if r.code == Some(0) {
-            break;
-        }
-        if !daemon.running() || Instant::now() >= deadline {
-            let last = daemon.last_log_line();
-            util::skip(TEST, format!("dockerd does not start here: {last}"));
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let imported = docker(&["import", probe_tar(&env), PROBE]);
-    let ran = docker(&["run", "--rm", "--network", "none", PROBE, "/probe"]);
-    if let Some(r) = [imported, ran].iter().find(|r| r.code != Some(0)) {
-        util::skip(
-            TEST,
-            format!("docker cannot run an image of its own here: {}", r.stderr),
-        );
+    let Some(docker) = Docker::start(&env, TEST, &[]) else {
         return;
-    }
+    };
     let images = engine_images(&env, "docker");
     for ((tag, want), file) in images.iter().zip(["true.tar", "bash.tar"]) {
-        let r = docker(&["load", "-i", file]);
-        assert_eq!(r.code, Some(0), "{r}\n{}", daemon.logs());
+        let r = docker.run(&["load", "-i", file]);
+        assert_eq!(r.code, Some(0), "{r}\n{}", docker.daemon.logs());
         assert!(r.stdout.contains(&format!("Loaded image: {tag}")), "{r}");
-        let r = docker(&["run", "--rm", "--network", "none", tag]);
+        let r = docker.run(&["run", "--rm", "--network", "none", tag]);
         assert_eq!(
             (r.code, r.stdout.as_str()),
             (Some(0), *want),
             "{r}\n{}",
-            daemon.logs()
+            docker.daemon.logs()
         );
     }
-    apache_in_docker(&env, &docker, &daemon);
-    let status = daemon.stop();
-    assert!(
-        status.is_some(),
-        "dockerd ignored SIGTERM\n{}",
-        daemon.logs()
-    );
+    apache_in_docker(&env, &|args| docker.run(args), &docker.daemon);
+    docker.stop();
 }
 
 /// `depclose apache2 --emit` with Debian's own configuration, started by the engine with no

@@ -2,6 +2,7 @@
 //! the real loaders (the oracles) run and parsed one way, and the checks that decide whether
 //! this machine can give a test what it relies on (else the test says `SKIPPED` and why).
 
+pub(crate) mod engine;
 pub(crate) mod image;
 pub(crate) mod report;
 

@@ -17,14 +17,24 @@ pub(crate) struct Environment {
     /// `SOURCE_DATE_EPOCH` (reproducible-builds.org), for image timestamps.
     pub(crate) source_date_epoch: Option<String>,
     pub(crate) cwd: std::io::Result<PathBuf>,
+    /// The Docker client's config file, for `--push` credentials:
+    /// `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`.
+    pub(crate) docker_config: Option<PathBuf>,
 }
 
 impl Environment {
     pub(crate) fn read() -> Environment {
+        let docker_config = match std::env::var_os("DOCKER_CONFIG") {
+            Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir).join("config.json")),
+            _ => std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| PathBuf::from(h).join(".docker/config.json")),
+        };
         Environment {
             path: std::env::var("PATH").ok(),
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
             cwd: std::env::current_dir(),
+            docker_config,
         }
     }
 }
@@ -157,6 +167,18 @@ pub(crate) struct ImageSpec {
     pub(crate) epoch: u64,
     /// `--format` given with an image: the report to print once it is written.
     pub(crate) report: Option<Format>,
+    /// `--push REF`: where the image goes once it is written.
+    pub(crate) push: Option<PushSpec>,
+}
+
+/// `--push REF`, checked.
+#[derive(Debug)]
+pub(crate) struct PushSpec {
+    pub(crate) reference: String,
+    /// `--insecure-registry`: plain HTTP, to a loopback registry only.
+    pub(crate) insecure: bool,
+    /// The Docker config file credentials are read from.
+    pub(crate) docker_config: Option<PathBuf>,
 }
 
 impl ImageSpec {
@@ -209,7 +231,13 @@ impl Config {
             path: PathBuf::from("current directory"),
             source,
         })?;
-        let emitting = args.emit.is_some() || args.emit_rootfs.is_some();
+        let emitting = args.emit.is_some() || args.emit_rootfs.is_some() || args.push.is_some();
+        if args.insecure_registry && args.push.is_none() {
+            return Err(Error::option(
+                "--insecure-registry",
+                "applies to a registry: add --push REF",
+            ));
+        }
         if !emitting {
             let image_only = [
                 ("--add", !args.add.is_empty()),
@@ -274,7 +302,7 @@ impl Config {
         let recipes = recipe_options(&args)?;
         let trace = trace_spec(&args, &host_cwd)?;
         let action = if emitting {
-            let mut spec = image_spec(&args, env.source_date_epoch)?;
+            let mut spec = image_spec(&args, env.source_date_epoch, env.docker_config)?;
             // The image does what the trace saw, unless told otherwise.
             if let (true, Some(t)) = (spec.cmd.is_empty(), &trace) {
                 spec.cmd = t.command().iter().skip(1).cloned().collect();
@@ -543,7 +571,11 @@ fn hwcaps_choice(s: &str) -> Result<HwcapsChoice, Error> {
 /// Check the image flags: what would fail only after the work (a relative working directory,
 /// which runtimes reject; an output whose directory does not exist; an image path that is a
 /// directory; a bad Env entry, label, tag or `SOURCE_DATE_EPOCH`) fails here.
-fn image_spec(args: &Args, source_date_epoch: Option<String>) -> Result<ImageSpec, Error> {
+fn image_spec(
+    args: &Args,
+    source_date_epoch: Option<String>,
+    docker_config: Option<PathBuf>,
+) -> Result<ImageSpec, Error> {
     if let Some(w) = args.workdir.as_deref().filter(|w| !w.starts_with('/')) {
         return Err(Error::option(
             format!("--workdir {w}"),
@@ -599,6 +631,23 @@ fn image_spec(args: &Args, source_date_epoch: Option<String>) -> Result<ImageSpe
     if let Some(tag) = &args.tag {
         depclose_pack::check_reference(tag)?;
     }
+    let push = match &args.push {
+        Some(reference) => {
+            if image == Some(ImageOutput::Stdout) {
+                return Err(Error::option(
+                    "--push with --emit -",
+                    "stdout carries the image; push a file (--emit FILE) or let --push write its own",
+                ));
+            }
+            depclose_pack::check_push(reference, args.insecure_registry)?;
+            Some(PushSpec {
+                reference: reference.clone(),
+                insecure: args.insecure_registry,
+                docker_config,
+            })
+        }
+        None => None,
+    };
     let epoch = match source_date_epoch {
         Some(v) => v.trim().parse().map_err(|_| {
             Error::option(format!("SOURCE_DATE_EPOCH={v}"), "not a number of seconds")
@@ -621,10 +670,12 @@ fn image_spec(args: &Args, source_date_epoch: Option<String>) -> Result<ImageSpe
         workdir: args.workdir.clone(),
         user: args.user.clone(),
         labels,
-        tag: args.tag.clone(),
+        // The image is named as it is pushed, unless told otherwise.
+        tag: args.tag.clone().or_else(|| args.push.clone()),
         defaults: !args.no_defaults,
         keep_setuid: args.keep_setuid,
         epoch,
+        push,
     })
 }
 

@@ -9,7 +9,7 @@ pub(crate) enum Error {
     #[error("{option}: {reason}")]
     Option { option: String, reason: String },
     /// An image option without an image to apply it to.
-    #[error("{flag} needs --emit or --emit-rootfs")]
+    #[error("{flag} needs --emit, --emit-rootfs or --push")]
     WithoutImage { flag: &'static str },
     #[error("--why explains a listing; it takes no --emit or --emit-rootfs")]
     WhyWithImage,

@@ -231,6 +231,18 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME:TAG", help_heading = "Image")]
     pub(crate) tag: Option<String>,
 
+    /// Push the image to a registry as REF (`registry[:port]/repo[:tag]`) over the OCI
+    /// distribution API; with --emit FILE, that file is pushed. Credentials come from the
+    /// Docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`). REF is
+    /// also the image's tag unless --tag is given.
+    #[arg(long, value_name = "REF", help_heading = "Image")]
+    pub(crate) push: Option<String>,
+
+    /// With --push: speak plain HTTP to the registry, which must be on a loopback address
+    /// (127.0.0.0/8, ::1, localhost).
+    #[arg(long, help_heading = "Image")]
+    pub(crate) insecure_registry: bool,
+
     /// Do not add /etc/passwd, /etc/group and /tmp.
     #[arg(long, help_heading = "Image")]
     pub(crate) no_defaults: bool,

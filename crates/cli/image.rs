@@ -521,9 +521,14 @@ pub(crate) fn verify(
 
 /// Progress on stderr, only when it is a terminal.
 pub(crate) fn progress(done: u64, total: u64) {
+    show_progress("writing", done, total);
+}
+
+/// `depclose: VERB done/total MB` on one line, rewritten in place, on a terminal only.
+pub(crate) fn show_progress(verb: &str, done: u64, total: u64) {
     if std::io::stderr().is_terminal() {
         let mb = |b: u64| b as f64 / 1e6;
-        eprint!("\rdepclose: writing {:.1}/{:.1} MB", mb(done), mb(total));
+        eprint!("\rdepclose: {verb} {:.1}/{:.1} MB", mb(done), mb(total));
         if done >= total {
             eprintln!();
         }

@@ -10,6 +10,7 @@ mod flags;
 mod image;
 mod interrupt;
 mod json;
+mod push;
 mod targets;
 mod text;
 mod trace;
@@ -557,6 +558,13 @@ fn emit(
             summary.layer.contents.files,
             summary.layer.contents.content_bytes
         );
+    }
+    if let Some(push) = &spec.push {
+        let written = match &spec.image {
+            Some(ImageOutput::File(path)) => Some(path.as_path()),
+            _ => None,
+        };
+        push::run(push, written, &tree, &config, &options)?;
     }
     Ok(EXIT_COMPLETE)
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum Error {
     /// The write was cancelled ([`WriteOptions::cancel`](crate::WriteOptions::cancel)); nothing
-    /// was left behind.
+    /// was left behind. (A cancelled push, [`PushOptions::cancel`](crate::PushOptions::cancel),
+    /// leaves in the registry what it had sent, untagged.)
     #[error("interrupted")]
     Cancelled,
     /// Reading or writing a host file or directory failed.
@@ -170,6 +171,54 @@ pub enum Error {
         /// The member's name as the layer spells it (empty when the layer itself is broken).
         member: String,
         /// Why it was refused.
+        reason: String,
+    },
+    /// A push that is refused before anything is sent: plain HTTP to a host that is not
+    /// loopback, a registry sending us to a plain-HTTP URL.
+    #[error("registry {registry}: refused: {reason}")]
+    Refused {
+        /// The registry, as the reference names it.
+        registry: String,
+        /// Why.
+        reason: String,
+    },
+    /// The Docker config file cannot give credentials: not JSON, a malformed `auth`, a
+    /// credential helper (which depclose does not run).
+    #[error("{}: {reason}", path.display())]
+    Credentials {
+        /// The Docker config file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The registry refused the credentials, or asked for some and there are none.
+    #[error("registry {registry}: not authorised: {reason}")]
+    Unauthorized {
+        /// The registry, as the reference names it.
+        registry: String,
+        /// What it said, or what is missing.
+        reason: String,
+    },
+    /// The registry answered a request with an error.
+    #[error("registry {registry}: {what}: HTTP {status}: {message}")]
+    Registry {
+        /// The registry, as the reference names it.
+        registry: String,
+        /// The request, e.g. `PUT manifest latest`.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The registry's error codes and messages (`errors[].code: message`), or its text.
+        message: String,
+    },
+    /// A request to the registry got no answer: connection, TLS, timeout.
+    #[error("registry {registry}: {what}: {reason}")]
+    Transport {
+        /// The registry, as the reference names it.
+        registry: String,
+        /// The request.
+        what: String,
+        /// What failed.
         reason: String,
     },
     /// The rootfs destination exists and is not an empty directory.

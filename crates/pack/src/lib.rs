@@ -12,14 +12,15 @@
 //!
 //! Image tars, its own and others' (an OCI image layout, or the docker-archive of `docker
 //! save` before Docker 25), are read back by [`ImageArchive`]: its manifests, the one
-//! image's config and layers (gzip decompressed), blobs streamed from the file.
+//! image's config and layers (gzip decompressed), blobs streamed from the file. [`push`]
+//! sends such a tar to a registry over the OCI distribution API.
 //!
 //! The same tree and options give byte-identical output. Nothing is printed; progress goes
 //! to a [`Progress`] and warnings (dropped setuid bits) come back in the summaries.
 //!
 //! This crate knows nothing of ELF or loaders: deciding *which* paths belong in the image,
-//! and resolving symlinks on the way to them, is the caller's job. It does not compress,
-//! push, or write more than one layer.
+//! and resolving symlinks on the way to them, is the caller's job. It does not compress
+//! or write more than one layer.
 //!
 //! ```no_run
 //! use depclose_pack::{ImageConfig, Tree, WriteOptions};
@@ -43,6 +44,7 @@ mod error;
 mod image;
 mod layer;
 mod options;
+mod push;
 mod read;
 mod reference;
 mod rootfs;
@@ -57,6 +59,7 @@ pub use image::ImageConfig;
 pub use options::{
     DEFAULT_EPOCH, ImageSummary, LayerSummary, Progress, WriteOptions, WriteSummary,
 };
+pub use push::{PushOptions, PushSummary, PushedReferrer, ReferrersVia, check_push, push};
 pub use read::{ArchiveImage, ImageArchive, Layer, ManifestKind};
 pub use tree::Tree;
 pub use unpack::{FilesDiff, ImageFile, ImageFiles, PathChange, PathEntry, diff_files};

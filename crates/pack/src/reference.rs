@@ -14,7 +14,7 @@ pub(crate) struct Reference {
     pub(crate) tag: String,
 }
 
-const DEFAULT_DOMAIN: &str = "docker.io";
+pub(crate) const DEFAULT_DOMAIN: &str = "docker.io";
 
 impl Reference {
     pub(crate) fn parse(reference: &str) -> Result<Reference, Error> {
@@ -77,6 +77,16 @@ impl Reference {
         })
     }
 
+    /// `docker.io`, `ghcr.io`, `localhost:5000`: the registry.
+    pub(crate) fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// `library/busybox`, `team/app`: the repository in the registry.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     /// `docker.io/library/busybox:latest`: what Docker writes as `io.containerd.image.name`.
     pub(crate) fn full(&self) -> String {
         format!("{}/{}:{}", self.domain, self.path, self.tag)
@@ -134,8 +144,19 @@ fn valid_component(c: &str) -> bool {
     true
 }
 
-/// `host[:port]`, host being dot-separated labels of letters, digits and dashes.
+/// `host[:port]`, host being dot-separated labels of letters, digits and dashes, or an
+/// IPv6 address in brackets (`[::1]:5000`).
 fn valid_domain(d: &str) -> bool {
+    if let Some(rest) = d.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port_ok = match after.strip_prefix(':') {
+            Some(p) => !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()),
+            None => after.is_empty(),
+        };
+        return port_ok && v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
     let (host, port) = match d.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (d, None),
@@ -179,6 +200,12 @@ mod tests {
             ),
             ("docker.io/library/x:y", "docker.io/library/x:y", "x:y", "x"),
             (
+                "[::1]:5000/app:v1",
+                "[::1]:5000/app:v1",
+                "[::1]:5000/app:v1",
+                "[::1]:5000/app",
+            ),
+            (
                 "ghcr.io/o/p",
                 "ghcr.io/o/p:latest",
                 "ghcr.io/o/p:latest",
@@ -206,6 +233,9 @@ mod tests {
             "a/b_:1",
             "-a",
             "host:port/x",
+            "[::1/x",
+            "[nope]:5000/x",
+            "[::1]:/x",
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?}");
         }
