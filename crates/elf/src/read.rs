@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fs::File;
 use std::path::Path;
 
@@ -211,18 +212,23 @@ pub fn read_file(path: &Path) -> Result<FileKind, Error> {
 /// [`read_file`], also returning the file's metadata (one `stat` for both: callers compare
 /// (device, inode) as the loader does).
 pub fn read_file_with_metadata(path: &Path) -> Result<(FileKind, std::fs::Metadata), Error> {
-    let (map, meta) = map_file(path)?;
-    parse_bytes(path, &map).map(|kind| (kind, meta))
-}
-
-/// The file at `path` mapped read-only, with its metadata (one `stat`): refused unless it is
-/// a non-empty regular file.
-pub(crate) fn map_file(path: &Path) -> Result<(memmap2::Mmap, std::fs::Metadata), Error> {
+    let meta = regular_metadata(path)?;
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
+    let file = File::open(path).map_err(io)?;
+    let source = FileSource::new(file, meta.len()).map_err(io)?;
+    parse(path, &source).map(|kind| (kind, meta))
+}
+
+/// The metadata of `path` (one `stat`), refused unless it is a non-empty regular file:
+/// special files are refused before they are opened, as opening a FIFO would block.
+fn regular_metadata(path: &Path) -> Result<std::fs::Metadata, Error> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if let Some(kind) = NonRegular::of(&meta.file_type()) {
         return Err(Error::NotRegular {
             path: path.to_path_buf(),
@@ -234,6 +240,17 @@ pub(crate) fn map_file(path: &Path) -> Result<(memmap2::Mmap, std::fs::Metadata)
             path: path.to_path_buf(),
         });
     }
+    Ok(meta)
+}
+
+/// The file at `path` mapped read-only, with its metadata (one `stat`): refused unless it is
+/// a non-empty regular file.
+pub(crate) fn map_file(path: &Path) -> Result<(memmap2::Mmap, std::fs::Metadata), Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = regular_metadata(path)?;
     let file = File::open(path).map_err(io)?;
     // SAFETY: the map is read-only and private to this call. If another process truncates
     // the file while it is mapped, reads past the new end fault (SIGBUS); depclose reads
@@ -246,6 +263,107 @@ pub(crate) fn map_file(path: &Path) -> Result<(memmap2::Mmap, std::fs::Metadata)
     })?;
     let map = unsafe { MmapOptions::new().len(len).map(&file) }.map_err(io)?;
     Ok((map, meta))
+}
+
+/// The bytes of a file as parsing asks for them: all in memory, or read from the file on
+/// demand ([`FileSource`]), so that the loader's view of a 2 MB library costs a few small
+/// reads instead of a mapping and its page faults.
+trait Source {
+    /// The file's length.
+    fn len(&self) -> u64;
+    /// `len` bytes at `offset`; `None` when they are not all inside the file.
+    fn get(&self, offset: u64, len: u64) -> Result<Option<Cow<'_, [u8]>>, String>;
+    /// A hint that strings will be read from `offset` to `offset + len`.
+    fn prefetch(&self, _offset: u64, _len: u64) {}
+}
+
+impl Source for [u8] {
+    fn len(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn get(&self, offset: u64, len: u64) -> Result<Option<Cow<'_, [u8]>>, String> {
+        let start = usize::try_from(offset).ok();
+        let end = start.and_then(|s| s.checked_add(usize::try_from(len).ok()?));
+        Ok(start
+            .zip(end)
+            .and_then(|(s, e)| <[u8]>::get(self, s..e))
+            .map(Cow::Borrowed))
+    }
+}
+
+/// How much of a file is read first: the ELF header, the program headers and `PT_INTERP`
+/// of every file here fit, and a `#!` line too.
+const HEAD: u64 = 4096;
+/// The largest span of strings read in one piece.
+const WINDOW_MAX: u64 = 1 << 20;
+
+/// A file read with `pread`: its head at once, then what is asked for.
+struct FileSource {
+    file: File,
+    len: u64,
+    head: Vec<u8>,
+    /// The strings' span ([`Source::prefetch`]): its offset and bytes.
+    window: std::cell::RefCell<Option<(u64, Vec<u8>)>>,
+}
+
+impl FileSource {
+    fn new(file: File, len: u64) -> std::io::Result<FileSource> {
+        let head = read_at(&file, 0, len.min(HEAD))?;
+        Ok(FileSource {
+            file,
+            len,
+            head,
+            window: std::cell::RefCell::new(None),
+        })
+    }
+}
+
+/// `len` bytes at `offset` (the caller checked that they are inside the file).
+fn read_at(file: &File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let len = usize::try_from(len)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "read too large"))?;
+    let mut buf = vec![0; len];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(buf)
+}
+
+impl Source for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn get(&self, offset: u64, len: u64) -> Result<Option<Cow<'_, [u8]>>, String> {
+        let Some(end) = offset.checked_add(len).filter(|&e| e <= self.len) else {
+            return Ok(None);
+        };
+        if end <= self.head.len() as u64 {
+            return Ok(Some(Cow::Borrowed(
+                &self.head[offset as usize..end as usize],
+            )));
+        }
+        if let Some((at, bytes)) = &*self.window.borrow() {
+            if offset >= *at && end <= at + bytes.len() as u64 {
+                let from = (offset - at) as usize;
+                return Ok(Some(Cow::Owned(bytes[from..from + len as usize].to_vec())));
+            }
+        }
+        read_at(&self.file, offset, len)
+            .map(|b| Some(Cow::Owned(b)))
+            .map_err(|e| format!("reading {len} bytes at {offset:#x}: {e}"))
+    }
+
+    fn prefetch(&self, offset: u64, len: u64) {
+        let len = len.min(WINDOW_MAX).min(self.len.saturating_sub(offset));
+        if len == 0 || offset + len <= self.head.len() as u64 {
+            return;
+        }
+        // A failed read here fails again, with its error, when the strings are read.
+        if let Ok(bytes) = read_at(&self.file, offset, len) {
+            *self.window.borrow_mut() = Some((offset, bytes));
+        }
+    }
 }
 
 /// What a path that is not a regular file is (opening a FIFO would block; the others hold
@@ -297,17 +415,26 @@ impl std::fmt::Display for NonRegular {
 
 /// Tell what `bytes` (the contents of `path`, used in errors only) hold.
 pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<FileKind, Error> {
+    parse(path, bytes)
+}
+
+/// Tell what the file in `src` holds.
+fn parse(path: &Path, src: &(impl Source + ?Sized)) -> Result<FileKind, Error> {
     let malformed = |reason: String, identity| Error::Malformed {
         path: path.to_path_buf(),
         reason,
         identity,
     };
-    if bytes.starts_with(ELFMAG) {
-        parse_elf(bytes)
+    let head = src
+        .get(0, src.len().min(HEAD))
+        .map_err(|reason| malformed(reason, None))?
+        .unwrap_or_default();
+    if head.starts_with(ELFMAG) {
+        parse_elf(src, &head)
             .map(FileKind::Elf)
-            .map_err(|reason| malformed(reason, Identity::of(bytes)))
-    } else if bytes.starts_with(b"#!") {
-        parse_shebang(bytes)
+            .map_err(|reason| malformed(reason, Identity::of(&head)))
+    } else if head.starts_with(b"#!") {
+        parse_shebang(&head, src.len())
             .map(FileKind::Script)
             .map_err(|reason| malformed(reason.to_owned(), None))
     } else {
@@ -315,11 +442,12 @@ pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<FileKind, Error> {
     }
 }
 
-fn parse_shebang(bytes: &[u8]) -> Result<Script, &'static str> {
+/// The `#!` line at the start of `bytes`, the first bytes of a file of `len` bytes.
+fn parse_shebang(bytes: &[u8], len: u64) -> Result<Script, &'static str> {
     let head = &bytes[2..bytes.len().min(SHEBANG_MAX)];
     let line = match head.iter().position(|&b| b == b'\n') {
         Some(end) => &head[..end],
-        None if bytes.len() <= SHEBANG_MAX => head,
+        None if len <= SHEBANG_MAX as u64 => head,
         None => return Err("#! line longer than 256 bytes"),
     };
     let line = std::str::from_utf8(line).map_err(|_| "#! line is not UTF-8")?;
@@ -338,8 +466,8 @@ fn parse_shebang(bytes: &[u8]) -> Result<Script, &'static str> {
     })
 }
 
-/// The ELF file in `bytes`, or why it is malformed.
-fn parse_elf(bytes: &[u8]) -> Result<ElfInfo, String> {
+/// The ELF file in `src` (whose first bytes are `bytes`), or why it is malformed.
+fn parse_elf(src: &(impl Source + ?Sized), bytes: &[u8]) -> Result<ElfInfo, String> {
     let bad = |e: goblin::error::Error| e.to_string();
     if bytes.len() < SIZEOF_IDENT {
         return Err("file too short for e_ident".to_owned());
@@ -388,20 +516,30 @@ fn parse_elf(bytes: &[u8]) -> Result<ElfInfo, String> {
     if header.e_phnum > 0 && usize::from(header.e_phentsize) != ProgramHeader::size(ctx) {
         return Err("e_phentsize does not match the ELF class".to_owned());
     }
-    let phoff = usize::try_from(header.e_phoff).map_err(|_| "e_phoff out of range")?;
-    let phdrs =
-        ProgramHeader::parse(bytes, phoff, usize::from(header.e_phnum), ctx).map_err(bad)?;
+    let phnum = usize::from(header.e_phnum);
+    let table = src
+        .get(header.e_phoff, (phnum * ProgramHeader::size(ctx)) as u64)?
+        .ok_or_else(|| {
+            // As goblin says it of a table that runs past the end.
+            bad(goblin::error::Error::Malformed(format!(
+                "program headers at {:#x} run past the end of the file",
+                header.e_phoff
+            )))
+        })?;
+    let phdrs = ProgramHeader::parse(&table, 0, phnum, ctx).map_err(bad)?;
 
     let has_interp = if let Some(ph) = phdrs.iter().find(|ph| ph.p_type == PT_INTERP) {
-        let s = segment(bytes, ph.p_offset, ph.p_filesz).ok_or("PT_INTERP outside the file")?;
-        info.interpreter = Some(c_string(s, 0, "PT_INTERP")?);
+        let s = src
+            .get(ph.p_offset, ph.p_filesz)?
+            .ok_or("PT_INTERP outside the file")?;
+        info.interpreter = Some(c_string(&s, 0, "PT_INTERP")?);
         true
     } else {
         false
     };
     let has_dynamic = phdrs.iter().any(|ph| ph.p_type == PT_DYNAMIC);
     if has_dynamic {
-        read_dynamic(bytes, &phdrs, ctx, &mut info)?;
+        read_dynamic(src, &phdrs, ctx, &mut info)?;
     }
     info.linkage = if has_interp {
         Linkage::Dynamic
@@ -418,44 +556,58 @@ fn parse_elf(bytes: &[u8]) -> Result<ElfInfo, String> {
     Ok(info)
 }
 
-/// The file bytes of a segment, or `None` when it lies (partly) outside the file.
-fn segment(bytes: &[u8], offset: u64, size: u64) -> Option<&[u8]> {
-    let start = usize::try_from(offset).ok()?;
-    let end = start.checked_add(usize::try_from(size).ok()?)?;
-    bytes.get(start..end)
-}
-
 fn read_dynamic(
-    bytes: &[u8],
+    src: &(impl Source + ?Sized),
     phdrs: &[ProgramHeader],
     ctx: Ctx,
     info: &mut ElfInfo,
 ) -> Result<(), String> {
-    let dynamic = Dynamic::parse(bytes, phdrs, ctx).map_err(|e| format!("dynamic section: {e}"))?;
+    // goblin parses the first PT_DYNAMIC from the bytes it is given: give it that segment
+    // alone, at offset 0; the PT_LOADs still map addresses to file offsets.
+    let Some(first) = phdrs.iter().position(|ph| ph.p_type == PT_DYNAMIC) else {
+        return Ok(());
+    };
+    let ph = &phdrs[first];
+    let segment = src.get(ph.p_offset, ph.p_filesz)?.ok_or_else(|| {
+        format!(
+            "dynamic section: {}",
+            goblin::error::Error::Malformed(format!(
+                "Invalid PT_DYNAMIC size (offset {:#x}, filesz {:#x})",
+                ph.p_offset, ph.p_filesz
+            ))
+        )
+    })?;
+    let mut moved = phdrs.to_vec();
+    moved[first].p_offset = 0;
+    let dynamic =
+        Dynamic::parse(&segment, &moved, ctx).map_err(|e| format!("dynamic section: {e}"))?;
     let Some(dynamic) = dynamic else {
         return Ok(());
     };
-    let has_strings = dynamic.dyns.iter().any(|d| {
+    let strings = |d: &&goblin::elf::dynamic::Dyn| {
         matches!(
             d.d_tag,
             DT_NEEDED | DT_RPATH | DT_RUNPATH | DT_FILTER | DT_AUXILIARY | DT_SONAME
         )
-    });
+    };
     info.flags_1 = dynamic.info.flags_1;
-    if !has_strings {
+    let (Some(low), Some(high)) = (
+        dynamic.dyns.iter().filter(strings).map(|d| d.d_val).min(),
+        dynamic.dyns.iter().filter(strings).map(|d| d.d_val).max(),
+    ) else {
         return Ok(());
-    }
+    };
     // `DynamicInfo` maps DT_STRTAB's address to a file offset through PT_LOAD, as the
     // loader finds it in memory; 0 means no PT_LOAD covers it.
-    let strtab = dynamic.info.strtab;
+    let strtab = dynamic.info.strtab as u64;
     if strtab == 0 {
         return Err("DT_STRTAB is not inside a loaded segment".to_owned());
     }
-    // The loader reads each string from DT_STRTAB up to its NUL and never consults DT_STRSZ,
-    // so neither do we: the table runs to the end of the file.
-    let table = bytes
-        .get(strtab..)
-        .ok_or("DT_STRTAB lies past the end of the file")?;
+    if strtab > src.len() {
+        return Err("DT_STRTAB lies past the end of the file".to_owned());
+    }
+    // The strings are read in one piece: from the first to past the last (names are short).
+    src.prefetch(strtab.saturating_add(low), (high - low).saturating_add(512));
     for d in &dynamic.dyns {
         let tag = d.d_tag;
         let what = match tag {
@@ -467,8 +619,7 @@ fn read_dynamic(
             DT_SONAME => "DT_SONAME",
             _ => continue,
         };
-        let offset = usize::try_from(d.d_val).map_err(|_| format!("{what} offset out of range"))?;
-        let s = c_string(table, offset, what)?;
+        let s = string_at(src, strtab, d.d_val, what)?;
         match tag {
             DT_NEEDED => info.dependencies.push(Dependency {
                 kind: DependencyKind::Needed,
@@ -489,6 +640,37 @@ fn read_dynamic(
         }
     }
     Ok(())
+}
+
+/// The NUL-terminated string at `offset` in the table at `table`. The loader reads each
+/// string up to its NUL and never consults DT_STRSZ, so neither do we: the table runs to
+/// the end of the file.
+fn string_at(
+    src: &(impl Source + ?Sized),
+    table: u64,
+    offset: u64,
+    what: &str,
+) -> Result<String, String> {
+    let mut at = table
+        .checked_add(offset)
+        .filter(|&at| at <= src.len())
+        .ok_or_else(|| format!("{what} string offset {offset} past the string table"))?;
+    let mut bytes = Vec::new();
+    let mut chunk = 256;
+    loop {
+        let n = chunk.min(src.len() - at);
+        if n == 0 {
+            return Err(format!("{what} string is not NUL-terminated"));
+        }
+        let piece = src.get(at, n)?.unwrap_or_default();
+        if let Some(end) = piece.iter().position(|&b| b == 0) {
+            bytes.extend_from_slice(&piece[..end]);
+            return String::from_utf8(bytes).map_err(|_| format!("{what} string is not UTF-8"));
+        }
+        bytes.extend_from_slice(&piece);
+        at += n;
+        chunk = (chunk * 2).min(1 << 16);
+    }
 }
 
 /// The NUL-terminated string at `offset` in `table`.

@@ -154,3 +154,59 @@ fn truncated_and_corrupted_files_are_errors_not_panics() {
         Err(Error::Malformed { .. })
     ));
 }
+
+/// `read_file` reads what it needs with `pread`; `parse_bytes` has the whole file. Both must
+/// say the same of every file, well-formed or cut short.
+fn same_both_ways(path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let whole = format!("{:?}", parse_bytes(path, &bytes).map_err(|e| e.to_string()));
+    let read = format!("{:?}", read_file(path).map_err(|e| e.to_string()));
+    if whole == read {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}:\n  bytes: {whole}\n  read:  {read}",
+            path.display()
+        ))
+    }
+}
+
+#[test]
+fn reading_a_file_says_what_parsing_its_bytes_says() {
+    const TEST: &str = "reading_a_file_says_what_parsing_its_bytes_says";
+    if skipped(TEST, &[TRUE, LIBZ], false) {
+        return;
+    }
+    let mut compared = 0;
+    let mut differ = Vec::new();
+    for dir in ["/usr/bin", "/usr/sbin", "/usr/lib/x86_64-linux-gnu"] {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_file())
+                || !path.metadata().is_ok_and(|m| m.len() > 0)
+            {
+                continue;
+            }
+            compared += 1;
+            if let Err(e) = same_both_ways(&path) {
+                differ.push(e);
+            }
+        }
+    }
+    // Cut short at many offsets: the string window, the dynamic segment and the head each
+    // end somewhere in there.
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut");
+    for source in [TRUE, LIBZ] {
+        let bytes = std::fs::read(source).unwrap();
+        for n in (1..bytes.len()).step_by(211).chain([4095, 4096, 4097]) {
+            std::fs::write(&cut, &bytes[..n.min(bytes.len())]).unwrap();
+            compared += 1;
+            if let Err(e) = same_both_ways(&cut) {
+                differ.push(format!("{source} cut at {n}: {e}"));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert!(compared > 1000, "{compared}");
+}
