@@ -250,7 +250,7 @@ impl Object {
         real: PathBuf,
         hops: Vec<SymlinkHop>,
         meta: &Metadata,
-        elf: ElfInfo,
+        elf: Arc<ElfInfo>,
     ) -> Object {
         // The kernel's `/proc/self/exe`: the real file.
         let origin = loader_dirname(&real.to_string_lossy()).to_owned();
@@ -259,7 +259,7 @@ impl Object {
             real,
             hops,
             size: meta.len(),
-            elf: Arc::new(elf),
+            elf,
             names: Vec::new(),
             found: Found {
                 how: How::Program,

@@ -4,12 +4,33 @@ use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use depclose_elf::{FileKind, Identity, NonRegular};
+use std::sync::Arc;
+
+use depclose_elf::{ElfInfo, FileKind, Identity, NonRegular, Script};
+
+/// What a file is ([`FileKind`]), its ELF facts shared: every closure that maps the file
+/// holds them, and one run may make thousands of closures.
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    Elf(Arc<ElfInfo>),
+    Script(Script),
+    Other,
+}
+
+impl From<FileKind> for Kind {
+    fn from(k: FileKind) -> Kind {
+        match k {
+            FileKind::Elf(e) => Kind::Elf(Arc::new(e)),
+            FileKind::Script(s) => Kind::Script(s),
+            FileKind::Other => Kind::Other,
+        }
+    }
+}
 
 /// A file read through the resolver's cache.
 #[derive(Debug)]
 pub(crate) struct FileEntry {
-    pub(crate) kind: Result<FileKind, ReadFailure>,
+    pub(crate) kind: Result<Kind, ReadFailure>,
     /// (device, inode): the loader's test for "the same file". Zero when it was not read.
     pub(crate) file_id: (u64, u64),
     pub(crate) size: u64,
@@ -20,7 +41,7 @@ impl FileEntry {
     pub(crate) fn read(host: &Path) -> FileEntry {
         match depclose_elf::read_file_with_metadata(host) {
             Ok((kind, meta)) => FileEntry {
-                kind: Ok(kind),
+                kind: Ok(kind.into()),
                 file_id: (meta.dev(), meta.ino()),
                 size: meta.len(),
             },

@@ -6,13 +6,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use depclose_elf::{Class, Data, FileKind, Linkage, ObjectType};
+use depclose_elf::{Class, Data, Linkage, ObjectType};
 use rustix::fs::Mode;
 
 use crate::cache::{self, CacheQuery, LdCache};
 use crate::closure::{Closure, How, Object, ScriptHop};
 use crate::facts::{Flavor, LoaderFacts, default_interpreter};
-use crate::file::FileEntry;
+use crate::file::{FileEntry, Kind};
 use crate::options::{CacheMode, ResolveOptions};
 use crate::root::{self, Resolved, Root};
 use crate::walk::Walk;
@@ -114,11 +114,13 @@ impl Resolver {
                 Ok(kind) => kind.clone(),
                 Err(_) => {
                     let host = self.root.host_path(&resolved.real);
-                    depclose_elf::read_file(&host).map_err(|e| rename_elf_error(e, &path))?
+                    depclose_elf::read_file(&host)
+                        .map_err(|e| rename_elf_error(e, &path))?
+                        .into()
                 }
             };
             match kind {
-                FileKind::Script(s) => {
+                Kind::Script(s) => {
                     if scripts.len() + 1 >= MAX_SCRIPT_DEPTH {
                         return Err(Error::ScriptDepth {
                             path: target.to_path_buf(),
@@ -133,10 +135,10 @@ impl Resolver {
                     });
                     path = next;
                 }
-                FileKind::Other => {
+                Kind::Other => {
                     return Err(Error::NotElfOrScript { path });
                 }
-                FileKind::Elf(elf) => {
+                Kind::Elf(elf) => {
                     return self.elf_closure(target, path, resolved, &meta, elf, scripts);
                 }
             }
@@ -149,7 +151,7 @@ impl Resolver {
         path: PathBuf,
         resolved: Resolved,
         meta: &std::fs::Metadata,
-        elf: depclose_elf::ElfInfo,
+        elf: Arc<depclose_elf::ElfInfo>,
         scripts: Vec<ScriptHop>,
     ) -> Result<Closure, Error> {
         match (elf.class, elf.data) {
@@ -298,7 +300,7 @@ impl Resolver {
     pub fn is_elf_object(&self, real: &Path) -> bool {
         matches!(
             &self.read_file(real).kind,
-            Ok(FileKind::Elf(e)) if matches!(e.object_type, ObjectType::Executable | ObjectType::SharedObject)
+            Ok(Kind::Elf(e)) if matches!(e.object_type, ObjectType::Executable | ObjectType::SharedObject)
         )
     }
 

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use depclose_elf::{
-    DF_1_NODEFLIB, DependencyKind, ELFOSABI_GNU, ELFOSABI_SYSV, EV_CURRENT, FileKind, Linkage,
-    ObjectType,
+    DF_1_NODEFLIB, DependencyKind, ELFOSABI_GNU, ELFOSABI_SYSV, EV_CURRENT, Linkage, ObjectType,
 };
 
 use crate::closure::{
@@ -17,7 +16,7 @@ use crate::closure::{
 };
 use crate::dst::{self, DstValues};
 use crate::facts::{Flavor, LoaderFacts};
-use crate::file::{FileEntry, ReadFailure};
+use crate::file::{FileEntry, Kind, ReadFailure};
 use crate::root::{SymlinkHop, loader_dirname};
 use crate::{Error, Resolver};
 
@@ -247,7 +246,7 @@ impl<'r> Walk<'r> {
         let interp_name = interp.clone();
         let (opened, reason) = match self.open(&interp) {
             Ok(o) => match &o.entry.kind {
-                Ok(FileKind::Elf(_)) => (Some(o), None),
+                Ok(Kind::Elf(_)) => (Some(o), None),
                 Ok(_) => (None, Some("not an ELF file".to_owned())),
                 Err(e) => (None, Some(e.to_string())),
             },
@@ -464,7 +463,7 @@ impl<'r> Walk<'r> {
 
     fn object(&self, o: Opened, found: Found, loader: Option<usize>) -> Object {
         let elf = match &o.entry.kind {
-            Ok(FileKind::Elf(e)) => e.clone(),
+            Ok(Kind::Elf(e)) => e.clone(),
             // `verify` accepts only ELF files, and `map_interpreter` checks its file too.
             _ => unreachable!("only verified ELF files become objects"),
         };
@@ -474,7 +473,7 @@ impl<'r> Walk<'r> {
             real: o.real,
             hops: o.hops,
             size: o.entry.size,
-            elf: Arc::new(elf),
+            elf,
             names: Vec::new(),
             found,
             loader,
@@ -533,7 +532,7 @@ impl<'r> Walk<'r> {
     fn verify(&mut self, o: Opened) -> Verdict {
         let f = &self.facts;
         let elf = match &o.entry.kind {
-            Ok(FileKind::Elf(e)) => e,
+            Ok(Kind::Elf(e)) => e,
             Ok(_) => return self.fatal(&o.path, "invalid ELF header"),
             Err(e) => {
                 // A header too broken to read further is still skipped for the other class or
