@@ -42,11 +42,6 @@ pub(crate) const EXIT_POLICY: u8 = 4;
 /// `--audit --diff`: something got worse since the old audit.
 pub(crate) const EXIT_REGRESSED: u8 = 5;
 
-// A run makes and drops many small allocations from two threads; glibc's malloc spent a
-// third of a listing's time on them (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(a) => a,

@@ -65,7 +65,19 @@ pub(crate) fn expand(
         });
     }
     let host = root.host_path(&resolved.real);
+    // Only ELF programs and shared objects are targets. Reading the files is most of the
+    // work, so it runs in parallel, a batch at a time: a tree such as /usr holds hundreds
+    // of thousands of other files, whose names need not all be held at once.
+    const BATCH: usize = 4096;
+    let elf_objects = |batch: &mut Vec<PathBuf>| -> Vec<PathBuf> {
+        std::mem::take(batch)
+            .into_par_iter()
+            .filter(|rel| resolver.is_elf_object(&resolved.real.join(rel)))
+            .map(|rel| path.join(rel))
+            .collect()
+    };
     let mut found = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
     for entry in walkdir::WalkDir::new(&host).sort_by_file_name() {
         let entry = entry.map_err(|source| Error::Walk {
             path: host.clone(),
@@ -75,16 +87,14 @@ pub(crate) fn expand(
             continue;
         }
         let rel = entry.path().strip_prefix(&host).unwrap_or(entry.path());
-        found.push(rel.to_path_buf());
+        batch.push(rel.to_path_buf());
+        if batch.len() == BATCH {
+            found.extend(elf_objects(&mut batch));
+        }
     }
-    // Only ELF programs and shared objects are targets; reading them is most of the work, so
-    // it runs in parallel (and the resolver remembers what it read).
+    found.extend(elf_objects(&mut batch));
     Ok(Found {
-        paths: found
-            .into_par_iter()
-            .filter(|rel| resolver.is_elf_object(&resolved.real.join(rel)))
-            .map(|rel| path.join(rel))
-            .collect(),
+        paths: found,
         from_dir: true,
     })
 }

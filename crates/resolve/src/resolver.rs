@@ -298,28 +298,48 @@ impl Resolver {
     /// True when the in-root file `real` (symlinks resolved) is an ELF executable or shared
     /// object: what a directory target analyses. The read is remembered for the analysis.
     pub fn is_elf_object(&self, real: &Path) -> bool {
-        matches!(
-            &self.read_file(real).kind,
-            Ok(Kind::Elf(e)) if matches!(e.object_type, ObjectType::Executable | ObjectType::SharedObject)
-        )
+        let object = |entry: &FileEntry| {
+            matches!(
+                &entry.kind,
+                Ok(Kind::Elf(e)) if matches!(e.object_type, ObjectType::Executable | ObjectType::SharedObject)
+            )
+        };
+        if let Some(e) = self.cached_file(real) {
+            return object(&e);
+        }
+        let entry = FileEntry::read(&self.root.host_path(real));
+        let is = object(&entry);
+        // A scan meets many more other files than objects: only the objects are analysed,
+        // so only they are remembered.
+        if is {
+            self.remember_file(real, Arc::new(entry));
+        }
+        is
     }
 
     /// Read (once) what the loader would read from a resolved in-root path.
     pub(crate) fn read_file(&self, real: &Path) -> Arc<FileEntry> {
-        if let Some(e) = self
-            .files
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(real)
-        {
-            return e.clone();
+        if let Some(e) = self.cached_file(real) {
+            return e;
         }
         let entry = Arc::new(FileEntry::read(&self.root.host_path(real)));
+        self.remember_file(real, entry.clone());
+        entry
+    }
+
+    fn cached_file(&self, real: &Path) -> Option<Arc<FileEntry>> {
         self.files
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(real.to_path_buf(), entry.clone());
-        entry
+            .get(real)
+            .cloned()
+    }
+
+    fn remember_file(&self, real: &Path, entry: Arc<FileEntry>) {
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(real.to_path_buf(), entry);
     }
 
     fn cache_source(&self) -> &Result<CacheSource, Error> {
