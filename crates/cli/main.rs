@@ -144,48 +144,36 @@ fn run(config: &Config) -> Result<u8, Error> {
         }
         targets.push(src);
     }
-    let analyse = |t: &PathBuf| (scanned.contains(t) && image.is_none(), resolver.closure(t));
-    // A thread pool costs more than one program's closure takes.
-    let results: Vec<(bool, Result<Closure, depclose_resolve::Error>)> = if targets.len() > 1 {
-        targets.par_iter().map(analyse).collect()
-    } else {
-        targets.iter().map(analyse).collect()
-    };
-    // A named target that cannot be read is an input error; a file found by scanning a
-    // directory is reported and skipped (unless it is to go into an image).
-    let mut closures = Vec::new();
-    for (skippable, r) in results {
-        match r {
-            Ok(c) => closures.push(c),
-            Err(e) if skippable => eprintln!("depclose: warning: skipped: {e}"),
-            Err(e) => return Err(e.into()),
-        }
-    }
     // A `#!/usr/bin/env NAME` script runs NAME, which env finds in PATH (the image's own,
     // for an image): it joins as a program of its own.
     let path_var = match image {
         Some(_) => depclose_resolve::DEFAULT_PATH,
         None => config.command_path(host),
     };
-    let mut through_env = Vec::new();
-    for c in &closures {
-        let Some(name) = env_program(c) else { continue };
-        match resolver.find_command(name, path_var) {
-            Ok(program) => {
-                eprintln!(
-                    "depclose: note: {} runs {name} through env: added {}",
-                    c.scripts[0].path.display(),
-                    program.display()
-                );
-                through_env.push(resolver.closure(&program)?);
-            }
-            Err(e) => eprintln!(
-                "depclose: warning: {} runs {name} through env, which will not find it: {e}",
-                c.scripts[0].path.display()
-            ),
-        }
+    let produce = Producer {
+        resolver: &resolver,
+        targets: &targets,
+        skippable: &|t: &Path| scanned.contains(t) && image.is_none(),
+        path_var,
+    };
+    // A listing of the loader's closures alone is printed from what each closure lists, so
+    // that a scan of a whole tree holds a few strings per target, not its closures.
+    if matches!(config.action, Action::Print(Format::List)) && !config.runtime && trace.is_none() {
+        let mut listing = text::Listing::new(false);
+        let mut problems = text::Problems::new(config.allow_missing);
+        produce.each(|c| {
+            problems.report(&c);
+            listing.add(&c);
+        })?;
+        print(|out| listing.write(out))?;
+        return Ok(if problems.accepted() {
+            EXIT_COMPLETE
+        } else {
+            EXIT_INCOMPLETE
+        });
     }
-    closures.extend(through_env);
+    let mut closures = Vec::new();
+    produce.each(|c| closures.push(c))?;
     // `--dlopen` loads from the first target.
     let mut recipes = config.recipes.clone();
     recipes.dlopen_target = closures.first().map(|c| c.target.clone());
@@ -345,6 +333,73 @@ pub(crate) fn audit_closures(
     })
 }
 
+/// The closures of the targets, a chunk at a time, each handed on in target order; then
+/// those of the programs scripts name through `env`.
+struct Producer<'a> {
+    resolver: &'a Resolver,
+    targets: &'a [PathBuf],
+    /// A target that may be skipped with a warning when it cannot be read (one a directory
+    /// scan found); any other is an input error.
+    skippable: &'a (dyn Fn(&Path) -> bool + Sync),
+    /// Where `env` looks for a program.
+    path_var: &'a str,
+}
+
+impl Producer<'_> {
+    /// Closures computed at once: enough to keep both cores busy, few enough to hold.
+    const CHUNK: usize = 256;
+
+    fn each(&self, mut take: impl FnMut(Closure)) -> Result<(), Error> {
+        let analyse = |t: &PathBuf| ((self.skippable)(t), self.resolver.closure(t));
+        let mut through_env = Vec::new();
+        for chunk in self.targets.chunks(Self::CHUNK) {
+            // A thread pool costs more than one program's closure takes.
+            let results: Vec<(bool, Result<Closure, depclose_resolve::Error>)> = if chunk.len() > 1
+            {
+                chunk.par_iter().map(analyse).collect()
+            } else {
+                chunk.iter().map(analyse).collect()
+            };
+            for (skippable, r) in results {
+                match r {
+                    Ok(c) => {
+                        through_env.extend(self.env_program(&c)?);
+                        take(c);
+                    }
+                    Err(e) if skippable => eprintln!("depclose: warning: skipped: {e}"),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        through_env.into_iter().for_each(take);
+        Ok(())
+    }
+
+    /// The closure of the program `c`'s script runs through `env`, if it names one.
+    fn env_program(&self, c: &Closure) -> Result<Option<Closure>, Error> {
+        let Some(name) = env_program(c) else {
+            return Ok(None);
+        };
+        match self.resolver.find_command(name, self.path_var) {
+            Ok(program) => {
+                eprintln!(
+                    "depclose: note: {} runs {name} through env: added {}",
+                    c.scripts[0].path.display(),
+                    program.display()
+                );
+                Ok(Some(self.resolver.closure(&program)?))
+            }
+            Err(e) => {
+                eprintln!(
+                    "depclose: warning: {} runs {name} through env, which will not find it: {e}",
+                    c.scripts[0].path.display()
+                );
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// The program a script names through `env` (`#!/usr/bin/env python3`, or
 /// `#!/usr/bin/env -S python3 -u`): the first word of the `#!` argument that is no option
 /// and no variable assignment.
@@ -396,9 +451,9 @@ fn print<T>(
 /// Report what is missing on stderr; whether the run counts as complete. `--allow-missing`
 /// accepts missing names, not a loader that would stop with an error.
 fn accepted(closures: &[Closure], allow_missing: bool) -> bool {
-    let complete = text::report_problems(closures, allow_missing);
-    let stops = closures.iter().any(|c| c.fatal.is_some());
-    complete || (allow_missing && !stops)
+    let mut problems = text::Problems::new(allow_missing);
+    closures.iter().for_each(|c| problems.report(c));
+    problems.accepted()
 }
 
 fn exit_code(closures: &[Closure], allow_missing: bool) -> u8 {

@@ -38,38 +38,72 @@ pub(crate) fn list(
     user: &[UserAddition],
     runtime: bool,
 ) -> io::Result<()> {
-    let mut seen = HashSet::new();
-    for c in closures {
-        for s in &c.scripts {
-            let p = s.path.display().to_string();
-            if seen.insert(p.clone()) {
-                writeln!(out, "{p}")?;
-            }
-        }
-        if seen.insert(c.objects[0].path.clone()) {
-            writeln!(out, "{}", c.objects[0].path)?;
-        }
-    }
-    for c in closures {
-        for o in c.objects[1..].iter().filter(|o| runtime || !o.runtime) {
-            if seen.insert(o.path.clone()) {
-                writeln!(out, "{}", o.path)?;
-            }
-        }
-    }
-    let user_paths = user.iter().map(|u| u.destination.as_path());
+    let mut listing = Listing::new(runtime);
+    closures.iter().for_each(|c| listing.add(c));
+    let user_paths = user.iter().map(|u| u.destination.display().to_string());
     for path in added
         .iter()
         .flatten()
         .filter_map(added_path)
-        .map(|(p, _)| p)
+        .map(|(p, _)| p.display().to_string())
         .chain(user_paths)
     {
-        if seen.insert(path.display().to_string()) {
-            writeln!(out, "{}", path.display())?;
+        listing.push_rest(path);
+    }
+    listing.write(out)
+}
+
+/// The `list` format, built a closure at a time: the targets (and the scripts on the way
+/// to them) first, then everything else, each path once.
+pub(crate) struct Listing {
+    /// Objects loaded at run time are listed too.
+    runtime: bool,
+    heads: Vec<String>,
+    rest: Vec<String>,
+    seen_heads: HashSet<String>,
+    seen_rest: HashSet<String>,
+}
+
+impl Listing {
+    pub(crate) fn new(runtime: bool) -> Listing {
+        Listing {
+            runtime,
+            heads: Vec::new(),
+            rest: Vec::new(),
+            seen_heads: HashSet::new(),
+            seen_rest: HashSet::new(),
         }
     }
-    Ok(())
+
+    pub(crate) fn add(&mut self, c: &Closure) {
+        let scripts = c.scripts.iter().map(|s| s.path.display().to_string());
+        for p in scripts.chain([c.objects[0].path.clone()]) {
+            if self.seen_heads.insert(p.clone()) {
+                self.heads.push(p);
+            }
+        }
+        let runtime = self.runtime;
+        for o in c.objects[1..].iter().filter(|o| runtime || !o.runtime) {
+            self.push_rest(o.path.clone());
+        }
+    }
+
+    fn push_rest(&mut self, path: String) {
+        if self.seen_rest.insert(path.clone()) {
+            self.rest.push(path);
+        }
+    }
+
+    /// A path that is a target is listed with the targets only.
+    pub(crate) fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        for p in &self.heads {
+            writeln!(out, "{p}")?;
+        }
+        for p in self.rest.iter().filter(|p| !self.seen_heads.contains(*p)) {
+            writeln!(out, "{p}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A file or directory the user added to an image (`--add SRC[:DEST]`).
@@ -379,12 +413,27 @@ fn kind(m: &Missing) -> &'static str {
     }
 }
 
-/// Print every missing name and loader stop to stderr, one line each; true when complete.
-/// With `allow_missing` a missing name is a warning (a loader stop stays an error).
-pub(crate) fn report_problems(closures: &[Closure], allow_missing: bool) -> bool {
-    let mut complete = true;
-    let mut said = HashSet::new();
-    for c in closures {
+/// Every missing name and loader stop, printed to stderr as closures come, one line each
+/// (a name a requester lacks, once). With `allow_missing` a missing name is a warning (a
+/// loader stop stays an error).
+pub(crate) struct Problems {
+    allow_missing: bool,
+    said: HashSet<(String, String)>,
+    complete: bool,
+    stops: bool,
+}
+
+impl Problems {
+    pub(crate) fn new(allow_missing: bool) -> Problems {
+        Problems {
+            allow_missing,
+            said: HashSet::new(),
+            complete: true,
+            stops: false,
+        }
+    }
+
+    pub(crate) fn report(&mut self, c: &Closure) {
         for m in &c.missing {
             // The loader's stop is reported below, once.
             if c.fatal
@@ -394,7 +443,7 @@ pub(crate) fn report_problems(closures: &[Closure], allow_missing: bool) -> bool
                 continue;
             }
             let requester = &c.objects[m.requester].path;
-            if !said.insert((m.name.clone(), requester.clone())) {
+            if !self.said.insert((m.name.clone(), requester.clone())) {
                 continue;
             }
             let tried: Vec<&str> = m.tried.iter().map(|a| a.path.as_str()).collect();
@@ -405,7 +454,7 @@ pub(crate) fn report_problems(closures: &[Closure], allow_missing: bool) -> bool
             } else {
                 format!("tried {}", tried.join(", "))
             };
-            let level = if m.required() && !allow_missing {
+            let level = if m.required() && !self.allow_missing {
                 "error"
             } else {
                 "warning"
@@ -421,11 +470,17 @@ pub(crate) fn report_problems(closures: &[Closure], allow_missing: bool) -> bool
                 "depclose: error: {}: the loader stops at {}: {} (needed by {})",
                 f.name, f.path, f.reason, c.objects[f.requester].path
             );
+            self.stops = true;
         }
         for n in &c.notes {
             eprintln!("depclose: note: {n}");
         }
-        complete &= c.is_complete();
+        self.complete &= c.is_complete();
     }
-    complete
+
+    /// Every closure is complete, or `allow_missing` accepts what is missing and no loader
+    /// would stop.
+    pub(crate) fn accepted(&self) -> bool {
+        self.complete || (self.allow_missing && !self.stops)
+    }
 }
