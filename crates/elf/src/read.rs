@@ -244,8 +244,8 @@ fn regular_metadata(path: &Path) -> Result<std::fs::Metadata, Error> {
 }
 
 /// The file at `path` mapped read-only, with its metadata (one `stat`): refused unless it is
-/// a non-empty regular file.
-pub(crate) fn map_file(path: &Path) -> Result<(memmap2::Mmap, std::fs::Metadata), Error> {
+/// a non-empty regular file. For reading much of a large file without copying it.
+pub fn map_file(path: &Path) -> Result<(memmap2::Mmap, std::fs::Metadata), Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
