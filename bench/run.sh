@@ -2,7 +2,10 @@
 # Benchmarks: depclose against the loader's own trace (ldd, ld.so --list), libtree, pax-utils
 # lddtree (Python) and lddtree-rs, on the same files in one run. Results: docs/benchmarks.md.
 #
-#   bench/run.sh [OUT_DIR]          (default: a new directory under /tmp)
+#   bench/run.sh [--quick] [OUT_DIR]   (default: a new directory under /tmp)
+#
+# --quick: 3 runs each, no pax-utils lddtree (5 s a run), no agreement check; the ratios
+# table (docs/benchmarks.md, "Targets") is still written.
 #
 # Needs: hyperfine, libtree, pax-utils (scanelf, lddtree), jq, cargo, and lddtree-rs
 # (`cargo install lddtree`; set LDDTREE_RS if it is not ~/.cargo/bin/lddtree). Debian:
@@ -11,6 +14,11 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+QUICK=0
+if [[ ${1:-} == --quick ]]; then
+    QUICK=1
+    shift
+fi
 out=${1:-$(mktemp -d /tmp/depclose-bench.XXXXXX)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -25,6 +33,11 @@ APACHE=/usr/sbin/apache2
 LIBDIR=/usr/lib/x86_64-linux-gnu
 RUNS_MANY=${RUNS_MANY:-10}
 RUNS_ONE=${RUNS_ONE:-30}
+RUNS_BIG=${RUNS_BIG:-5}
+if ((QUICK)); then
+    RUNS_MANY=3 RUNS_ONE=5 RUNS_BIG=2
+fi
+FFMPEG=/usr/bin/ffmpeg
 
 die() {
     echo "bench/run.sh: $*" >&2
@@ -33,15 +46,17 @@ die() {
 log() { echo "== $*" >&2; }
 
 # ----- tools -----
-for t in hyperfine scanelf jq cargo ldd realpath nproc; do
+for t in hyperfine scanelf jq cargo ldd realpath nproc tar; do
     command -v "$t" >/dev/null || die "$t not found (apt-get install -y hyperfine pax-utils jq)"
 done
 [[ -x $LIBTREE ]] || die "$LIBTREE not found (apt-get install -y libtree)"
 [[ -x $RTLD ]] || die "$RTLD not found"
 # A python3 earlier in PATH may lack lddtree's module: run Debian's python explicitly.
 "$PY" "$PAX_LDDTREE" -V >/dev/null 2>&1 || die "$PY $PAX_LDDTREE does not run (apt-get install -y pax-utils)"
-[[ -x $LDDTREE_RS ]] || die "lddtree-rs not found at $LDDTREE_RS (cargo install lddtree)"
+((QUICK)) || [[ -x $LDDTREE_RS ]] || die "lddtree-rs not found at $LDDTREE_RS (cargo install lddtree)"
 [[ -x $APACHE ]] || die "$APACHE not found (apt-get install -y apache2)"
+[[ -x $FFMPEG ]] || die "$FFMPEG not found (apt-get install -y ffmpeg)"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install -y time)"
 
 log "building depclose (release)"
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
@@ -105,6 +120,9 @@ a_cmds=(
     "ld.so trace (one process per file)|$(loop "LD_TRACE_LOADED_OBJECTS=1 $RTLD \"\$f\"")"
     "libtree (one process)|$LIBTREE -p -v FILES"
     "libtree -vv (one process)|$LIBTREE -p -vv FILES"
+    "scanelf -qn (one process)|scanelf -qn FILES"
+)
+((QUICK)) || a_cmds+=(
     "lddtree-py (one process)|$PY $PAX_LDDTREE -l FILES"
     "lddtree-rs (one process per file)|$(loop "$LDDTREE_RS \"\$f\"")"
 )
@@ -119,14 +137,16 @@ bench all-files "$RUNS_MANY" -N -i "${a_args[@]}"
 
 # ----- b. one program: apache2 -----
 log "b. $APACHE"
-bench apache2 "$RUNS_ONE" -N \
-    -n "depclose" "$DEPCLOSE $APACHE" \
-    -n "ld.so --list" "$RTLD --list $APACHE" \
-    -n "ldd" "ldd $APACHE" \
-    -n "libtree" "$LIBTREE -p -v $APACHE" \
-    -n "libtree -vv" "$LIBTREE -p -vv $APACHE" \
-    -n "lddtree-py" "$PY $PAX_LDDTREE -l $APACHE" \
-    -n "lddtree-rs" "$LDDTREE_RS $APACHE"
+b_args=(
+    -n "depclose" "$DEPCLOSE $APACHE"
+    -n "ld.so --list" "$RTLD --list $APACHE"
+    -n "ldd" "ldd $APACHE"
+    -n "libtree" "$LIBTREE -p -v $APACHE"
+    -n "libtree -vv" "$LIBTREE -p -vv $APACHE"
+    -n "lddtree-py" "$PY $PAX_LDDTREE -l $APACHE"
+)
+((QUICK)) || b_args+=(-n "lddtree-rs" "$LDDTREE_RS $APACHE")
+bench apache2 "$RUNS_ONE" -N "${b_args[@]}"
 
 # ----- c. the cost of hashing: --format json over /usr/bin -----
 log "c. depclose --format json /usr/bin"
@@ -145,6 +165,88 @@ log "d. depclose $LIBDIR"
 bench libdir "$RUNS_MANY" -N \
     -n "depclose --allow-missing $LIBDIR" "$DEPCLOSE --allow-missing $LIBDIR"
 libdir_targets=$("$DEPCLOSE" --allow-missing --format json "$LIBDIR" 2>/dev/null | jq '.targets | length')
+
+# ----- e. every ELF file under /usr, one run -----
+log "e. /usr"
+bench usr "$RUNS_BIG" -N -i \
+    -n "depclose --allow-missing /usr" "$DEPCLOSE --allow-missing /usr" \
+    -n "scanelf -qnR /usr" "scanelf -qnR /usr"
+
+# ----- f. images: --emit against tar -cf of the same files -----
+# The image's files are written once as a rootfs, so that tar reads exactly them.
+emit_case() {
+    local name=$1
+    shift
+    local rootfs=$out/$name-rootfs
+    rm -rf "$rootfs" "$out/$name.tar"
+    "$DEPCLOSE" "$@" --emit-rootfs "$rootfs" 2>/dev/null
+    bench "emit-$name" "$RUNS_BIG" -N \
+        -n "depclose $* --emit" "$DEPCLOSE $* --emit $out/$name.tar" \
+        -n "tar -cf (the same files)" "tar -C $rootfs -cf $out/$name-tar.tar ."
+    du -sb "$rootfs" | cut -f1 >"$out/$name.bytes"
+    find "$rootfs" -type f | wc -l >"$out/$name.files"
+    rm -rf "$rootfs" "$out/$name.tar" "$out/$name-tar.tar"
+}
+log "f. images"
+emit_case apache "$APACHE"
+emit_case ffmpeg "$FFMPEG"
+
+# ----- peak memory (untimed): /usr/bin/time -f %M -----
+rss=$out/rss.md
+peak() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1; }
+{
+    echo "| run | peak RSS (MiB) |"
+    echo "|---|---:|"
+    for c in "depclose --allow-missing FILES|$DEPCLOSE --allow-missing ${FILES[*]}" \
+        "depclose $APACHE|$DEPCLOSE $APACHE" \
+        "depclose --allow-missing /usr|$DEPCLOSE --allow-missing /usr" \
+        "depclose --format json /usr/bin|$DEPCLOSE --format json /usr/bin" \
+        "depclose $APACHE --emit|$DEPCLOSE $APACHE --emit $out/rss.tar" \
+        "depclose $FFMPEG --emit|$DEPCLOSE $FFMPEG --emit $out/rss.tar"; do
+        # shellcheck disable=SC2086 # the command is split as hyperfine splits it
+        kb=$(peak ${c#*|})
+        printf '| `%s` | %.1f |\n' "${c%%|*}" "$(awk -v k="$kb" 'BEGIN { print k / 1024 }')"
+    done
+    rm -f "$out/rss.tar"
+} >"$rss"
+
+# ----- the targets: ratios of means in the same run -----
+mean_ms() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .mean * 1000' "$out/$1.json"; }
+targets=$out/targets.md
+ratio_row() { # WORK FILE DEPCLOSE REFERENCE TARGET
+    local d r
+    d=$(mean_ms "$2" "$3")
+    r=$(mean_ms "$2" "$4")
+    awk -v w="$1" -v d="$d" -v r="$r" -v ref="$4" -v t="$5" 'BEGIN {
+        q = d / r; ok = (q <= t) ? "yes" : "no"
+        printf "| %s | %.1f ms | %s: %.1f ms | %.2f× | ≤ %.1f× | %s |\n", w, d, ref, r, q, t, ok }'
+}
+{
+    echo "| work | depclose | reference | ratio | target | met |"
+    echo "|---|---:|---|---:|---:|---|"
+    ratio_row "all $nfiles dynamic programs of /usr/bin + /usr/sbin, one process" all-files "depclose (one process)" "libtree (one process)" 0.5
+    ratio_row "the same files" all-files "depclose (one process)" "scanelf -qn (one process)" 1.0
+    ratio_row "$APACHE alone" apache2 "depclose" "ld.so --list" 1.0
+    ratio_row "every ELF file under /usr" usr "depclose --allow-missing /usr" "scanelf -qnR /usr" 0.5
+    ratio_row "--emit of the Apache image ($(cat "$out/apache.files") files)" emit-apache "depclose $APACHE --emit" "tar -cf (the same files)" 1.2
+    ratio_row "--emit of the ffmpeg image ($(cat "$out/ffmpeg.files") files)" emit-ffmpeg "depclose $FFMPEG --emit" "tar -cf (the same files)" 1.2
+} >"$targets"
+
+if ((QUICK)); then
+    echo "| load average at end | $(cut -d' ' -f1-3 /proc/loadavg) |" >>"$facts"
+    {
+        echo "# depclose benchmarks (quick): the targets"
+        echo
+        cat "$facts"
+        echo
+        cat "$targets"
+        echo
+        cat "$rss"
+    } >"$out/report.md"
+    log "report: $out/report.md"
+    cat "$out/report.md"
+    exit 0
+fi
 
 # ----- agreement with the loader (untimed) -----
 log "agreement: every tool on every file, compared with ld.so's trace"
@@ -190,7 +292,6 @@ apache_cmp=$out/apache2-agreement.md
 
 # ----- report -----
 echo "| load average at end | $(cut -d' ' -f1-3 /proc/loadavg) |" >>"$facts"
-mean_ms() { jq -r --arg n "$2" '.results[] | select(.command == $n) | .mean * 1000' "$out/$1.json"; }
 a_ms=$(mean_ms all-files "depclose (one process)")
 c_list=$(mean_ms json "depclose /usr/bin (list)")
 c_json=$(mean_ms json "depclose --format json /usr/bin (sha256 of every file)")
@@ -204,6 +305,14 @@ report=$out/report.md
     echo "## Machine and tools"
     echo
     cat "$facts"
+    echo
+    echo "## The targets (ratios of means in this run)"
+    echo
+    cat "$targets"
+    echo
+    echo "## Peak memory"
+    echo
+    cat "$rss"
     echo
     echo "## a. $nfiles dynamic ELF files of /usr/bin and /usr/sbin"
     echo
@@ -236,6 +345,16 @@ report=$out/report.md
     cat "$out/libdir.md"
     echo
     echo "$libdir_targets ELF targets (recursively), $(awk -v n="$libdir_targets" -v ms="$d_ms" 'BEGIN { printf "%.0f", n / ms * 1000 }') targets/s."
+    echo
+    echo "## e. every ELF file under /usr"
+    echo
+    cat "$out/usr.md"
+    echo
+    echo "## f. images"
+    echo
+    cat "$out/emit-apache.md"
+    echo
+    cat "$out/emit-ffmpeg.md"
     echo
     echo "## Agreement with ld.so's trace on the $nfiles files"
     echo
