@@ -540,5 +540,6 @@ pub(crate) fn write_options<'a>(
         keep_setuid: spec.keep_setuid,
         progress: Some(progress),
         cancel: Some(cancel),
+        referrers: None,
     }
 }

@@ -10,6 +10,10 @@
 //!   `docker load`, `podman load`, skopeo and umoci;
 //! - a rootfs directory ([`Tree::write_rootfs`]) holding the same tree.
 //!
+//! Documents about the image (an SBOM) can go into the image tar beside it as OCI artifacts
+//! that refer to it ([`WriteOptions::referrers`], [`Artifact`]); [`Tree::entries`] reads
+//! the tree back, for whoever describes it.
+//!
 //! The same tree and options give byte-identical output. Nothing is printed; progress goes
 //! to a [`Progress`] and warnings (dropped setuid bits) come back in the summaries.
 //!
@@ -35,22 +39,26 @@
 //! ```
 
 mod archive;
+mod entries;
 mod error;
 mod image;
 mod layer;
 mod options;
 mod reference;
+mod referrer;
 mod rootfs;
 mod tree;
 
 #[cfg(test)]
 mod testutil;
 
+pub use entries::Entry;
 pub use error::Error;
-pub use image::ImageConfig;
+pub use image::{ImageConfig, rfc3339};
 pub use options::{
     DEFAULT_EPOCH, ImageSummary, LayerSummary, Progress, WriteOptions, WriteSummary,
 };
+pub use referrer::{Artifact, ArtifactError, Referrers};
 pub use tree::Tree;
 
 /// Check that `reference` (`name[:tag]`) can name an image, before any work is done: the
