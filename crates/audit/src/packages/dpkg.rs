@@ -13,7 +13,7 @@ use super::Error;
 use super::deb822::{self, Paragraph};
 
 const STATUS: &str = "/var/lib/dpkg/status";
-const INFO: &str = "/var/lib/dpkg/info";
+pub(super) const INFO: &str = "/var/lib/dpkg/info";
 const DIVERSIONS: &str = "/var/lib/dpkg/diversions";
 
 /// One installed package.
@@ -184,7 +184,7 @@ impl Packages {
 /// file named so is, however the directories are spelled. A path whose directory is not in
 /// the root stays as it is. Its bytes are the key: hashing them is cheaper than hashing a
 /// `Path` component by component, ~100k times.
-fn located(path: &Path, real_dir: impl FnOnce(&Path) -> Option<PathBuf>) -> OsString {
+pub(super) fn located(path: &Path, real_dir: impl FnOnce(&Path) -> Option<PathBuf>) -> OsString {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return path.as_os_str().to_owned();
     };
@@ -197,16 +197,23 @@ fn located(path: &Path, real_dir: impl FnOnce(&Path) -> Option<PathBuf>) -> OsSt
 /// Listed directories resolved in the root, each once: a listing names ~100k paths in ~10k
 /// directories, and resolving each from the root up would look at every component again.
 #[derive(Debug)]
-struct Dirs<'a> {
+pub(super) struct Dirs<'a> {
     root: &'a Root,
     /// Listed spelling → real path, or `None` when it is not a directory of the root.
     known: HashMap<OsString, Option<PathBuf>>,
 }
 
-impl Dirs<'_> {
+impl<'a> Dirs<'a> {
+    pub(super) fn new(root: &'a Root) -> Dirs<'a> {
+        Dirs {
+            root,
+            known: HashMap::new(),
+        }
+    }
+
     /// `dir` resolved: its parent's real path (remembered) and one `lstat` of its name; only
     /// a symlink is resolved by [`Root::resolve_dir`].
-    fn real(&mut self, dir: &Path) -> Option<PathBuf> {
+    pub(super) fn real(&mut self, dir: &Path) -> Option<PathBuf> {
         if let Some(hit) = self.known.get(dir.as_os_str()) {
             return hit.clone();
         }
@@ -233,7 +240,7 @@ impl Dirs<'_> {
 }
 
 /// A whole file of the database, or `None` if it is not there.
-fn read_optional(root: &Root, path: &str) -> Result<Option<Vec<u8>>, Error> {
+pub(super) fn read_optional(root: &Root, path: &str) -> Result<Option<Vec<u8>>, Error> {
     match root.read(Path::new(path)) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(depclose_resolve::Error::NotFound { .. }) => Ok(None),
@@ -296,10 +303,7 @@ fn diversions(root: &Root) -> Result<Vec<Diversion>, Error> {
 /// dpkg put it: the diverting package's own `from` stays at `from`, any other package's
 /// `from` is at `to`.
 fn owners(root: &Root, packages: &[Package], diversions: &[Diversion]) -> HashMap<OsString, usize> {
-    let mut dirs = Dirs {
-        root,
-        known: HashMap::new(),
-    };
+    let mut dirs = Dirs::new(root);
     let mut locate = |path: &Path| located(path, |dir| dirs.real(dir));
     let diverted: Vec<(OsString, OsString, Option<&str>)> = diversions
         .iter()
