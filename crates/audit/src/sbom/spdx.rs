@@ -124,7 +124,8 @@ pub(super) fn document(input: &Input<'_>) -> Document {
         version_info: image.manifest_digest.clone(),
         supplier: None,
         download_location: NOASSERTION,
-        files_analyzed: false,
+        // SPDX: a package that CONTAINS files had its files analysed.
+        files_analyzed: input.files.iter().any(|f| f.package.is_none()),
         checksums: vec![Checksum {
             algorithm: "SHA256",
             checksum_value: digest_hex.to_owned(),
@@ -138,7 +139,7 @@ pub(super) fn document(input: &Input<'_>) -> Document {
     }];
     // Every `LicenseRef-` a licence names must be defined in the document.
     let mut refs = BTreeSet::new();
-    for entry in &input.packages {
+    for (i, entry) in input.packages.iter().enumerate() {
         let p = entry.package;
         if let Some(l) = entry.license {
             refs.extend(
@@ -156,7 +157,7 @@ pub(super) fn document(input: &Input<'_>) -> Document {
                 None => format!("Person: {name}"),
             }),
             download_location: NOASSERTION,
-            files_analyzed: false,
+            files_analyzed: input.files.iter().any(|f| f.package == Some(i)),
             checksums: Vec::new(),
             source_info: Some(format!(
                 "built from the Debian source package {} {}",
