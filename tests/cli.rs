@@ -131,7 +131,7 @@ fn json_report() {
         let run = env.depclose(["--format", "json", program]);
         run.assert_code(0);
         let report = run.report();
-        assert_eq!(report.schema_version, 4);
+        assert_eq!(report.schema_version, 5);
         assert_eq!(report.root, "/");
         let [t] = report.targets.as_slice() else {
             panic!("one target expected\n{run}");

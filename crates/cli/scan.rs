@@ -158,7 +158,8 @@ pub(crate) fn stage_metadata(
             if !tree.contains(&copyright) && is_file(&copyright) {
                 image::stage_recipe_path(tree, root, cwd, &copyright)?;
                 out.push(Metadata {
-                    path: copyright,
+                    // Where the image holds it: the doc directory may be a link.
+                    path: root.resolve(&copyright)?.real,
                     kind: Kind::Copyright,
                     package: Some(p.name.clone()),
                 });
