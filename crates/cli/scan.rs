@@ -130,11 +130,16 @@ pub(crate) fn stage_metadata(
     for p in OS_RELEASE.map(Path::new) {
         if !tree.contains(p) && is_file(p) {
             image::stage_recipe_path(tree, root, cwd, p)?;
-            out.push(Metadata {
-                path: p.to_path_buf(),
-                kind: Kind::OsRelease,
-                package: None,
-            });
+            // The link and the file it names, each once.
+            for path in [p.to_path_buf(), root.resolve(p)?.real] {
+                if !out.iter().any(|m: &Metadata| m.path == path) {
+                    out.push(Metadata {
+                        path,
+                        kind: Kind::OsRelease,
+                        package: None,
+                    });
+                }
+            }
         }
     }
     let Some(packages) = packages else {
