@@ -110,7 +110,9 @@ impl Tree {
     /// Docker's `manifest.json` and `repositories`, so `docker load`, `podman load`, skopeo
     /// (`docker-archive:` and `oci-archive:`) and umoci all read it. Members, in order:
     /// `oci-layout`, `index.json`, `manifest.json`, `repositories`, `blobs/`,
-    /// `blobs/sha256/`, the config, the manifest, the layer: the small metadata first, so a
+    /// `blobs/sha256/`, the config, the manifest, the blobs of the artifacts referring to the
+    /// image ([`WriteOptions::referrers`]; `index.json` does not list them), the layer: the
+    /// small metadata first, so a
     /// reader of the stream knows what it holds before the big layer arrives. The layer blob
     /// is the uncompressed layer (`application/vnd.oci.image.layer.v1.tar`), so its digest is
     /// its diff_id. Members are 0644 (directories 0755), owner 0:0, mtime `epoch`; the

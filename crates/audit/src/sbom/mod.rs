@@ -1,5 +1,5 @@
-//! SBOM documents of an image: SPDX 2.3 JSON ([`spdx`]) and CycloneDX 1.6 JSON
-//! ([`cyclonedx`]), from what the caller gathered ([`Input`]): the image by its manifest
+//! SBOM documents of an image ([`document`]): SPDX 2.3 JSON and CycloneDX 1.6 JSON
+//! ([`Format`]), from what the caller gathered ([`Input`]): the image by its manifest
 //! digest, the packages that own its files, every regular file of its layer with its digests
 //! and owner, and which file dynamically links which.
 //!
