@@ -30,10 +30,15 @@ pub(crate) fn obtain(
         } => {
             let program = program(resolver, config, &command[0])?;
             let root = resolver.root();
-            // The command's output would corrupt an image or a JSON report on stdout.
+            // The command's output would corrupt an image, an SBOM or a JSON report on stdout.
             let stdout_is_data = match config.image() {
                 Some(spec) => {
-                    spec.image == Some(ImageOutput::Stdout) || spec.report == Some(Format::Json)
+                    spec.image == Some(ImageOutput::Stdout)
+                        || spec.report == Some(Format::Json)
+                        || spec
+                            .sbom
+                            .as_ref()
+                            .is_some_and(|s| s.output == ImageOutput::Stdout)
                 }
                 None => matches!(config.action, Action::Print(Format::Json)),
             };
