@@ -2,7 +2,7 @@
 //! glue from the staged tree and the root's dpkg database to `depclose-audit`'s status.d
 //! stanzas and SBOM documents.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use md5::Md5;
@@ -147,18 +147,18 @@ pub(crate) fn stage_metadata(
     };
     // Until no package joins: a doc directory may link into another package's (Debian's
     // libgcc-s1 → gcc-12-base), whose copyright file makes that package an owner too.
-    let mut done: BTreeMap<(String, String), ()> = BTreeMap::new();
+    let mut done: BTreeSet<(&str, &str)> = BTreeSet::new();
     let owned = loop {
         let owned = owned(root, packages, tree);
         let new: Vec<&Package> = owners(&owned)
             .into_values()
-            .filter(|p| !done.contains_key(&(p.name.clone(), p.architecture.clone())))
+            .filter(|p| !done.contains(&key(p)))
             .collect();
         if new.is_empty() {
             break owned;
         }
         for p in new {
-            done.insert((p.name.clone(), p.architecture.clone()), ());
+            done.insert(key(p));
             let copyright = PathBuf::from(format!("/usr/share/doc/{}/copyright", p.name));
             if !tree.contains(&copyright) && is_file(&copyright) {
                 image::stage_recipe_path(tree, root, cwd, &copyright)?;
