@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use rayon::prelude::*;
 
+use depclose_pack::{Artifact, ArtifactError, ImageSummary};
 use depclose_resolve::{Closure, Resolver, Root};
 use depclose_runtime::{Added, Context, Recipe, Want};
 
@@ -515,7 +516,7 @@ fn emit(
     // The document names the image by its manifest digest: it is made once that is known,
     // goes into the tar beside the image, and is kept for `--sbom`.
     let document = std::cell::RefCell::new(None);
-    let referrers = |image: &depclose_pack::ImageSummary| -> Result<Vec<depclose_pack::Artifact>, depclose_pack::ArtifactError> {
+    let referrers = |image: &ImageSummary| -> Result<Vec<Artifact>, ArtifactError> {
         let Some((s, facts)) = &sbom else {
             return Ok(Vec::new());
         };
@@ -527,7 +528,7 @@ fn emit(
             spec.epoch,
         )?;
         *document.borrow_mut() = Some(doc.clone());
-        Ok(vec![depclose_pack::Artifact {
+        Ok(vec![Artifact {
             media_type: s.format.media_type().to_owned(),
             data: doc,
         }])

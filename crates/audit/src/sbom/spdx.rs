@@ -4,7 +4,7 @@
 //! `CONTAINS` each package and each file no package owns, a package `CONTAINS` its files, a
 //! file `DYNAMIC_LINK`s each file it needs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -137,16 +137,18 @@ pub(super) fn document(input: &Input<'_>) -> Document {
         external_refs: vec![purl_ref(purl::oci_purl(image))],
         primary_package_purpose: Some("CONTAINER"),
     }];
-    // Every `LicenseRef-` a licence names must be defined in the document.
-    let mut refs = BTreeSet::new();
+    // Every `LicenseRef-` a licence names must be defined in the document: by the copyright
+    // files that name it.
+    let mut refs: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     for (i, entry) in input.packages.iter().enumerate() {
         let p = entry.package;
         if let Some(l) = entry.license {
-            refs.extend(
-                l.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-                    .filter(|w| w.starts_with("LicenseRef-"))
-                    .map(str::to_owned),
-            );
+            for id in l
+                .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+                .filter(|w| w.starts_with("LicenseRef-"))
+            {
+                refs.entry(id.to_owned()).or_default().insert(&p.name);
+            }
         }
         packages.push(Package {
             name: p.name.clone(),
@@ -240,11 +242,18 @@ pub(super) fn document(input: &Input<'_>) -> Document {
         files,
         has_extracted_licensing_infos: refs
             .into_iter()
-            .map(|id| ExtractedLicense {
-                extracted_text: format!(
-                    "{id}: a licence the SPDX list does not name; see the copyright file of the package that declares it"
-                ),
-                license_id: id,
+            .map(|(id, packages)| {
+                let files: Vec<String> = packages
+                    .iter()
+                    .map(|p| format!("/usr/share/doc/{p}/copyright"))
+                    .collect();
+                ExtractedLicense {
+                    extracted_text: format!(
+                        "A licence the SPDX list does not name, given in full in {}",
+                        files.join(", ")
+                    ),
+                    license_id: id,
+                }
             })
             .collect(),
         relationships,

@@ -120,8 +120,11 @@ fn spdx_packages_files_and_relationships() {
         "pkg:deb/debian/libc6@2.36-9%2Bdeb12u14?arch=amd64&distro=debian-12&upstream=glibc"
     );
     assert_eq!(
-        doc["hasExtractedLicensingInfos"][0]["licenseId"],
-        "LicenseRef-Foo"
+        doc["hasExtractedLicensingInfos"],
+        json!([{
+            "licenseId": "LicenseRef-Foo",
+            "extractedText": "A licence the SPDX list does not name, given in full in /usr/share/doc/libc6/copyright",
+        }])
     );
     let files = doc["files"].as_array().unwrap();
     assert_eq!(files.len(), 3);
