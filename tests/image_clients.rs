@@ -42,6 +42,9 @@ fn skopeo_and_umoci_accept_the_image() {
             "ls.tar",
             "--emit-rootfs",
             "rootfs",
+            // With its SBOM beside it in the tar: the clients must take that too.
+            "--sbom",
+            "ls.spdx.json",
         ],
     )
     .assert_code(0);
@@ -101,7 +104,8 @@ fn skopeo_and_umoci_accept_the_image() {
     }
 }
 
-/// Two images every engine must run: `true`, and bash printing `ok`.
+/// Two images every engine must run: `true`, and bash printing `ok`; each with an SBOM in
+/// its tar (SPDX, CycloneDX), which the engines must take too.
 fn engine_images(env: &TestEnv, prefix: &str) -> [(String, &'static str); 2] {
     let epoch = random_epoch();
     let t = format!("depclose-test/{prefix}-true:1");
@@ -109,14 +113,34 @@ fn engine_images(env: &TestEnv, prefix: &str) -> [(String, &'static str); 2] {
     depclose(
         env,
         epoch,
-        &["/usr/bin/true", "--tag", &t, "--emit", "true.tar"],
+        &[
+            "/usr/bin/true",
+            "--tag",
+            &t,
+            "--emit",
+            "true.tar",
+            "--sbom",
+            "true.spdx.json",
+        ],
     )
     .assert_code(0);
     depclose(
         env,
         epoch,
         &[
-            "bash", "--cmd", "-c", "--cmd", "echo ok", "--tag", &b, "--emit", "bash.tar",
+            "bash",
+            "--cmd",
+            "-c",
+            "--cmd",
+            "echo ok",
+            "--tag",
+            &b,
+            "--emit",
+            "bash.tar",
+            "--sbom",
+            "bash.cdx.json",
+            "--sbom-format",
+            "cyclonedx",
         ],
     )
     .assert_code(0);

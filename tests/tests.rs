@@ -18,6 +18,7 @@ mod image_clients;
 mod image_layout;
 mod image_run;
 mod image_safety;
+mod image_scan;
 mod push;
 mod recipes;
 mod scenarios;

@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use depclose_resolve::{CacheMode, FactsOptions, HwcapsChoice, ResolveOptions};
 
 use crate::error::Error;
-use crate::flags::{Args, CacheArg, Format};
+use crate::flags::{Args, CacheArg, Format, SbomFormat};
 
 /// What depclose reads from its own environment; nothing else reads it.
 #[derive(Debug)]
@@ -169,6 +169,10 @@ pub(crate) struct ImageSpec {
     pub(crate) report: Option<Format>,
     /// `--push REF`: where the image goes once it is written.
     pub(crate) push: Option<PushSpec>,
+    /// Package metadata for scanners (not `--no-package-metadata`).
+    pub(crate) package_metadata: bool,
+    /// `--sbom`.
+    pub(crate) sbom: Option<SbomSpec>,
 }
 
 /// `--push REF`, checked.
@@ -181,19 +185,29 @@ pub(crate) struct PushSpec {
     pub(crate) docker_config: Option<PathBuf>,
 }
 
+/// Where the SBOM goes, and in which format.
+#[derive(Debug)]
+pub(crate) struct SbomSpec {
+    pub(crate) output: ImageOutput,
+    pub(crate) format: depclose_audit::sbom::Format,
+}
+
 impl ImageSpec {
     /// The directories outputs are created in: where temporary files may be left by an
     /// interrupted write.
     pub(crate) fn output_dirs(&self) -> Vec<PathBuf> {
-        let image = match &self.image {
-            Some(ImageOutput::File(p)) => Some(p.as_path()),
-            _ => None,
+        let file = |o: &ImageOutput| match o {
+            ImageOutput::File(p) => Some(output_dir(p)),
+            ImageOutput::Stdout => None,
         };
+        let image = self.image.as_ref().and_then(file);
+        let sbom = self.sbom.as_ref().and_then(|s| file(&s.output));
         self.rootfs
             .as_deref()
+            .map(output_dir)
             .into_iter()
             .chain(image)
-            .map(output_dir)
+            .chain(sbom)
             .collect()
     }
 
@@ -249,6 +263,9 @@ impl Config {
                 ("--tag", args.tag.is_some()),
                 ("--no-defaults", args.no_defaults),
                 ("--keep-setuid", args.keep_setuid),
+                ("--no-package-metadata", args.no_package_metadata),
+                ("--sbom", args.sbom.is_some()),
+                ("--sbom-format", args.sbom_format.is_some()),
             ];
             if let Some((flag, _)) = image_only.iter().find(|(_, given)| *given) {
                 return Err(Error::WithoutImage { flag });
@@ -660,7 +677,10 @@ fn image_spec(
             "stdout carries the image; write it to a file to have the report",
         ));
     }
+    let sbom = sbom_spec(args, image.as_ref())?;
     Ok(ImageSpec {
+        package_metadata: !args.no_package_metadata,
+        sbom,
         report: args.format,
         image,
         rootfs: args.emit_rootfs.clone(),
@@ -677,6 +697,65 @@ fn image_spec(
         epoch,
         push,
     })
+}
+
+/// `--sbom FILE` and `--sbom-format`, checked: the SBOM names the image by its manifest
+/// digest, so it needs an image file; `-` only while nothing else is on stdout.
+fn sbom_spec(args: &Args, image: Option<&ImageOutput>) -> Result<Option<SbomSpec>, Error> {
+    let Some(path) = &args.sbom else {
+        if args.sbom_format.is_some() {
+            return Err(Error::option("--sbom-format", "needs --sbom FILE"));
+        }
+        return Ok(None);
+    };
+    let Some(image) = image else {
+        return Err(Error::option(
+            "--sbom",
+            "the SBOM names the image by its manifest digest: add --emit FILE",
+        ));
+    };
+    let output = if path.as_os_str() == "-" {
+        let clash = [
+            ("--emit -", *image == ImageOutput::Stdout),
+            ("--format", args.format.is_some()),
+        ];
+        if let Some((flag, _)) = clash.iter().find(|(_, given)| *given) {
+            return Err(Error::option(
+                format!("--sbom - with {flag}"),
+                "stdout carries that already; write the SBOM to a file",
+            ));
+        }
+        ImageOutput::Stdout
+    } else {
+        let dir = output_dir(path);
+        if !dir.is_dir() {
+            return Err(Error::NoOutputDir {
+                flag: "--sbom",
+                path: path.clone(),
+                dir,
+            });
+        }
+        if path.is_dir() {
+            return Err(Error::option(
+                format!("--sbom {}", path.display()),
+                "is a directory (name the SBOM file)",
+            ));
+        }
+        if *image == ImageOutput::File(path.clone()) {
+            return Err(Error::option(
+                format!("--sbom {}", path.display()),
+                "is the image file too",
+            ));
+        }
+        ImageOutput::File(path.clone())
+    };
+    Ok(Some(SbomSpec {
+        output,
+        format: match args.sbom_format.unwrap_or(SbomFormat::Spdx) {
+            SbomFormat::Spdx => depclose_audit::sbom::Format::Spdx,
+            SbomFormat::Cyclonedx => depclose_audit::sbom::Format::CycloneDx,
+        },
+    }))
 }
 
 /// The directory an output file or directory is created in.

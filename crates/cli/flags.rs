@@ -259,6 +259,30 @@ pub(crate) struct Args {
     /// Print the manual page (roff) on stdout.
     #[arg(long, help_heading = "Help", exclusive = true)]
     pub(crate) man: bool,
+
+    /// Leave out what makes the image's packages visible to scanners (syft, grype, trivy):
+    /// a dpkg status stanza and md5sums per package under /var/lib/dpkg/status.d, the
+    /// packages' copyright files, and os-release (docs/sbom.md).
+    #[arg(long, help_heading = "Scanners")]
+    pub(crate) no_package_metadata: bool,
+
+    /// Write an SBOM of the image (its packages, every file with its digests, which file
+    /// links which) to FILE, or to stdout with `-`; it also goes into the image tar as an
+    /// OCI artifact referring to the image. Needs --emit.
+    #[arg(long, value_name = "FILE", help_heading = "Scanners")]
+    pub(crate) sbom: Option<PathBuf>,
+
+    /// The SBOM's format: SPDX 2.3 or CycloneDX 1.6, both JSON.
+    #[arg(long, value_enum, value_name = "FORMAT", help_heading = "Scanners")]
+    pub(crate) sbom_format: Option<SbomFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SbomFormat {
+    /// SPDX 2.3 JSON (the default).
+    Spdx,
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

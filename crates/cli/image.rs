@@ -23,7 +23,12 @@ fn stage_path(tree: &mut Tree, root: &Root, cwd: &Path, path: &str) -> Result<()
 
 /// [`stage_path`] for what a recipe adds: a file the image holds already at the end of the
 /// symlinks (one the user added) is the image's, and wins.
-fn stage_recipe_path(tree: &mut Tree, root: &Root, cwd: &Path, path: &Path) -> Result<(), Error> {
+pub(crate) fn stage_recipe_path(
+    tree: &mut Tree,
+    root: &Root,
+    cwd: &Path,
+    path: &Path,
+) -> Result<(), Error> {
     stage_path_with(tree, root, cwd, &path.to_string_lossy(), true)
 }
 
@@ -545,5 +550,6 @@ pub(crate) fn write_options<'a>(
         keep_setuid: spec.keep_setuid,
         progress: Some(progress),
         cancel: Some(cancel),
+        referrers: None,
     }
 }

@@ -8,12 +8,14 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
+use sha2::digest::{Digest, DynDigest};
 
 use depclose_resolve::{Closure, Found, How, MissingKind, Outcome, Root};
 use depclose_runtime::{Added, Evidence, Reason, Want};
 
 use crate::error::Error;
+use crate::scan::Metadata;
 use crate::text::UserAddition;
 
 pub(crate) const SCHEMA_VERSION: u32 = 5;
@@ -23,8 +25,8 @@ struct Report<'a> {
     schema_version: u32,
     root: String,
     targets: Vec<Target<'a>>,
-    /// With an image: what the user added to it.
-    image: Option<ImageOut>,
+    /// With an image: what the user added to it, and what was added for scanners.
+    image: Option<ImageOut<'a>>,
     /// With `--trace` or `--trace-load`: the run.
     trace: Option<TraceOut<'a>>,
     /// With `--audit --diff`: what changed since the old audit.
@@ -90,8 +92,18 @@ fn trace_out(t: &depclose_trace::Trace) -> TraceOut<'_> {
 }
 
 #[derive(Serialize)]
-struct ImageOut {
+struct ImageOut<'a> {
     additions: Vec<AdditionOut>,
+    /// What was added for scanners, and why.
+    metadata: Vec<MetadataOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct MetadataOut<'a> {
+    path: String,
+    kind: &'static str,
+    package: Option<&'a str>,
+    why: String,
 }
 
 #[derive(Serialize)]
@@ -244,18 +256,28 @@ fn outcome_name(o: &Outcome) -> String {
     }
 }
 
-fn sha256_file(path: &Path) -> io::Result<String> {
+/// The hex digest of a file's contents by each hasher, reading it once.
+pub(crate) fn hash_file<const N: usize>(
+    path: &Path,
+    hashers: &mut [Box<dyn DynDigest>; N],
+) -> io::Result<[String; N]> {
     let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        for h in hashers.iter_mut() {
+            h.update(&buf[..n]);
+        }
     }
-    Ok(format!("{:x}", h.finalize()))
+    Ok(hashers.each_mut().map(|h| hex(&h.finalize_reset())))
+}
+
+/// Lower-case hex of a digest.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The sha256 of every distinct file of the closures, hashed once each, in parallel. An
@@ -272,10 +294,12 @@ pub(crate) fn digests<'c>(
     files.dedup();
     let digests: Mutex<HashMap<&Path, String>> = Mutex::new(HashMap::new());
     files.par_iter().try_for_each(|p| -> Result<(), Error> {
-        let d = sha256_file(&root.host_path(p)).map_err(|source| Error::Io {
-            path: p.to_path_buf(),
-            source,
-        })?;
+        let d = hash_file(&root.host_path(p), &mut [Box::new(Sha256::new())])
+            .map(|[d]| d)
+            .map_err(|source| Error::Io {
+                path: p.to_path_buf(),
+                source,
+            })?;
         digests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -290,6 +314,8 @@ pub(crate) fn digests<'c>(
 pub(crate) struct Extras<'a> {
     /// With an image: what the user added to it.
     pub(crate) image: Option<&'a [UserAddition]>,
+    /// With an image: what was added for scanners.
+    pub(crate) metadata: &'a [Metadata],
     pub(crate) trace: Option<&'a depclose_trace::Trace>,
     /// With `--audit`: one per closure.
     pub(crate) audits: Option<&'a [depclose_audit::TargetAudit]>,
@@ -349,6 +375,16 @@ fn document<'a>(
                 .map(|u| AdditionOut {
                     source: u.source.display().to_string(),
                     destination: u.destination.display().to_string(),
+                })
+                .collect(),
+            metadata: extras
+                .metadata
+                .iter()
+                .map(|m| MetadataOut {
+                    path: m.path.display().to_string(),
+                    kind: m.kind.name(),
+                    package: m.package.as_deref(),
+                    why: m.reason(),
                 })
                 .collect(),
         }),

@@ -11,6 +11,7 @@ mod image;
 mod interrupt;
 mod json;
 mod push;
+mod scan;
 mod targets;
 mod text;
 mod trace;
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use rayon::prelude::*;
 
+use depclose_pack::{Artifact, ArtifactError, ImageSummary};
 use depclose_resolve::{Closure, Resolver, Root};
 use depclose_runtime::{Added, Context, Recipe, Want};
 
@@ -213,7 +215,7 @@ fn run(config: &Config) -> Result<u8, Error> {
                 moved: &moved,
                 accounts: accounts.as_ref(),
             };
-            let code = emit(
+            let (code, metadata) = emit(
                 spec,
                 (recipes, &list),
                 config.allow_missing,
@@ -231,6 +233,7 @@ fn run(config: &Config) -> Result<u8, Error> {
                         .collect();
                     let extras = json::Extras {
                         image: Some(&user),
+                        metadata: &metadata,
                         trace: trace.as_ref(),
                         ..json::Extras::default()
                     };
@@ -423,13 +426,14 @@ fn report(
     extras: &json::Extras<'_>,
 ) -> Result<(), Error> {
     let user = extras.image.unwrap_or_default();
+    let metadata = extras.metadata;
     match format {
         // Run-time objects are listed whenever the recipes ran (an image, or --runtime).
         Format::List => {
             let runtime = added.iter().any(|a| !a.is_empty());
-            print(|out| text::list(out, closures, added, user, runtime))
+            print(|out| text::list(out, closures, added, (user, metadata), runtime))
         }
-        Format::Tree => print(|out| text::tree(out, closures, added, user)),
+        Format::Tree => print(|out| text::tree(out, closures, added, (user, metadata))),
         Format::Dot => print(|out| dot::write(out, closures, added, extras.audits)),
         Format::Json => {
             let digests = json::digests(root, closures)?;
@@ -446,6 +450,33 @@ fn print<T>(
     let value = f(&mut out)?;
     out.flush()?;
     Ok(value)
+}
+
+/// Write `bytes` to `path` atomically, with `mode`: into a temporary file beside it (named
+/// for `kind`, so an interrupt removes it), renamed over `path` at the end; an error leaves
+/// no file.
+pub(crate) fn write_atomically(
+    path: &Path,
+    kind: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = config::output_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&depclose_pack::temp_prefix(kind))
+        .tempfile_in(&dir)
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 /// Report what is missing on stderr; whether the run counts as complete. `--allow-missing`
@@ -532,15 +563,30 @@ fn emit(
     allow_missing: bool,
     resolver: &Resolver,
     staged: Staged<'_>,
-) -> Result<u8, Error> {
+) -> Result<(u8, Vec<scan::Metadata>), Error> {
     let mut dirs = vec![std::env::temp_dir()];
     dirs.extend(spec.output_dirs());
     interrupt::clean_up_on_signal(dirs);
-    let tree = image::stage(resolver, &staged)?;
+    let mut tree = image::stage(resolver, &staged)?;
+    let root = resolver.root();
+    // The dpkg database, read once for the scanners' metadata and the SBOM.
+    let packages = if spec.package_metadata || spec.sbom.is_some() {
+        depclose_audit::Packages::read(root)?
+    } else {
+        None
+    };
+    let metadata = if spec.package_metadata {
+        scan::stage_metadata(root, &resolver.options().cwd, &mut tree, packages.as_ref())?
+    } else {
+        Vec::new()
+    };
+    if let Some(note) = scan_note(&metadata) {
+        eprintln!("depclose: note: {note}");
+    }
     let config = image::config(staged.closures, staged.added, spec, resolver.options())?;
     config.check()?;
     let progress = image::progress;
-    let options = image::write_options(spec, &progress, &interrupt::INTERRUPTED);
+    let mut options = image::write_options(spec, &progress, &interrupt::INTERRUPTED);
     // The check runs on a skeleton of the tree (files hard-linked), so it sees exactly the
     // paths, symlinks and files the image will hold.
     let scratch_parent = spec.scratch_dir().unwrap_or_else(std::env::temp_dir);
@@ -569,8 +615,42 @@ fn emit(
             eprintln!("depclose: error: {p}");
         }
         eprintln!("depclose: error: the staged image does not resolve on its own; nothing written");
-        return Ok(EXIT_INCOMPLETE);
+        return Ok((EXIT_INCOMPLETE, metadata));
     }
+    let sbom = match &spec.sbom {
+        Some(s) => Some((
+            s,
+            scan::sbom_facts(
+                root,
+                &tree,
+                packages.as_ref(),
+                staged.closures,
+                staged.moved,
+            )?,
+        )),
+        None => None,
+    };
+    // The document names the image by its manifest digest: it is made once that is known,
+    // goes into the tar beside the image, and is kept for `--sbom`.
+    let document = std::cell::RefCell::new(None);
+    let referrers = |image: &ImageSummary| -> Result<Vec<Artifact>, ArtifactError> {
+        let Some((s, facts)) = &sbom else {
+            return Ok(Vec::new());
+        };
+        let doc = facts.document(
+            s.format,
+            &config.tag,
+            &config.architecture,
+            &image.manifest_digest,
+            spec.epoch,
+        )?;
+        *document.borrow_mut() = Some(doc.clone());
+        Ok(vec![Artifact {
+            media_type: s.format.media_type().to_owned(),
+            data: doc,
+        }])
+    };
+    options.referrers = Some(&referrers);
     let warn_setuid = |dropped: &[PathBuf]| {
         let mut dropped = dropped.to_vec();
         dropped.dedup();
@@ -613,6 +693,25 @@ fn emit(
             summary.layer.contents.files,
             summary.layer.contents.content_bytes
         );
+        if let (Some((s, facts)), Some(doc)) = (&sbom, document.take()) {
+            let shown = match &s.output {
+                ImageOutput::Stdout => {
+                    print(|out| out.write_all(&doc))?;
+                    PathBuf::from("-")
+                }
+                ImageOutput::File(path) => {
+                    write_atomically(path, "sbom", &doc, 0o644)?;
+                    path.clone()
+                }
+            };
+            let (packages, files) = facts.counts();
+            eprintln!(
+                "depclose: wrote {} ({}): {packages} packages, {files} files; in the image as {}",
+                shown.display(),
+                s.format.media_type(),
+                summary.referrers.join(", ")
+            );
+        }
     }
     if let Some(push) = &spec.push {
         let written = match &spec.image {
@@ -621,5 +720,22 @@ fn emit(
         };
         push::run(push, written, &tree, &config, &options)?;
     }
-    Ok(EXIT_COMPLETE)
+    Ok((EXIT_COMPLETE, metadata))
+}
+
+/// What the image holds for scanners, on one line.
+fn scan_note(metadata: &[scan::Metadata]) -> Option<String> {
+    if metadata.is_empty() {
+        return None;
+    }
+    let count = |kind| metadata.iter().filter(|m| m.kind == kind).count();
+    let os_release = count(scan::Kind::OsRelease);
+    Some(format!(
+        "for scanners: the dpkg status of {} packages in {} ({} with md5 sums), {} copyright files{}",
+        count(scan::Kind::Status),
+        depclose_audit::packages::STATUS_D,
+        count(scan::Kind::Md5sums),
+        count(scan::Kind::Copyright),
+        if os_release > 0 { ", os-release" } else { "" },
+    ))
 }

@@ -9,6 +9,8 @@ use depclose_resolve::{
 };
 use depclose_runtime::{Added, Reason, Want};
 
+use crate::scan::Metadata;
+
 /// The reason a recipe loaded object `id` of a closure, if one did.
 pub(crate) fn recipe_reason(added: &[Added], id: usize) -> Option<&Reason> {
     added
@@ -35,7 +37,7 @@ pub(crate) fn list(
     out: &mut impl Write,
     closures: &[Closure],
     added: &[Vec<Added>],
-    user: &[UserAddition],
+    (user, metadata): (&[UserAddition], &[Metadata]),
     runtime: bool,
 ) -> io::Result<()> {
     let mut listing = Listing::new(runtime);
@@ -47,6 +49,7 @@ pub(crate) fn list(
         .filter_map(added_path)
         .map(|(p, _)| p.display().to_string())
         .chain(user_paths)
+        .chain(metadata.iter().map(|m| m.path.display().to_string()))
     {
         listing.push_rest(path);
     }
@@ -153,7 +156,7 @@ pub(crate) fn tree(
     out: &mut impl Write,
     closures: &[Closure],
     added: &[Vec<Added>],
-    user: &[UserAddition],
+    (user, metadata): (&[UserAddition], &[Metadata]),
 ) -> io::Result<()> {
     let added_all = added;
     for (c, added) in closures.iter().zip(added) {
@@ -212,6 +215,12 @@ pub(crate) fn tree(
                 u.destination.display(),
                 u.source.display()
             )?;
+        }
+    }
+    if !metadata.is_empty() {
+        writeln!(out, "added for scanners:")?;
+        for m in metadata {
+            writeln!(out, "  {} [{}]", m.path.display(), m.reason())?;
         }
     }
     Ok(())

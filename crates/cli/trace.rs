@@ -2,7 +2,6 @@
 //! `--trace-save`, and turned into the trace recipe.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use depclose_resolve::Resolver;
@@ -31,10 +30,15 @@ pub(crate) fn obtain(
         } => {
             let program = program(resolver, config, &command[0])?;
             let root = resolver.root();
-            // The command's output would corrupt an image or a JSON report on stdout.
+            // The command's output would corrupt an image, an SBOM or a JSON report on stdout.
             let stdout_is_data = match config.image() {
                 Some(spec) => {
-                    spec.image == Some(ImageOutput::Stdout) || spec.report == Some(Format::Json)
+                    spec.image == Some(ImageOutput::Stdout)
+                        || spec.report == Some(Format::Json)
+                        || spec
+                            .sbom
+                            .as_ref()
+                            .is_some_and(|s| s.output == ImageOutput::Stdout)
                 }
                 None => matches!(config.action, Action::Print(Format::Json)),
             };
@@ -128,18 +132,8 @@ fn summary(t: &Trace) -> String {
 
 /// Write the trace file atomically: a complete file or none.
 fn save(trace: &Trace, path: &Path) -> Result<(), Error> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = crate::config::output_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&depclose_pack::temp_prefix("trace"))
-        .tempfile_in(&dir)
-        .map_err(io)?;
-    tmp.write_all(trace.to_json().as_bytes()).map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    // Private to its owner, as tempfile makes it: it names the paths the run touched.
+    crate::write_atomically(path, "trace", trace.to_json().as_bytes(), 0o600)
 }
 
 /// The trace recipe of a trace, and a note for each file seen that it does not add.

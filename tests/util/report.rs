@@ -143,6 +143,17 @@ pub(crate) enum LeftOutWhy {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ImageReport {
     pub(crate) additions: Vec<UserAddition>,
+    pub(crate) metadata: Vec<MetadataFile>,
+}
+
+/// A file added for scanners (docs/sbom.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MetadataFile {
+    pub(crate) path: String,
+    pub(crate) kind: String,
+    pub(crate) package: Option<String>,
+    pub(crate) why: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,6 +14,7 @@ mod hardening;
 pub mod packages;
 pub mod policy;
 mod rpath;
+pub mod sbom;
 mod versions;
 
 use std::collections::{BTreeMap, HashMap};

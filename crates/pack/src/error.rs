@@ -7,6 +7,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A [`Referrers`](crate::Referrers) could not make its artifacts.
+    #[error("the documents about the image: {source}")]
+    Referrer {
+        /// What went wrong.
+        #[source]
+        source: crate::ArtifactError,
+    },
     /// The write was cancelled ([`WriteOptions::cancel`](crate::WriteOptions::cancel)); nothing
     /// was left behind. (A cancelled push, [`PushOptions::cancel`](crate::PushOptions::cancel),
     /// leaves in the registry what it had sent, untagged.)

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::archive::{self, Counter, Kind, Member};
 use crate::reference::Reference;
+use crate::referrer;
 use crate::{Error, ImageSummary, LayerSummary, Tree, WriteOptions};
 
 /// containerd's annotation for the full image name, which Docker 25+ also writes.
@@ -109,7 +110,9 @@ impl Tree {
     /// Docker's `manifest.json` and `repositories`, so `docker load`, `podman load`, skopeo
     /// (`docker-archive:` and `oci-archive:`) and umoci all read it. Members, in order:
     /// `oci-layout`, `index.json`, `manifest.json`, `repositories`, `blobs/`,
-    /// `blobs/sha256/`, the config, the manifest, the layer: the small metadata first, so a
+    /// `blobs/sha256/`, the config, the manifest, the blobs of the artifacts referring to the
+    /// image ([`WriteOptions::referrers`]; `index.json` does not list them), the layer: the
+    /// small metadata first, so a
     /// reader of the stream knows what it holds before the big layer arrives. The layer blob
     /// is the uncompressed layer (`application/vnd.oci.image.layer.v1.tar`), so its digest is
     /// its diff_id. Members are 0644 (directories 0755), owner 0:0, mtime `epoch`; the
@@ -180,6 +183,22 @@ impl Tree {
             .seek(SeekFrom::Start(0))
             .map_err(Error::io(temp_dir))?;
         let meta = metadata(config, reference, &layer, &created)?;
+        let mut summary = ImageSummary {
+            manifest_digest: meta.manifest_digest.clone(),
+            config_digest: meta.config_digest.clone(),
+            layer,
+            referrers: Vec::new(),
+        };
+        let artifacts = match options.referrers {
+            Some(r) => r
+                .artifacts(&summary)
+                .map_err(|source| Error::Referrer { source })?,
+            None => Vec::new(),
+        };
+        let referrers =
+            referrer::blobs(artifacts, (&meta.manifest_digest, &meta.manifest), &created)?;
+        summary.referrers = referrers.manifests;
+        let layer = &summary.layer;
 
         let mut out = BufWriter::with_capacity(128 * 1024, out);
         let mtime = options.epoch;
@@ -209,6 +228,9 @@ impl Tree {
             &meta.manifest,
             mtime,
         )?;
+        for (digest, data) in &referrers.blobs {
+            write_small(&mut out, blob(digest).as_bytes(), data, mtime)?;
+        }
         let name = blob(&layer.digest);
         let member = member(name.as_bytes(), Kind::File, 0o644, layer.size, mtime);
         archive::write_header(&mut out, &member).map_err(Error::write)?;
@@ -229,11 +251,7 @@ impl Tree {
         archive::pad(&mut out, layer.size).map_err(Error::write)?;
         archive::finish(&mut out).map_err(Error::write)?;
         out.into_inner().map_err(|e| Error::write(e.into_error()))?;
-        Ok(ImageSummary {
-            manifest_digest: meta.manifest_digest,
-            config_digest: meta.config_digest,
-            layer,
-        })
+        Ok(summary)
     }
 }
 
@@ -405,7 +423,11 @@ fn arch(name: &str) -> Arch {
     }
 }
 
-fn descriptor(media_type: MediaType, digest: &str, size: u64) -> Result<Descriptor, Error> {
+pub(crate) fn descriptor(
+    media_type: MediaType,
+    digest: &str,
+    size: u64,
+) -> Result<Descriptor, Error> {
     let digest: Digest = digest.parse().map_err(spec)?;
     DescriptorBuilder::default()
         .media_type(media_type)
@@ -415,12 +437,12 @@ fn descriptor(media_type: MediaType, digest: &str, size: u64) -> Result<Descript
         .map_err(spec)
 }
 
-fn spec(e: impl std::fmt::Display) -> Error {
+pub(crate) fn spec(e: impl std::fmt::Display) -> Error {
     Error::InvalidConfig(e.to_string())
 }
 
 /// Compact JSON with every object's keys sorted, whatever map types the value uses.
-fn canonical_json(value: &impl Serialize) -> Result<Vec<u8>, Error> {
+pub(crate) fn canonical_json(value: &impl Serialize) -> Result<Vec<u8>, Error> {
     fn sorted(value: Value) -> Value {
         match value {
             Value::Object(map) => {
@@ -437,8 +459,9 @@ fn canonical_json(value: &impl Serialize) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(&sorted(value)).map_err(spec)
 }
 
-/// RFC 3339 UTC time of a Unix epoch, e.g. `1970-01-01T00:00:00Z`.
-fn rfc3339(epoch: u64) -> Result<String, Error> {
+/// RFC 3339 UTC time of a Unix epoch, e.g. `1970-01-01T00:00:00Z`: the image's `created`.
+/// An epoch after the year 9999 is an error.
+pub fn rfc3339(epoch: u64) -> Result<String, Error> {
     // 9999-12-31T23:59:59Z: RFC 3339 years have four digits.
     const MAX: u64 = 253_402_300_799;
     if epoch > MAX {
@@ -685,6 +708,101 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(fs::read_dir(&out).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn referrers_are_blobs_beside_the_image() {
+        let s = testutil::sample();
+        let dest = s.dir.path().join("image.tar");
+        let seen = std::cell::RefCell::new(None);
+        let referrers =
+            |image: &ImageSummary| -> Result<Vec<crate::Artifact>, crate::ArtifactError> {
+                *seen.borrow_mut() = Some(image.manifest_digest.clone());
+                Ok(vec![crate::Artifact {
+                    media_type: "application/spdx+json".into(),
+                    data: format!("{{\"about\":\"{}\"}}", image.manifest_digest).into_bytes(),
+                }])
+            };
+        let options = WriteOptions {
+            epoch: 1_700_000_000,
+            referrers: Some(&referrers),
+            ..WriteOptions::default()
+        };
+        let summary = s.tree.write_image(&config(), &dest, &options).unwrap();
+        assert_eq!(
+            seen.borrow().as_deref(),
+            Some(summary.manifest_digest.as_str())
+        );
+        assert_eq!(summary.referrers.len(), 1);
+        let members = read_tar(&fs::read(&dest).unwrap());
+        // The image alone is listed; the layer still comes last.
+        let index = json(&members, "index.json");
+        assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+        assert_eq!(index["manifests"][0]["digest"], summary.manifest_digest);
+        assert_eq!(
+            names(&members).last().unwrap(),
+            &format!("blobs/sha256/{}", hex(&summary.layer.digest))
+        );
+        let image_manifest = members
+            .iter()
+            .find(|m| {
+                m.path == format!("blobs/sha256/{}", hex(&summary.manifest_digest)).as_bytes()
+            })
+            .unwrap();
+        let artifact = json(
+            &members,
+            &format!("blobs/sha256/{}", hex(&summary.referrers[0])),
+        );
+        assert_eq!(artifact["artifactType"], "application/spdx+json");
+        assert_eq!(
+            artifact["subject"],
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": summary.manifest_digest,
+                "size": image_manifest.data.len(),
+            })
+        );
+        assert_eq!(
+            artifact["config"],
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": archive::sha256_of(b"{}"),
+                "size": 2,
+                "data": "e30=",
+            })
+        );
+        assert_eq!(
+            artifact["annotations"]["org.opencontainers.image.created"],
+            "2023-11-14T22:13:20Z"
+        );
+        let layer = &artifact["layers"][0];
+        assert_eq!(layer["mediaType"], "application/spdx+json");
+        let document = json(
+            &members,
+            &format!("blobs/sha256/{}", hex(layer["digest"].as_str().unwrap())),
+        );
+        assert_eq!(document["about"], summary.manifest_digest);
+        assert!(
+            members.iter().any(|m| m.path
+                == format!("blobs/sha256/{}", hex(&archive::sha256_of(b"{}"))).as_bytes())
+        );
+
+        // A referrer that fails stops the write, and leaves nothing.
+        let failing = |_: &ImageSummary| -> Result<Vec<crate::Artifact>, crate::ArtifactError> {
+            Err("no document".into())
+        };
+        let bad = s.dir.path().join("bad.tar");
+        let options = WriteOptions {
+            referrers: Some(&failing),
+            ..WriteOptions::default()
+        };
+        let err = s.tree.write_image(&config(), &bad, &options).unwrap_err();
+        assert!(matches!(err, Error::Referrer { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "the documents about the image: no document"
+        );
+        assert!(!bad.exists());
     }
 
     #[test]

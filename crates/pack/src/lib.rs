@@ -14,6 +14,9 @@
 //! save` before Docker 25), are read back by [`ImageArchive`]: its manifests, the one
 //! image's config and layers (gzip decompressed), blobs streamed from the file. [`push`]
 //! sends such a tar to a registry over the OCI distribution API.
+//! Documents about the image (an SBOM) can go into the image tar beside it as OCI artifacts
+//! that refer to it ([`WriteOptions::referrers`], [`Artifact`]); [`Tree::entries`] reads
+//! the tree back, for whoever describes it.
 //!
 //! The same tree and options give byte-identical output. Nothing is printed; progress goes
 //! to a [`Progress`] and warnings (dropped setuid bits) come back in the summaries.
@@ -40,6 +43,7 @@
 //! ```
 
 mod archive;
+mod entries;
 mod error;
 mod image;
 mod layer;
@@ -47,6 +51,7 @@ mod options;
 mod push;
 mod read;
 mod reference;
+mod referrer;
 mod rootfs;
 mod tree;
 mod unpack;
@@ -54,13 +59,15 @@ mod unpack;
 #[cfg(test)]
 mod testutil;
 
+pub use entries::Entry;
 pub use error::Error;
-pub use image::ImageConfig;
+pub use image::{ImageConfig, rfc3339};
 pub use options::{
     DEFAULT_EPOCH, ImageSummary, LayerSummary, Progress, WriteOptions, WriteSummary,
 };
 pub use push::{PushOptions, PushSummary, PushedReferrer, ReferrersVia, check_push, push};
 pub use read::{ArchiveImage, ImageArchive, Layer, ManifestKind};
+pub use referrer::{Artifact, ArtifactError, Referrers};
 pub use tree::Tree;
 pub use unpack::{FilesDiff, ImageFile, ImageFiles, PathChange, PathEntry, diff_files};
 

@@ -37,6 +37,10 @@ pub struct WriteOptions<'a> {
     /// [`Error::Cancelled`](crate::Error::Cancelled) at the next chunk and removes what it
     /// had written.
     pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
+    /// Image writers only: documents about the image to write into its tar as OCI artifacts
+    /// referring to it ([`Referrers`](crate::Referrers)), made once its manifest digest is
+    /// known.
+    pub referrers: Option<&'a dyn crate::Referrers>,
 }
 
 impl Default for WriteOptions<'_> {
@@ -46,6 +50,7 @@ impl Default for WriteOptions<'_> {
             keep_setuid: false,
             progress: None,
             cancel: None,
+            referrers: None,
         }
     }
 }
@@ -77,6 +82,7 @@ impl fmt::Debug for WriteOptions<'_> {
             .field("keep_setuid", &self.keep_setuid)
             .field("progress", &self.progress.map(|_| "..."))
             .field("cancel", &self.cancel)
+            .field("referrers", &self.referrers.map(|_| "..."))
             .finish()
     }
 }
@@ -119,4 +125,7 @@ pub struct ImageSummary {
     pub config_digest: String,
     /// The single layer.
     pub layer: LayerSummary,
+    /// `sha256:<hex>` of each artifact manifest referring to the image
+    /// ([`WriteOptions::referrers`]), in the order they were made.
+    pub referrers: Vec<String>,
 }

@@ -14,10 +14,7 @@ use super::Error;
 use super::deb822::{self, Paragraph};
 
 const STATUS: &str = "/var/lib/dpkg/status";
-/// distroless's database (and depclose's images'): a file per package, its stanza, beside
-/// `<file>.md5sums` naming its files.
-const STATUS_D: &str = "/var/lib/dpkg/status.d";
-const INFO: &str = "/var/lib/dpkg/info";
+pub(super) const INFO: &str = "/var/lib/dpkg/info";
 const DIVERSIONS: &str = "/var/lib/dpkg/diversions";
 
 /// One installed package.
@@ -35,7 +32,7 @@ pub struct Package {
     /// Empty for a package named by a `.note.package` note.
     pub fields: Vec<(String, String)>,
     /// The paths its `.list` file names, as dpkg lists them.
-    files: Vec<PathBuf>,
+    pub(super) files: Vec<PathBuf>,
 }
 
 impl Package {
@@ -157,7 +154,7 @@ impl Packages {
                 });
             }
         }
-        let status_d = status_d(root)?;
+        let status_d = super::status_d::packages(root)?;
         if status.is_none() && status_d.is_none() {
             return Ok(None);
         }
@@ -190,7 +187,7 @@ impl Packages {
 /// file named so is, however the directories are spelled. A path whose directory is not in
 /// the root stays as it is. Its bytes are the key: hashing them is cheaper than hashing a
 /// `Path` component by component, ~100k times.
-fn located(path: &Path, real_dir: impl FnOnce(&Path) -> Option<PathBuf>) -> OsString {
+pub(super) fn located(path: &Path, real_dir: impl FnOnce(&Path) -> Option<PathBuf>) -> OsString {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return path.as_os_str().to_owned();
     };
@@ -203,16 +200,23 @@ fn located(path: &Path, real_dir: impl FnOnce(&Path) -> Option<PathBuf>) -> OsSt
 /// Listed directories resolved in the root, each once: a listing names ~100k paths in ~10k
 /// directories, and resolving each from the root up would look at every component again.
 #[derive(Debug)]
-struct Dirs<'a> {
+pub(super) struct Dirs<'a> {
     root: &'a Root,
     /// Listed spelling → real path, or `None` when it is not a directory of the root.
     known: HashMap<OsString, Option<PathBuf>>,
 }
 
-impl Dirs<'_> {
+impl<'a> Dirs<'a> {
+    pub(super) fn new(root: &'a Root) -> Dirs<'a> {
+        Dirs {
+            root,
+            known: HashMap::new(),
+        }
+    }
+
     /// `dir` resolved: its parent's real path (remembered) and one `lstat` of its name; only
     /// a symlink is resolved by [`Root::resolve_dir`].
-    fn real(&mut self, dir: &Path) -> Option<PathBuf> {
+    pub(super) fn real(&mut self, dir: &Path) -> Option<PathBuf> {
         if let Some(hit) = self.known.get(dir.as_os_str()) {
             return hit.clone();
         }
@@ -239,7 +243,7 @@ impl Dirs<'_> {
 }
 
 /// The installed packages the stanzas of `file` describe.
-fn stanzas(bytes: &[u8], file: &str, status_d: bool) -> Result<Vec<Package>, Error> {
+pub(super) fn stanzas(bytes: &[u8], file: &str, status_d: bool) -> Result<Vec<Package>, Error> {
     // dpkg does not check the encoding; a stray byte in a description is not worth
     // refusing the database for.
     let text = String::from_utf8_lossy(bytes);
@@ -255,61 +259,8 @@ fn stanzas(bytes: &[u8], file: &str, status_d: bool) -> Result<Vec<Package>, Err
     Ok(packages)
 }
 
-/// The packages of `status.d`, by file name, each with the files its `.md5sums` names;
-/// `None` when there is no such directory.
-fn status_d(root: &Root) -> Result<Option<Vec<Package>>, Error> {
-    let Some(dir) = root.resolve_dir(Path::new(STATUS_D)) else {
-        return Ok(None);
-    };
-    let unreadable = |source: std::io::Error| Error::Unreadable {
-        path: STATUS_D.into(),
-        source: depclose_resolve::Error::Io {
-            path: STATUS_D.into(),
-            source,
-        },
-    };
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(root.host_path(&dir.real)).map_err(unreadable)? {
-        let name = entry.map_err(unreadable)?.file_name();
-        match name.to_str() {
-            Some(n) if !n.ends_with(".md5sums") && !n.starts_with('.') => names.push(n.to_owned()),
-            _ => {}
-        }
-    }
-    names.sort();
-    let mut packages = Vec::new();
-    for name in names {
-        let file = format!("{STATUS_D}/{name}");
-        let Some(bytes) = read_optional(root, &file)? else {
-            continue;
-        };
-        let files = read_optional(root, &format!("{file}.md5sums"))?
-            .map(|sums| md5sums_paths(&sums))
-            .unwrap_or_default();
-        for package in stanzas(&bytes, &file, true)? {
-            packages.push(Package {
-                files: files.clone(),
-                ..package
-            });
-        }
-    }
-    Ok(Some(packages))
-}
-
-/// The paths of an `md5sums` file (`<md5>  <path relative to />` a line), absolute.
-fn md5sums_paths(bytes: &[u8]) -> Vec<PathBuf> {
-    bytes
-        .split(|&b| b == b'\n')
-        .filter_map(|line| {
-            let at = line.windows(2).position(|w| w == b"  ")?;
-            let rel = &line[at + 2..];
-            (!rel.is_empty()).then(|| Path::new("/").join(OsStr::from_bytes(rel)))
-        })
-        .collect()
-}
-
 /// A whole file of the database, or `None` if it is not there.
-fn read_optional(root: &Root, path: &str) -> Result<Option<Vec<u8>>, Error> {
+pub(super) fn read_optional(root: &Root, path: &str) -> Result<Option<Vec<u8>>, Error> {
     match root.read(Path::new(path)) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(depclose_resolve::Error::NotFound { .. }) => Ok(None),
@@ -372,10 +323,7 @@ fn diversions(root: &Root) -> Result<Vec<Diversion>, Error> {
 /// dpkg put it: the diverting package's own `from` stays at `from`, any other package's
 /// `from` is at `to`.
 fn owners(root: &Root, packages: &[Package], diversions: &[Diversion]) -> HashMap<OsString, usize> {
-    let mut dirs = Dirs {
-        root,
-        known: HashMap::new(),
-    };
+    let mut dirs = Dirs::new(root);
     let mut locate = |path: &Path| located(path, |dir| dirs.real(dir));
     let diverted: Vec<(OsString, OsString, Option<&str>)> = diversions
         .iter()
