@@ -626,3 +626,63 @@ fn refusals() {
     );
     assert_eq!(registry.uploads(), 0);
 }
+
+#[test]
+fn the_sbom_is_pushed_with_the_image_and_found_by_its_subject() {
+    const TEST: &str = "the_sbom_is_pushed_with_the_image_and_found_by_its_subject";
+    let env = TestEnv::new();
+    if !util::have(TEST, &["skopeo"]) {
+        return;
+    }
+    let Some(registry) = Registry::start(&env, TEST, "registry", "", "") else {
+        return;
+    };
+    let reference = format!("{}/depclose/true:sbom", registry.host());
+    let (tar, sbom) = (env.join("true.tar"), env.join("true.spdx.json"));
+    let run = env.depclose([
+        "/usr/bin/true",
+        "--emit",
+        tar.to_str().unwrap(),
+        "--sbom",
+        sbom.to_str().unwrap(),
+        "--push",
+        &reference,
+        "--insecure-registry",
+    ]);
+    run.assert_code(0);
+    let (image, _, _) = pushed(&run, &reference);
+    assert_eq!(skopeo_digest(&reference), image);
+    // The artifact is in the tar as blobs only; the push finds it by its subject.
+    let tag = format!("sha256-{}", &image[7..]);
+    let (head, index) = registry.manifest(
+        "depclose/true",
+        &tag,
+        "application/vnd.oci.image.index.v1+json",
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}\n{run}");
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{index}");
+    assert_eq!(entries[0]["artifactType"], "application/spdx+json");
+    let artifact = entries[0]["digest"].as_str().unwrap();
+    let (head, manifest) = registry.manifest(
+        "depclose/true",
+        artifact,
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(manifest["subject"]["digest"], image.as_str());
+    // The SBOM the registry holds is the file depclose wrote.
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let (head, body) = http_get(
+        registry.port,
+        &format!("/v2/depclose/true/blobs/{layer}"),
+        "",
+    )
+    .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, fs::read(&sbom).unwrap());
+    assert!(
+        run.stderr.contains(artifact),
+        "the referrer is not named on stderr\n{run}"
+    );
+}

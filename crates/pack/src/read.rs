@@ -281,6 +281,49 @@ impl ImageArchive {
         for desc in index.manifests() {
             self.walk(desc, 0, &mut seen, &mut out)?;
         }
+        out.extend(self.detached_referrers(&seen)?);
+        Ok(out)
+    }
+
+    /// Referrers kept as blobs only, which `index.json` does not list (so that clients that
+    /// take one image per layout still read it; depclose's own SBOM artifacts are stored
+    /// so): image manifests whose `subject` is one of `listed`, by digest. Only blobs of a
+    /// manifest's size are looked at.
+    fn detached_referrers(
+        &self,
+        listed: &HashSet<String>,
+    ) -> Result<Vec<(Descriptor, ManifestKind)>, Error> {
+        /// The distribution spec's limit on a manifest's size.
+        const MANIFEST_MAX: u64 = 4 << 20;
+        let mut out = Vec::new();
+        for (name, span) in &self.members {
+            let Some(hex) = name.strip_prefix("blobs/sha256/") else {
+                continue;
+            };
+            let digest = format!("sha256:{hex}");
+            if span.size > MANIFEST_MAX || listed.contains(&digest) {
+                continue;
+            }
+            let bytes = self.read_blob(&digest)?;
+            #[derive(Deserialize)]
+            struct Shape {
+                #[serde(rename = "mediaType")]
+                media_type: Option<String>,
+                subject: Option<serde_json::Value>,
+            }
+            let Ok(shape) = serde_json::from_slice::<Shape>(&bytes) else {
+                continue;
+            };
+            let refers = shape.subject.as_ref().and_then(|s| s["digest"].as_str());
+            if shape.media_type.as_deref() != Some(MANIFEST)
+                || !refers.is_some_and(|d| listed.contains(d))
+            {
+                continue;
+            }
+            let desc = Descriptor::new(MediaType::ImageManifest, span.size, parse_digest(&digest)?);
+            let kind = self.kind(&desc)?;
+            out.push((desc, kind));
+        }
         Ok(out)
     }
 
@@ -1176,6 +1219,47 @@ mod tests {
             .filter(|(_, k)| k.subject().is_some())
             .collect();
         assert_eq!(referrers.len(), 1);
+    }
+
+    #[test]
+    fn referrers_kept_as_blobs_are_found_by_their_subject() {
+        let s = testutil::sample();
+        let dest = s.dir.path().join("image.tar");
+        let referrers =
+            |_: &crate::ImageSummary| -> Result<Vec<crate::Artifact>, crate::ArtifactError> {
+                Ok(vec![crate::Artifact {
+                    media_type: "application/spdx+json".into(),
+                    data: b"{}".to_vec(),
+                }])
+            };
+        let options = WriteOptions {
+            referrers: Some(&referrers),
+            ..WriteOptions::default()
+        };
+        let config = ImageConfig::new("amd64", vec!["/usr/bin/tool".into()], "tool:1.0");
+        let summary = s.tree.write_image(&config, &dest, &options).unwrap();
+        let archive = ImageArchive::open(&dest).unwrap();
+        let found: Vec<(String, Option<String>)> = archive
+            .manifests()
+            .unwrap()
+            .iter()
+            .map(|(d, k)| {
+                (
+                    d.digest().to_string(),
+                    k.subject().map(|s| s.digest().to_string()),
+                )
+            })
+            .collect();
+        let image = summary.manifest_digest.clone();
+        assert_eq!(
+            found,
+            [
+                (image.clone(), None),
+                (summary.referrers[0].clone(), Some(image.clone()))
+            ]
+        );
+        assert_eq!(archive.image().unwrap().manifest_digest, image);
+        assert_eq!(archive.root().unwrap().digest().to_string(), image);
     }
 
     #[test]
