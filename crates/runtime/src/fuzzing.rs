@@ -24,8 +24,8 @@ fn files(input: &[u8], main: &str, dir: &str) -> MemFiles {
     MemFiles(files)
 }
 
-/// httpd's configuration read from `input` (see [`files`]: the main file is
-/// `/srv/httpd/httpd.conf`, the others in `/srv/httpd/conf.d/`), and what it uses.
+/// httpd's configuration read from `input` (split at NUL bytes: the main file is
+/// `/srv/httpd/httpd.conf`, the others `/srv/httpd/conf.d/N.conf`), and what it uses.
 pub fn apache_config(input: &[u8]) -> Result<apache::Uses, ConfigError> {
     let files = files(input, "/srv/httpd/httpd.conf", "/srv/httpd/conf.d");
     let env = BTreeMap::from([("APACHE_RUN_DIR".to_owned(), "/run/apache2".to_owned())]);
@@ -35,8 +35,8 @@ pub fn apache_config(input: &[u8]) -> Result<apache::Uses, ConfigError> {
     Ok(apache::read(&files, &options)?.uses())
 }
 
-/// nginx's configuration read from `input` (the main file is `/etc/nginx/nginx.conf`, the
-/// others in `/etc/nginx/conf.d/`), and what it uses.
+/// nginx's configuration read from `input` (split at NUL bytes: the main file is
+/// `/etc/nginx/nginx.conf`, the others `/etc/nginx/conf.d/N.conf`), and what it uses.
 pub fn nginx_config(input: &[u8]) -> Result<nginx::Uses, ConfigError> {
     let files = files(input, "/etc/nginx/nginx.conf", "/etc/nginx/conf.d");
     let mut options = nginx::Options::new(nginx::Defaults::upstream());
