@@ -163,3 +163,45 @@ fn additions_through_symlinks_tags_and_library_path() {
         "{run}"
     );
 }
+
+/// `--add` of a library the closure has already placed, named through other paths (`/lib`
+/// is a symlink to `usr/lib` on a merged-/usr root, and `libtinfo.so.6` to
+/// `libtinfo.so.6.4`): the addition merges with what is there instead of conflicting; the
+/// image keeps the soname's symlink and holds the file once.
+#[test]
+fn an_addition_of_a_file_the_closure_placed_merges() {
+    const TEST: &str = "an_addition_of_a_file_the_closure_placed_merges";
+    let (via_lib, usr) = (
+        "/lib/x86_64-linux-gnu/libtinfo.so.6",
+        "/usr/lib/x86_64-linux-gnu/libtinfo.so.6",
+    );
+    if !util::have(TEST, &["bash", via_lib]) {
+        return;
+    }
+    let Ok(target) = fs::read_link(usr) else {
+        return util::skip(TEST, format!("{usr} is not a symlink"));
+    };
+    let env = TestEnv::new();
+    let (run, rootfs) = rootfs_with_addition(&env, "bash", &format!("{via_lib}:{usr}"));
+    run.assert_code(0);
+    let link = rootfs.join(usr.trim_start_matches('/'));
+    assert_eq!(fs::read_link(&link).ok(), Some(target.clone()), "{run}");
+    let real = link.with_file_name(&target);
+    assert_eq!(
+        fs::read(&real).unwrap(),
+        fs::read(fs::canonicalize(usr).unwrap()).unwrap(),
+        "{run}"
+    );
+    // The file once: no other regular file in the image is a libtinfo.
+    let copies: Vec<_> = walkdir::WalkDir::new(&rootfs)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("libtinfo.so"))
+        })
+        .collect();
+    assert_eq!(copies, [real], "{run}");
+}

@@ -13,6 +13,7 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod corners;
+mod fuzz_regressions;
 mod image_additions;
 mod image_clients;
 mod image_layout;

@@ -158,7 +158,14 @@ pub struct NeededVersion {
 /// The audit facts of the ELF file at `path`, from one mapping of the file.
 pub fn audit_facts(path: &Path) -> Result<AuditFacts, Error> {
     let (map, _) = map_file(path)?;
-    facts_of(&map).map_err(|reason| Error::Malformed {
+    audit_facts_of_bytes(path, &map)
+}
+
+/// [`audit_facts`] of a file's bytes already in memory, with `path` for the error: the
+/// entry point of the fuzz targets and mutation tests.
+#[doc(hidden)]
+pub fn audit_facts_of_bytes(path: &Path, bytes: &[u8]) -> Result<AuditFacts, Error> {
+    facts_of(bytes).map_err(|reason| Error::Malformed {
         path: path.to_path_buf(),
         reason,
         identity: None,

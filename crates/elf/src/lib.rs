@@ -33,13 +33,14 @@ mod tables;
 pub use error::Error;
 pub use facts::{
     AuditFacts, Binding, NeededVersion, Symbol, SymbolVersion, VersionNeed, audit_facts,
+    audit_facts_of_bytes,
 };
 pub use image::LoadedImage;
 pub use read::{
     Class, Data, Dependency, DependencyKind, ElfInfo, FileKind, Identity, Linkage, NonRegular,
     ObjectType, Script, map_file, parse_bytes, read_file, read_file_with_metadata,
 };
-pub use tables::{DynamicSymbols, Note, Tables, dynamic_symbols, notes, tables};
+pub use tables::{DynamicSymbols, Note, Tables, dynamic_symbols, notes, tables, tables_of_bytes};
 
 /// `EV_CURRENT`, the only ELF version (`EI_VERSION` and `e_version`).
 pub const EV_CURRENT: u8 = goblin::elf::header::EV_CURRENT;

@@ -142,9 +142,16 @@ pub struct Tables {
 /// The dynamic symbols and the notes of the ELF file at `path`, reading the file once.
 pub fn tables(path: &Path) -> Result<Tables, Error> {
     let (map, _) = map_file(path)?;
+    tables_of_bytes(path, &map)
+}
+
+/// [`tables`] of a file's bytes already in memory, with `path` for the error: the entry
+/// point of the fuzz targets and mutation tests.
+#[doc(hidden)]
+pub fn tables_of_bytes(path: &Path, bytes: &[u8]) -> Result<Tables, Error> {
     Ok(Tables {
-        symbols: symbols_of(path, &map)?,
-        notes: notes_of(path, &map)?,
+        symbols: symbols_of(path, bytes)?,
+        notes: notes_of(path, bytes)?,
     })
 }
 

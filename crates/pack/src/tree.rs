@@ -287,6 +287,13 @@ impl Tree {
                 }
             }
         }
+        // A file added where the tree has a symlink that leads to that same file (the host
+        // file named through another path) is already there: the symlink stays.
+        if matches!(self.nodes.get(&path), Some(Node::Symlink { .. }))
+            && self.follow(&path).is_some_and(|n| n.same_as(&node))
+        {
+            return Ok(());
+        }
         if let Some(existing) = self.nodes.get_mut(&path) {
             return match (existing, node) {
                 (
@@ -316,6 +323,42 @@ impl Tree {
         }
         self.nodes.insert(path, node);
         Ok(())
+    }
+
+    /// The entry `path` (a key) leads to in the image, its symlinks followed as the kernel
+    /// would follow them there; `None` when it dangles, leaves the tree or loops.
+    fn follow(&self, path: &Path) -> Option<&Node> {
+        // Linux's MAXSYMLINKS.
+        const MAX_LINKS: usize = 40;
+        let mut pending: Vec<&OsStr> = path.iter().rev().collect();
+        let mut at = PathBuf::new();
+        let mut links = 0;
+        while let Some(name) = pending.pop() {
+            match name.as_bytes() {
+                b"/" | b"." => continue,
+                b".." => {
+                    at.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            let next = at.join(name);
+            match self.nodes.get(&next)? {
+                Node::Symlink { target } => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return None;
+                    }
+                    let target = Path::new(target);
+                    if target.is_absolute() {
+                        at = PathBuf::new();
+                    }
+                    pending.extend(target.iter().rev());
+                }
+                _ => at = next,
+            }
+        }
+        self.nodes.get(&at)
     }
 }
 
@@ -454,6 +497,51 @@ mod tests {
         ));
         assert!(matches!(
             t.add_bytes("/etc", "x", 0o644),
+            Err(Error::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn a_file_added_over_a_symlink_to_it_merges() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("libtinfo.so.6.4");
+        let other = dir.path().join("libother.so.1");
+        fs::write(&lib, "lib").unwrap();
+        fs::write(&other, "other").unwrap();
+        // As the closure stages /lib/x86_64-linux-gnu/libtinfo.so.6 on a merged-/usr root.
+        let mut t = Tree::new();
+        t.add_symlink("/lib", "usr/lib").unwrap();
+        t.add_symlink("/usr/lib/x/libtinfo.so.6", "libtinfo.so.6.4")
+            .unwrap();
+        t.add_file("/usr/lib/x/libtinfo.so.6.4", &lib).unwrap();
+        let before = t.len();
+        // The same file at the symlink's path, and through /lib, merge; the symlink stays.
+        t.add_file("/usr/lib/x/libtinfo.so.6", &lib).unwrap();
+        assert!(matches!(
+            &t.nodes[Path::new("usr/lib/x/libtinfo.so.6")],
+            Node::Symlink { target } if target == "libtinfo.so.6.4"
+        ));
+        assert_eq!(t.len(), before);
+        // Another file at the symlink's path still conflicts.
+        let err = t.add_file("/usr/lib/x/libtinfo.so.6", &other).unwrap_err();
+        assert!(matches!(err, Error::Conflict { .. }), "{err}");
+        // An absolute target through a symlinked parent, and `..`, are followed too.
+        t.add_symlink("/opt/abs", "/lib/x/../x/libtinfo.so.6")
+            .unwrap();
+        t.add_file("/opt/abs", &lib).unwrap();
+        assert!(matches!(
+            t.nodes[Path::new("opt/abs")],
+            Node::Symlink { .. }
+        ));
+        // A loop or a dangling link is no file: a conflict, not a hang.
+        t.add_symlink("/loop", "loop").unwrap();
+        assert!(matches!(
+            t.add_file("/loop", &lib),
+            Err(Error::Conflict { .. })
+        ));
+        t.add_symlink("/dangling", "nowhere").unwrap();
+        assert!(matches!(
+            t.add_file("/dangling", &lib),
             Err(Error::Conflict { .. })
         ));
     }

@@ -29,6 +29,8 @@ mod dst;
 mod error;
 mod facts;
 mod file;
+#[doc(hidden)]
+pub mod fuzzing;
 mod image_cache;
 mod ld_so_conf;
 mod legacy_hwcaps;

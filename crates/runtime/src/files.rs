@@ -435,12 +435,10 @@ impl<F: Files> Files for Overlay<F> {
     }
 }
 
-/// Files held in memory, for tests that need many small trees.
-#[cfg(test)]
+/// Files held in memory, for tests that need many small trees and for the fuzz targets.
 #[derive(Debug, Default)]
 pub(crate) struct MemFiles(pub(crate) BTreeMap<PathBuf, Vec<u8>>);
 
-#[cfg(test)]
 impl Files for MemFiles {
     fn entry(&self, path: &Path) -> Option<Entry> {
         if self.0.contains_key(path) {

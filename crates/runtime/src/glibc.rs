@@ -259,19 +259,19 @@ impl Recipe for Gconv {
 
 /// The `alias` and `module` lines of the gconv configuration (`iconv/gconv_conf.c`).
 #[derive(Debug, Default)]
-struct GconvModules {
+pub(crate) struct GconvModules {
     /// (alias, the name it stands for), both upper case without the `//`.
     aliases: Vec<(String, String)>,
     modules: Vec<GconvModule>,
 }
 
 #[derive(Debug)]
-struct GconvModule {
+pub(crate) struct GconvModule {
     from: String,
     to: String,
     /// The module's file: relative names are taken from the configuration's directory, with
     /// `.so` added.
-    file: PathBuf,
+    pub(crate) file: PathBuf,
     conf: PathBuf,
     line: usize,
     text: String,
@@ -286,52 +286,56 @@ impl GconvModules {
     fn read(cx: &Context<'_>, confs: &[PathBuf]) -> GconvModules {
         let mut out = GconvModules::default();
         for conf in confs {
-            let Some(text) = cx.read_text(conf) else {
-                continue;
-            };
-            let dir = conf.parent().unwrap_or(Path::new("/"));
-            // A file in gconv-modules.d names modules relative to the gconv directory.
-            let dir = if dir.file_name() == Some(GCONV_CONF_DIR.as_ref()) {
-                dir.parent().unwrap_or(dir)
-            } else {
-                dir
-            };
-            for (n, line) in text.lines().enumerate() {
-                let words: Vec<&str> = line
-                    .split('#')
-                    .next()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .collect();
-                match words.as_slice() {
-                    ["alias", alias, name, ..] => {
-                        out.aliases.push((charset_key(alias), charset_key(name)))
-                    }
-                    ["module", from, to, file, ..] => {
-                        let file = if file.starts_with('/') {
-                            PathBuf::from(file)
-                        } else {
-                            dir.join(format!("{file}.so"))
-                        };
-                        out.modules.push(GconvModule {
-                            from: charset_key(from),
-                            to: charset_key(to),
-                            file,
-                            conf: conf.clone(),
-                            line: n + 1,
-                            text: line.trim().to_owned(),
-                        });
-                    }
-                    _ => {}
-                }
+            if let Some(text) = cx.read_text(conf) {
+                out.add(conf, &text);
             }
         }
         out
     }
 
+    /// The `alias` and `module` lines of `text`, the configuration file `conf`.
+    pub(crate) fn add(&mut self, conf: &Path, text: &str) {
+        let dir = conf.parent().unwrap_or(Path::new("/"));
+        // A file in gconv-modules.d names modules relative to the gconv directory.
+        let dir = if dir.file_name() == Some(GCONV_CONF_DIR.as_ref()) {
+            dir.parent().unwrap_or(dir)
+        } else {
+            dir
+        };
+        for (n, line) in text.lines().enumerate() {
+            let words: Vec<&str> = line
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            match words.as_slice() {
+                ["alias", alias, name, ..] => {
+                    self.aliases.push((charset_key(alias), charset_key(name)))
+                }
+                ["module", from, to, file, ..] => {
+                    let file = if file.starts_with('/') {
+                        PathBuf::from(file)
+                    } else {
+                        dir.join(format!("{file}.so"))
+                    };
+                    self.modules.push(GconvModule {
+                        from: charset_key(from),
+                        to: charset_key(to),
+                        file,
+                        conf: conf.to_path_buf(),
+                        line: n + 1,
+                        text: line.trim().to_owned(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// The modules that convert between `charset` (or what it is an alias of) and glibc's
     /// internal form, both ways.
-    fn for_charset(&self, charset: &str) -> Vec<&GconvModule> {
+    pub(crate) fn for_charset(&self, charset: &str) -> Vec<&GconvModule> {
         let key = charset_key(charset);
         let name = self
             .aliases

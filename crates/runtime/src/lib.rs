@@ -42,6 +42,8 @@ mod data;
 mod dlopen;
 mod error;
 mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 mod glibc;
 mod gnutls;
 pub mod nginx;

@@ -203,7 +203,6 @@ impl LdCache {
     }
 
     /// The entries in file order (`ldconfig -p` order: descending by `_dl_cache_libcmp`).
-    #[cfg(test)]
     pub(crate) fn entries(&self) -> &[CacheEntry] {
         &self.entries
     }

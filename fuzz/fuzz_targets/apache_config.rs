@@ -1,0 +1,8 @@
+//! The `apache_config` target: [`depclose_fuzz::apache_config`] on each input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    depclose_fuzz::apache_config(data);
+});
