@@ -461,7 +461,8 @@ impl<'r> Walk<'r> {
         id
     }
 
-    fn object(&self, o: Opened, found: Found, loader: Option<usize>) -> Object {
+    /// The object `o` becomes; the search's attempts go with it.
+    fn object(&mut self, o: Opened, found: Found, loader: Option<usize>) -> Object {
         let elf = match &o.entry.kind {
             Ok(Kind::Elf(e)) => e.clone(),
             // `verify` accepts only ELF files, and `map_interpreter` checks its file too.
@@ -479,7 +480,7 @@ impl<'r> Walk<'r> {
             loader,
             needed_by: Vec::new(),
             deps: Vec::new(),
-            trace: self.trace.clone(),
+            trace: std::mem::take(&mut self.trace),
             runtime: false,
             file_id: o.entry.file_id,
             origin,
