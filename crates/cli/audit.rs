@@ -193,7 +193,7 @@ fn count(n: usize, what: &str) -> String {
 }
 
 /// A digest's first 12 digits: enough to tell two files apart in a report.
-fn short(sha256: &str) -> &str {
+pub(crate) fn short(sha256: &str) -> &str {
     sha256.get(..12).unwrap_or(sha256)
 }
 

@@ -270,6 +270,14 @@ fn text(
             what.push(format!("{} -> {}", c.old.kind, c.new.kind));
         }
         if c.old.sha256 != c.new.sha256 {
+            let sha = |s: &Option<String>| s.as_deref().map(audit::short).unwrap_or("-").to_owned();
+            what.push(format!(
+                "sha256 {} -> {}",
+                sha(&c.old.sha256),
+                sha(&c.new.sha256)
+            ));
+        }
+        if c.old.size != c.new.size {
             what.push(format!("{} -> {} bytes", c.old.size, c.new.size));
         }
         if c.old.link != c.new.link {
