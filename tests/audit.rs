@@ -973,6 +973,21 @@ fn images_diff_through_their_layers() {
         .collect();
     assert_eq!(hardening, [("relro", true), ("canary", true)]);
     assert_eq!(t["min_glibc"]["raised"], true);
+    // The packages, from the images' own status.d.
+    let packages: Vec<(&str, &Value, &Value)> = t["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), &p["old"], &p["new"]))
+        .collect();
+    assert_eq!(
+        packages,
+        [
+            ("libbar1", &json!("1.0-1"), &Value::Null),
+            ("libfoo1", &json!("1.0-1"), &json!("1.1-1")),
+            ("libnew1", &Value::Null, &json!("0.1-1")),
+        ]
+    );
     assert!(
         run.stderr
             .contains("regressions in the new image's program"),
