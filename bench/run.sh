@@ -193,7 +193,9 @@ emit_case ffmpeg "$FFMPEG"
 
 # ----- peak memory (untimed): /usr/bin/time -f %M -----
 rss=$out/rss.md
-peak() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1; }
+# The last line /usr/bin/time writes, whatever the command's status (a listing of /usr exits
+# 1 for what it cannot find).
+peak() { { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null || true; } | tail -1; }
 {
     echo "| run | peak RSS (MiB) |"
     echo "|---|---:|"
