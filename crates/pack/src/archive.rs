@@ -16,7 +16,7 @@ use crate::{Error, WriteOptions};
 const BLOCK: u64 = 512;
 const NAME_FIELD: usize = 100;
 /// Largest value of an 11-digit octal field (size, mtime).
-pub(crate) const OCTAL_MAX: u64 = 0o77_777_777_777;
+const OCTAL_MAX: u64 = 0o77_777_777_777;
 const COPY_BUFFER: usize = 128 * 1024;
 
 /// A writer that hashes and counts what goes through it, so a layer's digest costs no

@@ -139,7 +139,7 @@ impl Tree {
             .tempfile_in(dir)
             .map_err(Error::io(dir))?;
         let summary = self
-            .write_image_file(config, &reference, tmp.as_file_mut(), dir, options)
+            .write_image_inner(config, &reference, tmp.as_file_mut(), dir, options)
             .map_err(|e| e.on_sink(dest))?;
         let file = tmp.as_file();
         file.set_permissions(std::fs::Permissions::from_mode(0o644))
@@ -153,8 +153,8 @@ impl Tree {
     }
 
     /// Writes the same tar as [`Tree::write_image`] to `out` (e.g. stdout). The layer is
-    /// first written to an unnamed temporary file in `temp_dir`, because its member's name
-    /// is its digest.
+    /// first written to an unnamed temporary file in `temp_dir`, because the config and
+    /// manifest need its digest.
     pub fn write_image_to<W: Write>(
         &self,
         config: &ImageConfig,
@@ -163,6 +163,18 @@ impl Tree {
         options: &WriteOptions<'_>,
     ) -> Result<ImageSummary, Error> {
         let reference = config.validate()?;
+        self.write_image_inner(config, &reference, out, temp_dir, options)
+    }
+
+    fn write_image_inner<W: Write>(
+        &self,
+        config: &ImageConfig,
+        reference: &Reference,
+        out: W,
+        temp_dir: &Path,
+        options: &WriteOptions<'_>,
+    ) -> Result<ImageSummary, Error> {
+        let created = rfc3339(options.epoch)?;
         let mut layer_file = tempfile::tempfile_in(temp_dir).map_err(Error::io(temp_dir))?;
         let layer = self
             .write_layer(&mut layer_file, options)
@@ -170,98 +182,6 @@ impl Tree {
         layer_file
             .seek(SeekFrom::Start(0))
             .map_err(Error::io(temp_dir))?;
-        let mut out = BufWriter::with_capacity(128 * 1024, out);
-        archive::write_header(
-            &mut out,
-            &layer_member(&blob(&layer.digest), layer.size, options),
-        )
-        .map_err(Error::write)?;
-        archive::copy_exact(
-            &mut layer_file,
-            temp_dir,
-            &mut out,
-            layer.size,
-            // Progress was reported while the layer was written; cancellation still applies.
-            &mut Counter::new(
-                WriteOptions {
-                    progress: None,
-                    ..*options
-                },
-                0,
-            ),
-        )?;
-        archive::pad(&mut out, layer.size).map_err(Error::write)?;
-        let summary = self.write_documents(config, &reference, layer, &mut out, options)?;
-        out.into_inner().map_err(|e| Error::write(e.into_error()))?;
-        Ok(summary)
-    }
-
-    /// [`Tree::write_image`]'s work on a file: the layer goes into it once, hashed on the
-    /// way, under a header written again when its digest (the member's name) is known. A
-    /// layer that might need a PAX header for its size (8 GiB) goes the way of a stream.
-    fn write_image_file(
-        &self,
-        config: &ImageConfig,
-        reference: &Reference,
-        file: &mut std::fs::File,
-        dir: &Path,
-        options: &WriteOptions<'_>,
-    ) -> Result<ImageSummary, Error> {
-        if self.layer_size_bound() > archive::OCTAL_MAX {
-            return self.write_image_to(config, &mut *file, dir, options);
-        }
-        let header = |digest: &str, size: u64| -> Result<Vec<u8>, Error> {
-            let mut h = Vec::new();
-            archive::write_header(&mut h, &layer_member(&blob(digest), size, options))
-                .map_err(Error::write)?;
-            Ok(h)
-        };
-        let placeholder = header(&format!("sha256:{}", "0".repeat(64)), 0)?;
-        let start = file.stream_position().map_err(Error::write)?;
-        file.write_all(&placeholder).map_err(Error::write)?;
-        let layer = self.write_layer(&mut *file, options)?;
-        archive::pad(&mut *file, layer.size).map_err(Error::write)?;
-        let end = file.stream_position().map_err(Error::write)?;
-        // The same name length, a size under the octal limit: the same length of header.
-        let named = header(&layer.digest, layer.size)?;
-        if named.len() != placeholder.len() {
-            return Err(Error::write(std::io::Error::other(
-                "the layer's header changed length",
-            )));
-        }
-        file.seek(SeekFrom::Start(start))
-            .and_then(|_| file.write_all(&named))
-            .and_then(|()| file.seek(SeekFrom::Start(end)))
-            .map_err(Error::write)?;
-        let mut out = BufWriter::with_capacity(128 * 1024, &mut *file);
-        let summary = self.write_documents(config, reference, layer, &mut out, options)?;
-        out.into_inner().map_err(|e| Error::write(e.into_error()))?;
-        Ok(summary)
-    }
-
-    /// An upper bound of the layer's size: its contents, and for each entry its padding and
-    /// headers (a PAX header holds at most its path, its link's and a capability).
-    fn layer_size_bound(&self) -> u64 {
-        const PER_ENTRY: u64 = 4 * 512;
-        let paths: u64 = self
-            .nodes
-            .keys()
-            .map(|p| 2 * p.as_os_str().len() as u64)
-            .sum();
-        self.content_bytes() + paths + (self.nodes.len() as u64 + 2) * PER_ENTRY
-    }
-
-    /// Everything after the layer: the image's documents and the referrers' blobs (each
-    /// named by its digest, so made once the layer's is known), and the end of the tar.
-    fn write_documents(
-        &self,
-        config: &ImageConfig,
-        reference: &Reference,
-        layer: LayerSummary,
-        out: &mut impl Write,
-        options: &WriteOptions<'_>,
-    ) -> Result<ImageSummary, Error> {
-        let created = rfc3339(options.epoch)?;
         let meta = metadata(config, reference, &layer, &created)?;
         let mut summary = ImageSummary {
             manifest_digest: meta.manifest_digest.clone(),
@@ -278,7 +198,11 @@ impl Tree {
         let referrers =
             referrer::blobs(artifacts, (&meta.manifest_digest, &meta.manifest), &created)?;
         summary.referrers = referrers.manifests;
+        let layer = &summary.layer;
+
+        let mut out = BufWriter::with_capacity(128 * 1024, out);
         let mtime = options.epoch;
+        let blob = |digest: &str| format!("blobs/sha256/{}", hex(digest));
         let small: [(&str, &[u8]); 4] = [
             ("oci-layout", &meta.layout),
             ("index.json", &meta.index),
@@ -286,40 +210,49 @@ impl Tree {
             ("repositories", &meta.repositories),
         ];
         for (name, data) in small {
-            write_small(out, name.as_bytes(), data, mtime)?;
+            write_small(&mut out, name.as_bytes(), data, mtime)?;
         }
         for dir in ["blobs", "blobs/sha256"] {
             let member = member(dir.as_bytes(), Kind::Dir, 0o755, 0, mtime);
-            archive::write_header(out, &member).map_err(Error::write)?;
+            archive::write_header(&mut out, &member).map_err(Error::write)?;
         }
         write_small(
-            out,
+            &mut out,
             blob(&meta.config_digest).as_bytes(),
             &meta.config,
             mtime,
         )?;
         write_small(
-            out,
+            &mut out,
             blob(&meta.manifest_digest).as_bytes(),
             &meta.manifest,
             mtime,
         )?;
         for (digest, data) in &referrers.blobs {
-            write_small(out, blob(digest).as_bytes(), data, mtime)?;
+            write_small(&mut out, blob(digest).as_bytes(), data, mtime)?;
         }
-        archive::finish(out).map_err(Error::write)?;
+        let name = blob(&layer.digest);
+        let member = member(name.as_bytes(), Kind::File, 0o644, layer.size, mtime);
+        archive::write_header(&mut out, &member).map_err(Error::write)?;
+        archive::copy_exact(
+            &mut layer_file,
+            temp_dir,
+            &mut out,
+            layer.size,
+            // Progress was reported while the layer was written; cancellation still applies.
+            &mut Counter::new(
+                WriteOptions {
+                    progress: None,
+                    ..*options
+                },
+                0,
+            ),
+        )?;
+        archive::pad(&mut out, layer.size).map_err(Error::write)?;
+        archive::finish(&mut out).map_err(Error::write)?;
+        out.into_inner().map_err(|e| Error::write(e.into_error()))?;
         Ok(summary)
     }
-}
-
-/// A blob's member name.
-fn blob(digest: &str) -> String {
-    format!("blobs/sha256/{}", hex(digest))
-}
-
-/// The layer blob's member.
-fn layer_member<'a>(name: &'a str, size: u64, options: &WriteOptions<'_>) -> Member<'a> {
-    member(name.as_bytes(), Kind::File, 0o644, size, options.epoch)
 }
 
 fn member(name: &[u8], kind: Kind, mode: u32, size: u64, mtime: u64) -> Member<'_> {
@@ -607,11 +540,9 @@ mod tests {
             hex(&summary.manifest_digest),
             hex(&summary.layer.digest),
         );
-        // The layer first: it is written once, straight into the tar.
         assert_eq!(
             names(&members),
             [
-                format!("blobs/sha256/{l}"),
                 "oci-layout".to_owned(),
                 "index.json".into(),
                 "manifest.json".into(),
@@ -620,6 +551,7 @@ mod tests {
                 "blobs/sha256".into(),
                 format!("blobs/sha256/{c}"),
                 format!("blobs/sha256/{m}"),
+                format!("blobs/sha256/{l}"),
             ]
         );
         for member in &members {
@@ -634,7 +566,7 @@ mod tests {
                 assert_eq!(archive::sha256_of(&member.data), format!("sha256:{hex}"));
             }
         }
-        let layer = &members[0].data;
+        let layer = &members[8].data;
         assert_eq!(layer.len() as u64, summary.layer.size);
         let mut direct = Vec::new();
         s.tree.write_layer(&mut direct, &options).unwrap();
@@ -803,12 +735,12 @@ mod tests {
         );
         assert_eq!(summary.referrers.len(), 1);
         let members = read_tar(&fs::read(&dest).unwrap());
-        // The image alone is listed; the layer still comes first.
+        // The image alone is listed; the layer still comes last.
         let index = json(&members, "index.json");
         assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
         assert_eq!(index["manifests"][0]["digest"], summary.manifest_digest);
         assert_eq!(
-            names(&members).first().unwrap(),
+            names(&members).last().unwrap(),
             &format!("blobs/sha256/{}", hex(&summary.layer.digest))
         );
         let image_manifest = members
