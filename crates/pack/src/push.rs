@@ -1161,6 +1161,9 @@ mod tests {
                 } else {
                     format!("{answer}Content-Length: 0\r\n\r\n")
                 };
+                // One connection per request: without `Connection: close` the client may
+                // pool this connection and send its next request on it while it is closed.
+                let answer = answer.replacen("\r\n", "\r\nConnection: close\r\n", 1);
                 let mut stream = stream;
                 write!(stream, "HTTP/1.1 {answer}").unwrap();
                 seen.push((head[0].clone(), auth));
