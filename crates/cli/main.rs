@@ -99,6 +99,17 @@ fn run(config: &Config) -> Result<u8, Error> {
     let resolver = Resolver::new(root, config.resolve_options(host));
     let root = resolver.root();
     let image = config.image();
+    // The dpkg database (~120k listed paths) that an image's scanner metadata and SBOM need
+    // is read on a thread of its own while the closures and the recipes are worked out.
+    let packages = image
+        .filter(|spec| spec.package_metadata || spec.sbom.is_some())
+        .map(|_| {
+            let root = Root::new(&config.root)?;
+            Ok::<_, Error>(std::thread::spawn(move || {
+                depclose_audit::Packages::read(&root)
+            }))
+        })
+        .transpose()?;
     let additions: Vec<Addition> = image
         .map(|spec| {
             spec.additions
@@ -221,6 +232,7 @@ fn run(config: &Config) -> Result<u8, Error> {
                 config.allow_missing,
                 &resolver,
                 staged,
+                packages,
             )?;
             if code == EXIT_COMPLETE {
                 if let Some(format) = spec.report {
@@ -557,23 +569,29 @@ pub(crate) struct Staged<'a> {
 }
 
 /// Stage, verify inside the staged tree, then write the image and/or the rootfs.
+/// The dpkg database being read (see [`run`]).
+type PackagesRead = std::thread::JoinHandle<
+    Result<Option<depclose_audit::Packages>, depclose_audit::packages::Error>,
+>;
+
 fn emit(
     spec: &ImageSpec,
     recipes: (&depclose_runtime::Options, &[&dyn Recipe]),
     allow_missing: bool,
     resolver: &Resolver,
     staged: Staged<'_>,
+    packages: Option<PackagesRead>,
 ) -> Result<(u8, Vec<scan::Metadata>), Error> {
     let mut dirs = vec![std::env::temp_dir()];
     dirs.extend(spec.output_dirs());
     interrupt::clean_up_on_signal(dirs);
     let mut tree = image::stage(resolver, &staged)?;
     let root = resolver.root();
-    // The dpkg database, read once for the scanners' metadata and the SBOM.
-    let packages = if spec.package_metadata || spec.sbom.is_some() {
-        depclose_audit::Packages::read(root)?
-    } else {
-        None
+    let packages = match packages {
+        Some(read) => read
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?,
+        None => None,
     };
     let metadata = if spec.package_metadata {
         scan::stage_metadata(root, &resolver.options().cwd, &mut tree, packages.as_ref())?

@@ -3,10 +3,11 @@
 //! (`var/lib/dpkg/diversions`); and the database of distroless-style images
 //! (`var/lib/dpkg/status.d/<package>` and its `.md5sums`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use depclose_resolve::Root;
 
@@ -31,12 +32,10 @@ pub struct Package {
     /// lines after `\n`, their leading space kept), so the stanza can be written again.
     /// Empty for a package named by a `.note.package` note.
     pub fields: Vec<(String, String)>,
-    /// The paths its `.list` file names, as dpkg lists them.
-    pub(super) files: Vec<PathBuf>,
 }
 
 impl Package {
-    /// A package with no stanza and no files (from a `.note.package` note).
+    /// A package with no stanza (from a `.note.package` note).
     pub(crate) fn named(name: String, version: String, architecture: String) -> Package {
         Package {
             source: name.clone(),
@@ -45,15 +44,7 @@ impl Package {
             version,
             architecture,
             fields: Vec::new(),
-            files: Vec::new(),
         }
-    }
-
-    /// The paths the package shipped, as its `.list` file names them (the directories too):
-    /// the spelling of the package, which merged-`/usr` may have moved (`/lib/…` for a file
-    /// now under `/usr/lib`), and, for a diverted file, the name it was diverted from.
-    pub fn files(&self) -> &[PathBuf] {
-        &self.files
     }
 
     /// The package a status stanza of `file` describes, if the stanza says it is installed
@@ -101,7 +92,6 @@ impl Package {
             source,
             source_version,
             fields: stanza.fields,
-            files: Vec::new(),
         }))
     }
 }
@@ -132,12 +122,18 @@ struct Diversion {
 }
 
 /// The installed packages of a root, and which owns each file.
+///
+/// Ownership is looked up, not tabulated: a database lists ~120k paths and an image asks
+/// about a few hundred, so each listed path is kept as bytes under the hash of its file
+/// name, and only the listed paths of an asked name have their directories resolved.
 #[derive(Debug)]
 pub struct Packages {
     packages: Vec<Package>,
-    /// Each listed path, its directory resolved in the root (see [`located`]) → the index of
-    /// the package whose file is there.
-    owners: HashMap<OsString, usize>,
+    listing: Listing,
+    /// Located paths whose owner a diversion decides (`None`: no package's file is there).
+    diverted: HashMap<OsString, Option<usize>>,
+    /// Listed directories resolved so far, shared by the lookups.
+    dirs: Mutex<Dirs>,
 }
 
 impl Packages {
@@ -145,23 +141,33 @@ impl Packages {
     /// An installed package with no `.list` file is taken to have no files, as dpkg does.
     pub fn read(root: &Root) -> Result<Option<Packages>, Error> {
         let mut packages = Vec::new();
+        let mut listing = Listing::default();
         let status = read_optional(root, STATUS)?;
         if let Some(status) = &status {
             for package in stanzas(status, STATUS, false)? {
-                packages.push(Package {
-                    files: list(root, &package)?,
-                    ..package
-                });
+                if let Some(list) = list(root, &package)? {
+                    listing.add(packages.len(), list);
+                }
+                packages.push(package);
             }
         }
         let status_d = super::status_d::packages(root)?;
         if status.is_none() && status_d.is_none() {
             return Ok(None);
         }
-        packages.extend(status_d.unwrap_or_default());
-        let diversions = diversions(root)?;
-        let owners = owners(root, &packages, &diversions);
-        Ok(Some(Packages { packages, owners }))
+        for (package, list) in status_d.unwrap_or_default() {
+            listing.add(packages.len(), list);
+            packages.push(package);
+        }
+        listing.sort();
+        let mut db = Packages {
+            packages,
+            listing,
+            diverted: HashMap::new(),
+            dirs: Mutex::new(Dirs::default()),
+        };
+        db.divert(root, &diversions(root)?);
+        Ok(Some(db))
     }
 
     /// The installed packages, in the status file's order.
@@ -169,17 +175,144 @@ impl Packages {
         &self.packages
     }
 
-    /// The package whose file is at `path` (absolute in the root), by whichever spelling:
-    /// the path the loader opens or the real one. Its directory is resolved in the root and
-    /// compared with each listed path's directory resolved alike, so `/lib/x/libc.so.6`,
-    /// `/usr/lib/x/libc.so.6` and the listed spelling all find the package that lists either;
-    /// the last component is not followed, so a symlink no package ships (one `ldconfig`
-    /// made) has no owner, as `dpkg -S` answers. A diverted file is owned where dpkg put it.
-    /// A path several packages list (a directory, a `Multi-Arch: same` file) gives the first
-    /// in the status file.
+    /// How many paths the packages list (their directories too).
+    pub fn listed_paths(&self) -> usize {
+        self.listing.entries.len()
+    }
+
+    /// The package whose file is at `path` (absolute in `root`, the root it was read from),
+    /// by whichever spelling: the path the loader opens or the real one. Its directory is
+    /// resolved in the root and compared with each listed path's directory resolved alike,
+    /// so `/lib/x/libc.so.6`, `/usr/lib/x/libc.so.6` and the listed spelling all find the
+    /// package that lists either; the last component is not followed, so a symlink no
+    /// package ships (one `ldconfig` made) has no owner, as `dpkg -S` answers. A diverted
+    /// file is owned where dpkg put it. A path several packages list (a directory, a
+    /// `Multi-Arch: same` file) gives the first in the status file.
     pub fn owner(&self, root: &Root, path: &Path) -> Option<&Package> {
         let key = located(path, |dir| root.resolve_dir(dir).map(|r| r.real));
-        self.owners.get(&key).and_then(|&i| self.packages.get(i))
+        let owner = match self.diverted.get(&key) {
+            Some(owner) => *owner,
+            None => self.listers(root, &key).next(),
+        };
+        owner.and_then(|i| self.packages.get(i))
+    }
+
+    /// The packages listing a path located at `key`, in the status file's order.
+    fn listers<'s>(&'s self, root: &'s Root, key: &'s OsStr) -> impl Iterator<Item = usize> + 's {
+        let name = Path::new(key).file_name().unwrap_or_default();
+        self.listing
+            .named(name)
+            .filter_map(move |(package, listed)| {
+                let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+                (located(listed, |dir| dirs.real(root, dir)) == key).then_some(package)
+            })
+    }
+
+    /// Where dpkg put diverted files: the diverting package's own `from` stays at `from`,
+    /// any other package's `from` is at `to`.
+    fn divert(&mut self, root: &Root, diversions: &[Diversion]) {
+        for d in diversions {
+            let locate = |path: &Path| {
+                let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+                located(path, |dir| dirs.real(root, dir))
+            };
+            let (from, to) = (locate(&d.from), locate(&d.to));
+            let diverter = d.by.as_deref().and_then(|by| {
+                let name = by.split_once(':').map_or(by, |(name, _)| name);
+                self.packages.iter().position(|p| p.name == name)
+            });
+            let listed: Vec<usize> = self.listers(root, &from).collect();
+            let own = listed.iter().copied().find(|&i| Some(i) == diverter);
+            let other = listed.iter().copied().find(|&i| Some(i) != diverter);
+            self.diverted.insert(from, own);
+            if let Some(i) = other {
+                self.diverted.insert(to, Some(i));
+            }
+        }
+    }
+}
+
+/// Every path the packages list, as bytes, found by file name.
+#[derive(Debug, Default)]
+struct Listing {
+    /// The packages' lists as read, a path a line.
+    lists: Vec<Vec<u8>>,
+    /// One per path, sorted by the hash of its file name.
+    entries: Vec<Listed>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Listed {
+    name_hash: u64,
+    package: usize,
+    /// The line of `lists[list]` from `start` to `end`.
+    list: usize,
+    start: usize,
+    end: usize,
+}
+
+impl Listing {
+    /// The lines of a package's list; dpkg's `/.` entry for the root is left out.
+    fn add(&mut self, package: usize, list: Vec<u8>) {
+        let mut start = 0;
+        for line in list.split(|&b| b == b'\n') {
+            let end = start + line.len();
+            if !line.is_empty() && line != b"/." {
+                self.entries.push(Listed {
+                    name_hash: name_hash(file_name(line)),
+                    package,
+                    list: self.lists.len(),
+                    start,
+                    end,
+                });
+            }
+            start = end + 1;
+        }
+        self.lists.push(list);
+    }
+
+    fn sort(&mut self) {
+        self.entries.sort_unstable_by_key(|e| e.name_hash);
+    }
+
+    /// The listed paths whose file name is `name`, with their packages, in the packages'
+    /// order (the sort did not keep it; a name has a few entries).
+    fn named<'s>(&'s self, name: &'s OsStr) -> impl Iterator<Item = (usize, &'s Path)> + 's {
+        let hash = name_hash(name.as_bytes());
+        let first = self.entries.partition_point(|e| e.name_hash < hash);
+        let mut same: Vec<&Listed> = self.entries[first..]
+            .iter()
+            .take_while(|e| e.name_hash == hash)
+            .collect();
+        same.sort_unstable_by_key(|e| (e.package, e.list, e.start));
+        same.into_iter()
+            .map(|e| {
+                let line = &self.lists[e.list][e.start..e.end];
+                (e.package, Path::new(OsStr::from_bytes(line)))
+            })
+            .filter(move |(_, path)| path.file_name() == Some(name))
+    }
+}
+
+/// FNV-1a: cheap for short names, and a fixed hash is enough for an index built and
+/// searched in one process over a database the root controls anyway.
+fn name_hash(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The file name of a listed path as [`Path::file_name`] has it (for the hash only: a match
+/// is checked with [`Path::file_name`]). dpkg lists clean absolute paths, so the bytes after
+/// the last `/` are that name unless the path ends in `/`, `.` or `..`.
+fn file_name(line: &[u8]) -> &[u8] {
+    let name = line.rsplit(|&b| b == b'/').next().unwrap_or(line);
+    if name.is_empty() || name == b"." || name == b".." {
+        Path::new(OsStr::from_bytes(line))
+            .file_name()
+            .map_or(&[], OsStr::as_bytes)
+    } else {
+        name
     }
 }
 
@@ -199,43 +332,35 @@ pub(super) fn located(path: &Path, real_dir: impl FnOnce(&Path) -> Option<PathBu
 
 /// Listed directories resolved in the root, each once: a listing names ~100k paths in ~10k
 /// directories, and resolving each from the root up would look at every component again.
-#[derive(Debug)]
-pub(super) struct Dirs<'a> {
-    root: &'a Root,
+#[derive(Debug, Default)]
+pub(super) struct Dirs {
     /// Listed spelling → real path, or `None` when it is not a directory of the root.
     known: HashMap<OsString, Option<PathBuf>>,
 }
 
-impl<'a> Dirs<'a> {
-    pub(super) fn new(root: &'a Root) -> Dirs<'a> {
-        Dirs {
-            root,
-            known: HashMap::new(),
-        }
-    }
-
-    /// `dir` resolved: its parent's real path (remembered) and one `lstat` of its name; only
-    /// a symlink is resolved by [`Root::resolve_dir`].
-    pub(super) fn real(&mut self, dir: &Path) -> Option<PathBuf> {
+impl Dirs {
+    /// `dir` resolved in `root` (always the same one): its parent's real path (remembered)
+    /// and one `lstat` of its name; only a symlink is resolved by [`Root::resolve_dir`].
+    pub(super) fn real(&mut self, root: &Root, dir: &Path) -> Option<PathBuf> {
         if let Some(hit) = self.known.get(dir.as_os_str()) {
             return hit.clone();
         }
         let real = match (dir.parent(), dir.file_name()) {
-            (Some(parent), Some(name)) => self.real(parent).and_then(|parent| {
+            (Some(parent), Some(name)) => self.real(root, parent).and_then(|parent| {
                 let candidate = parent.join(name);
                 // The parent is resolved and `lstat` does not follow the name: a host path
                 // inside the root.
-                let meta = std::fs::symlink_metadata(self.root.host_path(&candidate)).ok()?;
+                let meta = std::fs::symlink_metadata(root.host_path(&candidate)).ok()?;
                 if meta.is_dir() {
                     Some(candidate)
                 } else if meta.is_symlink() {
-                    self.root.resolve_dir(&candidate).map(|r| r.real)
+                    root.resolve_dir(&candidate).map(|r| r.real)
                 } else {
                     None
                 }
             }),
             // `/`, or a path ending in `..`.
-            _ => self.root.resolve_dir(dir).map(|r| r.real),
+            _ => root.resolve_dir(dir).map(|r| r.real),
         };
         self.known.insert(dir.as_os_str().to_owned(), real.clone());
         real
@@ -271,24 +396,21 @@ pub(super) fn read_optional(root: &Root, path: &str) -> Result<Option<Vec<u8>>, 
     }
 }
 
-/// The paths a package's `.list` file names: `<name>:<arch>.list` for a `Multi-Arch: same`
+/// A package's `.list` file, the paths it shipped one a line (the directories too, as the
+/// package spells them: merged-`/usr` may have moved `/lib/…` to `/usr/lib`; a diverted
+/// file by the name it was diverted from): `<name>:<arch>.list` for a `Multi-Arch: same`
 /// package (dpkg names its files so, as several architectures may be installed), else
-/// `<name>.list`. dpkg's `/.` entry for the root is left out.
-fn list(root: &Root, package: &Package) -> Result<Vec<PathBuf>, Error> {
-    let candidates = [
+/// `<name>.list`.
+fn list(root: &Root, package: &Package) -> Result<Option<Vec<u8>>, Error> {
+    for candidate in [
         format!("{INFO}/{}:{}.list", package.name, package.architecture),
         format!("{INFO}/{}.list", package.name),
-    ];
-    for candidate in &candidates {
-        if let Some(bytes) = read_optional(root, candidate)? {
-            return Ok(bytes
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty() && *l != b"/.")
-                .map(|l| PathBuf::from(OsStr::from_bytes(l)))
-                .collect());
+    ] {
+        if let Some(bytes) = read_optional(root, &candidate)? {
+            return Ok(Some(bytes));
         }
     }
-    Ok(Vec::new())
+    Ok(None)
 }
 
 /// The root's diversions: lines in threes (from, to, package; `:` for a local diversion).
@@ -317,46 +439,6 @@ fn diversions(root: &Root) -> Result<Vec<Diversion>, Error> {
             by: (d[2] != b":").then(|| String::from_utf8_lossy(d[2]).into_owned()),
         })
         .collect())
-}
-
-/// Which package's file is at each listed path (see [`located`]). A diverted file is where
-/// dpkg put it: the diverting package's own `from` stays at `from`, any other package's
-/// `from` is at `to`.
-fn owners(root: &Root, packages: &[Package], diversions: &[Diversion]) -> HashMap<OsString, usize> {
-    let mut dirs = Dirs::new(root);
-    let mut locate = |path: &Path| located(path, |dir| dirs.real(dir));
-    let diverted: Vec<(OsString, OsString, Option<&str>)> = diversions
-        .iter()
-        .map(|d| (locate(&d.from), locate(&d.to), d.by.as_deref()))
-        .collect();
-    let from: HashSet<&OsStr> = diverted.iter().map(|(f, _, _)| f.as_os_str()).collect();
-    // Every package listing a diverted path, in order.
-    let mut listers: HashMap<OsString, Vec<usize>> = HashMap::new();
-    let mut owners = HashMap::with_capacity(packages.iter().map(|p| p.files.len()).sum());
-    for (i, package) in packages.iter().enumerate() {
-        for file in &package.files {
-            let key = locate(file);
-            if from.contains(key.as_os_str()) {
-                listers.entry(key.clone()).or_default().push(i);
-            }
-            owners.entry(key).or_insert(i);
-        }
-    }
-    for (from, to, by) in &diverted {
-        let diverter = by.and_then(|by| {
-            let name = by.split_once(':').map_or(by, |(name, _)| name);
-            packages.iter().position(|p| p.name == name)
-        });
-        let listed = listers.get(from).map(Vec::as_slice).unwrap_or_default();
-        match listed.iter().find(|&&i| Some(i) == diverter) {
-            Some(&i) => owners.insert(from.clone(), i),
-            None => owners.remove(from),
-        };
-        if let Some(&i) = listed.iter().find(|&&i| Some(i) != diverter) {
-            owners.insert(to.clone(), i);
-        }
-    }
-    owners
 }
 
 #[cfg(test)]
@@ -433,7 +515,7 @@ Version: 1
         write(
             d,
             &format!("{info}/zlib1g.list"),
-            "/.\n/usr/lib/x86_64-linux-gnu/libz.so.1.2.13\n/usr/lib/x86_64-linux-gnu/libz.so.1\n/usr/bin/tool\n",
+            "/.\n/usr/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu/libz.so.1.2.13\n/usr/lib/x86_64-linux-gnu/libz.so.1\n/usr/bin/tool\n",
         );
         // Left behind by a removed package: not read.
         write(
@@ -473,7 +555,7 @@ Version: 1
             libc.fields[6].1,
             "GNU C Library: Shared libraries\n Contains the standard libraries that are used by nearly all programs on\n the system.\n .\n This package includes shared versions of the standard C library."
         );
-        assert_eq!(libc.files().len(), 3);
+        assert_eq!(db.listed_paths(), 3 + 4 + 2 + 1);
         let zlib = &db.packages()[1];
         assert_eq!(
             (zlib.source.as_str(), zlib.source_version.as_str()),
@@ -502,6 +584,11 @@ Version: 1
             "/usr/lib/x86_64-linux-gnu/libz.so.1.2.13",
         ] {
             assert_eq!(owner(&db, &root, path), Some("zlib1g"), "{path}");
+        }
+        // Listed by libc6 as `/lib/…` and by zlib1g as `/usr/lib/…`: the first in the
+        // status file.
+        for path in ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"] {
+            assert_eq!(owner(&db, &root, path), Some("libc6"), "{path}");
         }
         assert_eq!(owner(&db, &root, "/usr/bin/ls"), Some("coreutils"));
         assert_eq!(owner(&db, &root, "/bin/ls"), Some("coreutils"));
@@ -572,6 +659,21 @@ Version: 1
                 }
                 other => panic!("{text}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn listed_file_names_are_the_names_paths_have() {
+        for (line, name) in [
+            (&b"/usr/lib/libz.so.1"[..], &b"libz.so.1"[..]),
+            (b"/usr/lib/", b"lib"),
+            (b"/usr/lib/.", b"lib"),
+            (b"/usr/..", b""),
+            (b"/", b""),
+        ] {
+            let path = Path::new(OsStr::from_bytes(line));
+            let want = path.file_name().map_or(&[][..], OsStr::as_bytes);
+            assert_eq!((file_name(line), want), (name, name), "{path:?}");
         }
     }
 

@@ -60,7 +60,7 @@ impl Md5sums {
             format!("{INFO}/{}:{}.md5sums", package.name, package.architecture),
             format!("{INFO}/{}.md5sums", package.name),
         ];
-        let mut dirs = Dirs::new(root);
+        let mut dirs = Dirs::default();
         for candidate in &candidates {
             let Some(bytes) = read_optional(root, candidate)? else {
                 continue;
@@ -77,7 +77,7 @@ impl Md5sums {
                 };
                 let (sum, path) = split_line(line).ok_or_else(malformed)?;
                 let path = Path::new("/").join(OsStr::from_bytes(path));
-                sums.insert(located(&path, |dir| dirs.real(dir)), sum.to_owned());
+                sums.insert(located(&path, |dir| dirs.real(root, dir)), sum.to_owned());
             }
             return Ok(Md5sums { sums });
         }
@@ -91,10 +91,13 @@ impl Md5sums {
     }
 }
 
+/// A package and the paths it ships, a path a line, as in a `.list` file.
+pub(super) type Listed = (Package, Vec<u8>);
+
 /// The packages of an image's `status.d` (distroless's, and depclose's own), by file name,
 /// each with the files its `<file>.md5sums` names; `None` when there is no such directory.
 /// A stanza without `Status` describes what is there.
-pub(super) fn packages(root: &Root) -> Result<Option<Vec<Package>>, Error> {
+pub(super) fn packages(root: &Root) -> Result<Option<Vec<Listed>>, Error> {
     let Some(dir) = root.resolve_dir(Path::new(STATUS_D)) else {
         return Ok(None);
     };
@@ -121,23 +124,20 @@ pub(super) fn packages(root: &Root) -> Result<Option<Vec<Package>>, Error> {
             continue;
         };
         let sums = format!("{file}.md5sums");
-        let files = match read_optional(root, &sums)? {
-            Some(bytes) => md5sums_paths(&bytes, &sums)?,
+        let list = match read_optional(root, &sums)? {
+            Some(bytes) => md5sums_list(&bytes, &sums)?,
             None => Vec::new(),
         };
         for package in stanzas(&bytes, &file, true)? {
-            packages.push(Package {
-                files: files.clone(),
-                ..package
-            });
+            packages.push((package, list.clone()));
         }
     }
     Ok(Some(packages))
 }
 
-/// The paths of the md5sums file `file`, absolute.
-fn md5sums_paths(bytes: &[u8], file: &str) -> Result<Vec<PathBuf>, Error> {
-    let mut paths = Vec::new();
+/// The paths of the md5sums file `file`, absolute, a path a line.
+fn md5sums_list(bytes: &[u8], file: &str) -> Result<Vec<u8>, Error> {
+    let mut list = Vec::new();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         if line.is_empty() {
             continue;
@@ -147,9 +147,11 @@ fn md5sums_paths(bytes: &[u8], file: &str) -> Result<Vec<PathBuf>, Error> {
             line: i + 1,
             reason: "not `<md5>  <path>`",
         })?;
-        paths.push(Path::new("/").join(OsStr::from_bytes(path)));
+        list.push(b'/');
+        list.extend_from_slice(path);
+        list.push(b'\n');
     }
-    Ok(paths)
+    Ok(list)
 }
 
 /// `<32 hex digits>  <path>`, the two spaces `md5sum` writes.
