@@ -46,6 +46,33 @@ fn an_error_leaves_no_image_and_no_temp_files() {
     assert!(r.stderr.contains("no image written"), "{r}");
     assert_eq!(listing(&work), Vec::<String>::new(), "{r}");
 
+    // The program moves (`--add SRC:DEST`) away from the `$ORIGIN` its RPATH names, so the
+    // staged image does not resolve on its own: the check, which runs while the outputs are
+    // written, holds them all back.
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/rpath_chain/bin/app");
+    let moved = format!("{}:/opt/app", app.display());
+    for outputs in [
+        &["--emit", "out.tar", "--emit-rootfs", "rootfs"][..],
+        &["--emit", "-"],
+    ] {
+        let mut args = vec![app.to_str().unwrap(), "--add", &moved];
+        args.extend(outputs);
+        let r = run(&args);
+        r.assert_code(1);
+        assert!(
+            r.stderr
+                .contains("liba.so.1 would be missing inside the image"),
+            "{r}"
+        );
+        assert!(
+            r.stderr
+                .contains("does not resolve on its own; nothing written"),
+            "{r}"
+        );
+        assert!(r.stdout.is_empty(), "{r}");
+        assert_eq!(listing(&work), Vec::<String>::new(), "{r}");
+    }
+
     // The rootfs cannot be written (not empty): no image either, and the directory as it was.
     env.write("work/full/keep", "x");
     let r = run(&[

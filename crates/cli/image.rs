@@ -551,5 +551,6 @@ pub(crate) fn write_options<'a>(
         progress: Some(progress),
         cancel: Some(cancel),
         referrers: None,
+        gate: None,
     }
 }

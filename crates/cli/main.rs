@@ -16,6 +16,7 @@ mod targets;
 mod text;
 mod trace;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -604,7 +605,6 @@ fn emit(
     let config = image::config(staged.closures, staged.added, spec, resolver.options())?;
     config.check()?;
     let progress = image::progress;
-    let mut options = image::write_options(spec, &progress, &interrupt::INTERRUPTED);
     // The check runs on a skeleton of the tree (files hard-linked), so it sees exactly the
     // paths, symlinks and files the image will hold.
     let scratch_parent = spec.scratch_dir().unwrap_or_else(std::env::temp_dir);
@@ -617,17 +617,158 @@ fn emit(
         })?;
     let skeleton = scratch.path().join("rootfs");
     interrupt::check()?;
-    tree.write_skeleton(&skeleton)?;
-    let problems = image::verify(
-        &skeleton,
-        &staged,
-        resolver.options(),
-        recipes,
-        &spec.cmd,
-        allow_missing,
-    )?;
+    let tree = &tree;
+    // The check runs beside the writing, which its verdict gates: nothing reaches a
+    // destination (the image's first byte, the rootfs's rename, a push) before it passed.
+    let (verdict, written) = std::thread::scope(|s| {
+        let check = s.spawn(|| {
+            tree.write_skeleton(&skeleton)?;
+            image::verify(
+                &skeleton,
+                &staged,
+                resolver.options(),
+                recipes,
+                &spec.cmd,
+                allow_missing,
+            )
+        });
+        let check = RefCell::new(Some(check));
+        let verdict: RefCell<Option<Result<Vec<String>, Error>>> = RefCell::new(None);
+        let gate = || {
+            let mut verdict = verdict.borrow_mut();
+            if let Some(check) = check.borrow_mut().take() {
+                let v = check
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                *verdict = Some(v);
+            }
+            match &*verdict {
+                Some(Ok(problems)) if problems.is_empty() => Ok(()),
+                _ => Err(depclose_pack::Error::Withheld),
+            }
+        };
+        let written = (|| -> Result<(), Error> {
+            let mut options = image::write_options(spec, &progress, &interrupt::INTERRUPTED);
+            options.gate = Some(&gate);
+            let sbom = match &spec.sbom {
+                Some(s) => Some((
+                    s,
+                    scan::sbom_facts(
+                        root,
+                        &tree,
+                        packages.as_ref(),
+                        staged.closures,
+                        staged.moved,
+                    )?,
+                )),
+                None => None,
+            };
+            // The document names the image by its manifest digest: it is made once that is known,
+            // goes into the tar beside the image, and is kept for `--sbom`.
+            let document = RefCell::new(None);
+            let referrers = |image: &ImageSummary| -> Result<Vec<Artifact>, ArtifactError> {
+                let Some((s, facts)) = &sbom else {
+                    return Ok(Vec::new());
+                };
+                let doc = facts.document(
+                    s.format,
+                    &config.tag,
+                    &config.architecture,
+                    &image.manifest_digest,
+                    spec.epoch,
+                )?;
+                *document.borrow_mut() = Some(doc.clone());
+                Ok(vec![Artifact {
+                    media_type: s.format.media_type().to_owned(),
+                    data: doc,
+                }])
+            };
+            options.referrers = Some(&referrers);
+            let warn_setuid = |dropped: &[PathBuf]| {
+                let mut dropped = dropped.to_vec();
+                dropped.dedup();
+                for p in &dropped {
+                    eprintln!(
+                        "depclose: warning: {}: setuid/setgid bits dropped (--keep-setuid keeps them)",
+                        p.display()
+                    );
+                }
+            };
+            if let Some(dir) = &spec.rootfs {
+                let s = tree.write_rootfs(dir, &options)?;
+                warn_setuid(&s.dropped_setuid);
+                eprintln!(
+                    "depclose: wrote {}: {} files, {} bytes",
+                    dir.display(),
+                    s.files,
+                    s.content_bytes
+                );
+            }
+            if let Some(dest) = &spec.image {
+                let (summary, shown) = match dest {
+                    ImageOutput::Stdout => {
+                        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                        let s = tree.write_image_to(
+                            &config,
+                            &mut out,
+                            &std::env::temp_dir(),
+                            &options,
+                        )?;
+                        out.flush()?;
+                        (s, PathBuf::from("-"))
+                    }
+                    ImageOutput::File(path) => {
+                        (tree.write_image(&config, path, &options)?, path.clone())
+                    }
+                };
+                if spec.rootfs.is_none() {
+                    warn_setuid(&summary.layer.contents.dropped_setuid);
+                }
+                eprintln!(
+                    "depclose: wrote {} ({}): {} {}, {} files, {} bytes",
+                    shown.display(),
+                    config.tag,
+                    summary.manifest_digest,
+                    config.architecture,
+                    summary.layer.contents.files,
+                    summary.layer.contents.content_bytes
+                );
+                if let (Some((s, facts)), Some(doc)) = (&sbom, document.take()) {
+                    let shown = match &s.output {
+                        ImageOutput::Stdout => {
+                            print(|out| out.write_all(&doc))?;
+                            PathBuf::from("-")
+                        }
+                        ImageOutput::File(path) => {
+                            write_atomically(path, "sbom", &doc, 0o644)?;
+                            path.clone()
+                        }
+                    };
+                    let (packages, files) = facts.counts();
+                    eprintln!(
+                        "depclose: wrote {} ({}): {packages} packages, {files} files; in the image as {}",
+                        shown.display(),
+                        s.format.media_type(),
+                        summary.referrers.join(", ")
+                    );
+                }
+            }
+            if let Some(push) = &spec.push {
+                gate()?;
+                let written = match &spec.image {
+                    Some(ImageOutput::File(path)) => Some(path.as_path()),
+                    _ => None,
+                };
+                push::run(push, written, &tree, &config, &options)?;
+            }
+            Ok(())
+        })();
+        // Settled, whatever the writing did.
+        let _ = gate();
+        (verdict.into_inner(), written)
+    });
     drop(scratch);
-    interrupt::check()?;
+    let problems = verdict.unwrap_or_else(|| Ok(Vec::new()))?;
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("depclose: error: {p}");
@@ -635,109 +776,7 @@ fn emit(
         eprintln!("depclose: error: the staged image does not resolve on its own; nothing written");
         return Ok((EXIT_INCOMPLETE, metadata));
     }
-    let sbom = match &spec.sbom {
-        Some(s) => Some((
-            s,
-            scan::sbom_facts(
-                root,
-                &tree,
-                packages.as_ref(),
-                staged.closures,
-                staged.moved,
-            )?,
-        )),
-        None => None,
-    };
-    // The document names the image by its manifest digest: it is made once that is known,
-    // goes into the tar beside the image, and is kept for `--sbom`.
-    let document = std::cell::RefCell::new(None);
-    let referrers = |image: &ImageSummary| -> Result<Vec<Artifact>, ArtifactError> {
-        let Some((s, facts)) = &sbom else {
-            return Ok(Vec::new());
-        };
-        let doc = facts.document(
-            s.format,
-            &config.tag,
-            &config.architecture,
-            &image.manifest_digest,
-            spec.epoch,
-        )?;
-        *document.borrow_mut() = Some(doc.clone());
-        Ok(vec![Artifact {
-            media_type: s.format.media_type().to_owned(),
-            data: doc,
-        }])
-    };
-    options.referrers = Some(&referrers);
-    let warn_setuid = |dropped: &[PathBuf]| {
-        let mut dropped = dropped.to_vec();
-        dropped.dedup();
-        for p in &dropped {
-            eprintln!(
-                "depclose: warning: {}: setuid/setgid bits dropped (--keep-setuid keeps them)",
-                p.display()
-            );
-        }
-    };
-    if let Some(dir) = &spec.rootfs {
-        let s = tree.write_rootfs(dir, &options)?;
-        warn_setuid(&s.dropped_setuid);
-        eprintln!(
-            "depclose: wrote {}: {} files, {} bytes",
-            dir.display(),
-            s.files,
-            s.content_bytes
-        );
-    }
-    if let Some(dest) = &spec.image {
-        let (summary, shown) = match dest {
-            ImageOutput::Stdout => {
-                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                let s = tree.write_image_to(&config, &mut out, &std::env::temp_dir(), &options)?;
-                out.flush()?;
-                (s, PathBuf::from("-"))
-            }
-            ImageOutput::File(path) => (tree.write_image(&config, path, &options)?, path.clone()),
-        };
-        if spec.rootfs.is_none() {
-            warn_setuid(&summary.layer.contents.dropped_setuid);
-        }
-        eprintln!(
-            "depclose: wrote {} ({}): {} {}, {} files, {} bytes",
-            shown.display(),
-            config.tag,
-            summary.manifest_digest,
-            config.architecture,
-            summary.layer.contents.files,
-            summary.layer.contents.content_bytes
-        );
-        if let (Some((s, facts)), Some(doc)) = (&sbom, document.take()) {
-            let shown = match &s.output {
-                ImageOutput::Stdout => {
-                    print(|out| out.write_all(&doc))?;
-                    PathBuf::from("-")
-                }
-                ImageOutput::File(path) => {
-                    write_atomically(path, "sbom", &doc, 0o644)?;
-                    path.clone()
-                }
-            };
-            let (packages, files) = facts.counts();
-            eprintln!(
-                "depclose: wrote {} ({}): {packages} packages, {files} files; in the image as {}",
-                shown.display(),
-                s.format.media_type(),
-                summary.referrers.join(", ")
-            );
-        }
-    }
-    if let Some(push) = &spec.push {
-        let written = match &spec.image {
-            Some(ImageOutput::File(path)) => Some(path.as_path()),
-            _ => None,
-        };
-        push::run(push, written, &tree, &config, &options)?;
-    }
+    written?;
     Ok((EXIT_COMPLETE, metadata))
 }
 

@@ -19,6 +19,10 @@ pub enum Error {
     /// leaves in the registry what it had sent, untagged.)
     #[error("interrupted")]
     Cancelled,
+    /// The [`WriteOptions::gate`](crate::WriteOptions::gate) held the output back: the
+    /// caller's check of the content failed (and says why itself).
+    #[error("the output was held back by a failed check")]
+    Withheld,
     /// Reading or writing a host file or directory failed.
     #[error("{}: {source}", path.display())]
     Io {

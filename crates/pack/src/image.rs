@@ -182,6 +182,7 @@ impl Tree {
         layer_file
             .seek(SeekFrom::Start(0))
             .map_err(Error::io(temp_dir))?;
+        options.pass_gate()?;
         let meta = metadata(config, reference, &layer, &created)?;
         let mut summary = ImageSummary {
             manifest_digest: meta.manifest_digest.clone(),

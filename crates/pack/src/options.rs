@@ -41,6 +41,10 @@ pub struct WriteOptions<'a> {
     /// referring to it ([`Referrers`](crate::Referrers)), made once its manifest digest is
     /// known.
     pub referrers: Option<&'a dyn crate::Referrers>,
+    /// Called once the content is written and before anything reaches the destination (an
+    /// image's first byte, a rootfs's rename into place); an error stops the writer, which
+    /// removes what it wrote. A check of the content can so run beside the writing.
+    pub gate: Option<&'a dyn Fn() -> Result<(), crate::Error>>,
 }
 
 impl Default for WriteOptions<'_> {
@@ -51,11 +55,20 @@ impl Default for WriteOptions<'_> {
             progress: None,
             cancel: None,
             referrers: None,
+            gate: None,
         }
     }
 }
 
 impl WriteOptions<'_> {
+    /// The [`WriteOptions::gate`], if any, and then cancellation.
+    pub(crate) fn pass_gate(&self) -> Result<(), crate::Error> {
+        if let Some(gate) = self.gate {
+            gate()?;
+        }
+        self.check_cancel()
+    }
+
     /// `Err(Cancelled)` once the cancel flag is set.
     pub(crate) fn check_cancel(&self) -> Result<(), crate::Error> {
         match self.cancel {

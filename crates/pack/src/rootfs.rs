@@ -54,6 +54,7 @@ impl Tree {
             .tempdir_in(parent)
             .map_err(Error::io(parent))?;
         let summary = Materializer::new(tmp.path(), options)?.run(self)?;
+        options.pass_gate()?;
         // rename(2) replaces an empty directory.
         fs::rename(tmp.path(), dest).map_err(Error::io(dest))?;
         // Renamed away: nothing left to clean up.
