@@ -655,7 +655,7 @@ fn emit(
                     s,
                     scan::sbom_facts(
                         root,
-                        &tree,
+                        tree,
                         packages.as_ref(),
                         staged.closures,
                         staged.moved,
@@ -759,7 +759,7 @@ fn emit(
                     Some(ImageOutput::File(path)) => Some(path.as_path()),
                     _ => None,
                 };
-                push::run(push, written, &tree, &config, &options)?;
+                push::run(push, written, tree, &config, &options)?;
             }
             Ok(())
         })();
