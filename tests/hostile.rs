@@ -141,7 +141,7 @@ impl Markers {
         let dir = TestEnv::new();
         let stage = dir.join("stage");
         let mark = lib(&stage, "libdepclosemarker.so.1", "int depclosemarker;");
-        let body = "const char *depclosemarker_s = \"depclosemarker\"; void foo(void){} void bar(void){} void abs_(void){} void evil(void){}";
+        let body = "const char *depclosemarker_s = \"depclosemarker\";";
         for (d, name) in [
             ("mnt/lib", "libfoo.so.1"),
             ("mnt/lib", "libbar.so.1"),
@@ -230,53 +230,70 @@ fn namespace_works(test: &str) -> bool {
     }
 }
 
-/// Run depclose in `env`'s dir with `args`. Where [`namespace_works`], inside the marker
-/// world and (with strace) traced; then the marker must be in no output and every path
-/// depclose named must be allowed. Output files (`--emit`, `--emit-rootfs`) must be in
-/// `env`'s dir. Every run has a time limit: a hang fails.
-fn hostile(env: &TestEnv, test: &str, args: &[OsString]) -> Run {
-    let mut cmd = command("timeout");
-    cmd.args(["-s", "KILL", "60"]).current_dir(env.path());
-    if !namespace_works(test) {
-        return util::run(cmd.arg(DEPCLOSE).args(args));
+/// How a test runs depclose: inside the marker world where [`namespace_works`], and traced
+/// where strace is installed too; else plainly (the test's own checks still hold).
+struct Contained {
+    markers: Option<Markers>,
+    strace: bool,
+}
+
+impl Contained {
+    /// The marker world for `test` (built once for all its runs), saying what is skipped.
+    fn new(test: &str) -> Contained {
+        let markers = namespace_works(test).then(Markers::new);
+        let strace = markers.is_some() && util::have(test, &["strace"]);
+        Contained { markers, strace }
     }
-    let markers = Markers::new();
-    let log = markers.dir.join("strace.log");
-    let strace = util::have(test, &["strace"]);
-    cmd.args(["unshare", "--mount", "--propagation", "private", "sh", "-c"])
-        .arg(markers.script())
-        .arg("sh");
-    if strace {
-        cmd.args([
-            "strace",
-            "-f",
-            "-qq",
-            "-y",
-            "-s",
-            "4096",
-            "-e",
-            "trace=%file",
-            "-o",
-        ])
-        .arg(&log);
+
+    /// Run depclose in `env`'s dir with `args`, killed after 60 s (a hang fails). Contained,
+    /// the marker must be in no output (streams, files under `env`'s dir, where outputs
+    /// go) and, traced, every path depclose named must be allowed ([`outside_paths`]).
+    fn run(&self, env: &TestEnv, args: &[OsString]) -> Run {
+        let mut cmd = command("timeout");
+        cmd.args(["-s", "KILL", "60"]).current_dir(env.path());
+        let Some(markers) = &self.markers else {
+            return finished(util::run(cmd.arg(DEPCLOSE).args(args)));
+        };
+        let log = markers.dir.join("strace.log");
+        cmd.args(["unshare", "--mount", "--propagation", "private", "sh", "-c"])
+            .arg(markers.script())
+            .arg("sh");
+        if self.strace {
+            cmd.args([
+                "strace",
+                "-f",
+                "-qq",
+                "-y",
+                "-s",
+                "4096",
+                "-e",
+                "trace=%file",
+                "-o",
+            ])
+            .arg(&log);
+        }
+        let run = finished(util::run(cmd.arg(DEPCLOSE).args(args)));
+        let mut leaks = Vec::new();
+        if run.stdout.contains(MARK) || run.stderr.contains(MARK) {
+            leaks.push("its stdout or stderr".to_owned());
+        }
+        leaks.extend(marked_files(env.path()));
+        assert!(leaks.is_empty(), "the marker is in {leaks:?}\n{run}");
+        if self.strace {
+            let outside = outside_paths(&fs::read_to_string(&log).unwrap(), env.path());
+            assert!(
+                outside.is_empty(),
+                "depclose named paths outside the root and its own files: {outside:#?}\n{run}"
+            );
+        }
+        run
     }
-    let run = util::run(cmd.arg(DEPCLOSE).args(args));
+}
+
+/// `run`, which `timeout -s KILL` must not have had to stop (it exits 137 then).
+#[track_caller]
+fn finished(run: Run) -> Run {
     assert!(run.code != Some(137), "depclose hung\n{run}");
-    let mut leaks = Vec::new();
-    if run.stdout.contains(MARK) || run.stderr.contains(MARK) {
-        leaks.push("its stdout or stderr".to_owned());
-    }
-    leaks.extend(marked_files(env.path()));
-    assert!(leaks.is_empty(), "the marker is in {leaks:?}\n{run}");
-    if strace {
-        let outside = outside_paths(&fs::read_to_string(&log).unwrap(), env.path());
-        assert!(
-            outside.is_empty(),
-            "depclose named paths outside the root and its own files: {outside:#?}\n{run}"
-        );
-    } else {
-        util::skip(test, "strace check: not installed: strace");
-    }
     run
 }
 
@@ -435,6 +452,7 @@ fn symlinks_out_of_the_root_resolve_inside_it() {
         return;
     }
     let env = TestEnv::new();
+    let h = Contained::new(TEST);
     let root = base_root(&env);
     let foo = lib(&root.join("mnt/lib"), "libfoo.so.1", "void foo(void){}");
     let bar = lib(&root.join("mnt/lib"), "libbar.so.1", "void bar(void){}");
@@ -459,11 +477,7 @@ fn symlinks_out_of_the_root_resolve_inside_it() {
     .unwrap();
     env.write("root/mnt/etc/hostname", "the root's\n");
 
-    let r = hostile(
-        &env,
-        TEST,
-        &os(&["--root", "root", "-f", "json", "/usr/bin/app"]),
-    );
+    let r = h.run(&env, &os(&["--root", "root", "-f", "json", "/usr/bin/app"]));
     r.assert_code(0);
     let report = r.report();
     let reals: Vec<&str> = report.targets[0]
@@ -475,9 +489,8 @@ fn symlinks_out_of_the_root_resolve_inside_it() {
         assert!(reals.contains(&want), "{want} not in {reals:?}\n{r}");
     }
 
-    let r = hostile(
+    let r = h.run(
         &env,
-        TEST,
         &os(&[
             "--root",
             "root",
@@ -520,6 +533,7 @@ fn dotdot_in_rpath_needed_and_add_stops_at_the_root() {
         return;
     }
     let env = TestEnv::new();
+    let h = Contained::new(TEST);
     let root = base_root(&env);
     let rp = lib(&root.join("mnt/rp"), "librp.so.1", "void rp(void){}");
     let app = program(
@@ -531,11 +545,7 @@ fn dotdot_in_rpath_needed_and_add_stops_at_the_root() {
         &["--force-rpath", "--set-rpath", "/../../../../mnt/rp"],
         &app,
     );
-    let run = hostile(
-        &env,
-        TEST,
-        &os(&["--root", "root", "-f", "json", "/usr/bin/app"]),
-    );
+    let run = h.run(&env, &os(&["--root", "root", "-f", "json", "/usr/bin/app"]));
     run.assert_code(0);
     let objects = &run.report().targets[0].objects;
     assert!(
@@ -550,7 +560,7 @@ fn dotdot_in_rpath_needed_and_add_stops_at_the_root() {
         &app,
     );
     patchelf(&["--add-needed", EVIL], &app);
-    let run = hostile(&env, TEST, &os(&["--root", "root", "/usr/bin/app"]));
+    let run = h.run(&env, &os(&["--root", "root", "/usr/bin/app"]));
     run.assert_code(1);
     assert!(run.stderr.contains(&format!("{EVIL}: not found")), "{run}");
     assert!(run.stdout.contains("/mnt/rp/librp.so.1"), "{run}");
@@ -558,9 +568,8 @@ fn dotdot_in_rpath_needed_and_add_stops_at_the_root() {
     // `--add` with `..`: the root's file, at the path it names inside the root.
     env.write("root/etc/hostname", "the root's\n");
     patchelf(&["--remove-needed", EVIL], &app);
-    let run = hostile(
+    let run = h.run(
         &env,
-        TEST,
         &os(&[
             "--root",
             "root",
@@ -595,6 +604,7 @@ fn symlink_loops_and_long_chains_end_with_eloop() {
         return;
     }
     let env = TestEnv::new();
+    let h = Contained::new(TEST);
     let root = base_root(&env);
     let chain = root.join("chain");
     fs::create_dir(&chain).unwrap();
@@ -628,7 +638,7 @@ fn symlink_loops_and_long_chains_end_with_eloop() {
         let mut full = os(&["--root", "root", "--emit", "x.tar"]);
         full.extend(os(args));
         let start = Instant::now();
-        let run = hostile(&env, TEST, &full);
+        let run = h.run(&env, &full);
         run.assert_code(code);
         assert!(
             start.elapsed() < Duration::from_secs(20),
@@ -645,20 +655,19 @@ fn symlink_loops_and_long_chains_end_with_eloop() {
         assert!(!env.join("x.tar").exists(), "{run}");
     }
     // The kernel's limit: 40 links are followed (c9960), 41 are too many.
-    let run = hostile(&env, TEST, &os(&["--root", "root", "/chain/c9959"]));
+    let run = h.run(&env, &os(&["--root", "root", "/chain/c9959"]));
     run.assert_code(2);
     assert!(
         run.stderr.contains("/chain/c9959: too many levels"),
         "{run}"
     );
-    let run = hostile(&env, TEST, &os(&["--root", "root", "/chain/c9960"]));
+    let run = h.run(&env, &os(&["--root", "root", "/chain/c9960"]));
     // It gets as far as its library, still the looping chain.
     run.assert_code(1);
     fs::remove_file(root.join(LIBDIR).join("libfoo.so.1")).unwrap();
     fs::copy(&foo, root.join(LIBDIR).join("libfoo.so.1")).unwrap();
-    let run = hostile(
+    let run = h.run(
         &env,
-        TEST,
         &os(&[
             "--root",
             "root",
@@ -686,6 +695,7 @@ fn ld_so_conf_includes_mean_the_roots_etc() {
         return;
     }
     let env = TestEnv::new();
+    let h = Contained::new(TEST);
     let root = base_root(&env);
     env.write(
         "root/etc/ld.so.conf",
@@ -700,9 +710,8 @@ fn ld_so_conf_includes_mean_the_roots_etc() {
         "void a(void); void b(void); int main(void){a();b();return 0;}",
         &[&a, &b],
     );
-    let run = hostile(
+    let run = h.run(
         &env,
-        TEST,
         &os(&[
             "--root",
             "root",
@@ -723,9 +732,8 @@ fn ld_so_conf_includes_mean_the_roots_etc() {
         assert!(reals.iter().any(|r| r == want), "{want}: {reals:?}\n{run}");
     }
     // The image's own cache is made from the same directories.
-    let run = hostile(
+    let run = h.run(
         &env,
-        TEST,
         &os(&["--root", "root", "/usr/bin/app", "--emit", "app.tar"]),
     );
     run.assert_code(0);
@@ -742,6 +750,7 @@ fn ld_so_cache_entries_stay_in_the_root() {
         return;
     }
     let env = TestEnv::new();
+    let h = Contained::new(TEST);
     let root = base_root(&env);
     // `/../../../../okdir` in the patched cache: 18 bytes, like `/aaaaaaaaaaaaaaaaa`.
     const DOTDOT: &str = "/../../../../okdir";
@@ -771,11 +780,7 @@ fn ld_so_cache_entries_stay_in_the_root() {
     fs::remove_dir_all(root.join(&PLAIN[1..])).unwrap();
     fs::remove_file(root.join("mnt/abs/libabs.so.1")).unwrap();
 
-    let run = hostile(
-        &env,
-        TEST,
-        &os(&["--root", "root", "-f", "json", "/usr/bin/app"]),
-    );
+    let run = h.run(&env, &os(&["--root", "root", "-f", "json", "/usr/bin/app"]));
     run.assert_code(1);
     let report = run.report();
     let t = &report.targets[0];
@@ -791,9 +796,8 @@ fn ld_so_cache_entries_stay_in_the_root() {
         ["libabs.so.1"],
         "{run}"
     );
-    let run = hostile(
+    let run = h.run(
         &env,
-        TEST,
         &os(&[
             "--root",
             "root",
@@ -817,6 +821,7 @@ fn runtime_configurations_are_read_inside_the_root() {
         return;
     }
     let env = TestEnv::new();
+    let h = Contained::new(TEST);
     let root = base_root(&env);
     env.write(
         "root/etc/nsswitch.conf",
@@ -859,9 +864,8 @@ fn runtime_configurations_are_read_inside_the_root() {
         ("/usr/sbin/apache2", "/usr/lib/apache2/modules/mod_x.so"),
         ("/usr/sbin/nginx", "/usr/lib/nginx/modules/ngx_y.so"),
     ] {
-        let run = hostile(
+        let run = h.run(
             &env,
-            TEST,
             &os(&[
                 "--root",
                 "root",
@@ -882,9 +886,8 @@ fn runtime_configurations_are_read_inside_the_root() {
         for w in [want, "/usr/lib/x86_64-linux-gnu/libnss_hostile.so.2"] {
             assert!(reals.contains(&w), "{w}: {reals:?}\n{run}");
         }
-        let run = hostile(
+        let run = h.run(
             &env,
-            TEST,
             &os(&["--root", "root", "--allow-missing", prog, "--emit", "x.tar"]),
         );
         run.assert_code(0);
@@ -992,6 +995,7 @@ fn never_executes_or_loads_what_it_analyses() {
         return;
     }
     let env = TestEnv::new();
+    let h = Contained::new(TEST);
     let root = base_root(&env);
     // Written where the file runs: the host path, or the same path inside the root.
     let marker = env.join("ran");
@@ -1042,7 +1046,7 @@ fn never_executes_or_loads_what_it_analyses() {
             let mut full = os(&["--root", "root", "--allow-missing"]);
             full.extend(os(args));
             full.push(target.into());
-            let run = hostile(&env, TEST, &full);
+            let run = h.run(&env, &full);
             assert!(matches!(run.code, Some(0 | 1)), "{run}");
             assert!(!run.stderr.contains("panicked"), "{run}");
             for m in [&marker, &root.join(marker.strip_prefix("/").unwrap())] {
@@ -1057,7 +1061,6 @@ fn never_executes_or_loads_what_it_analyses() {
         assert!(marker.exists(), "{} leaves no marker", p.display());
         fs::remove_file(&marker).unwrap();
     }
-    let r =
-        util::run(command(&root.join("usr/bin/prog")).env("LD_LIBRARY_PATH", root.join(LIBDIR)));
+    let r = util::run(command(root.join("usr/bin/prog")).env("LD_LIBRARY_PATH", root.join(LIBDIR)));
     assert!(marker.exists(), "the program leaves no marker\n{r}");
 }
