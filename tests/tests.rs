@@ -14,6 +14,7 @@ mod cli;
 mod conformance;
 mod corners;
 mod fuzz_regressions;
+mod hostile;
 mod image_additions;
 mod image_clients;
 mod image_layout;

@@ -51,7 +51,10 @@ fn stage_path_with(
             Component::ParentDir => {
                 if let Some(r) = root.resolve_dir(&prefix) {
                     stage_hops(tree, &r.hops)?;
-                    tree.add_dir(&r.real, None)?;
+                    // `..` at the root stays there (`/..` is `/`), which every image has.
+                    if r.real != Path::new("/") {
+                        tree.add_dir(&r.real, None)?;
+                    }
                 }
                 prefix.pop();
             }
@@ -552,5 +555,28 @@ pub(crate) fn write_options<'a>(
         cancel: Some(cancel),
         referrers: None,
         gate: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A path the loader built with `..` at the root (RPATH `$ORIGIN/../../lib` of
+    /// `/app/x`, a cache entry `/../lib/...`) is staged as the file it names: `/..` is `/`.
+    #[test]
+    fn dotdot_at_the_root_stages_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+        std::fs::create_dir_all(dir.path().join("app")).unwrap();
+        std::fs::write(dir.path().join("lib/libx.so"), "x").unwrap();
+        let root = Root::new(dir.path()).unwrap();
+        let mut tree = Tree::new();
+        for path in ["/../../lib/libx.so", "/app/../../lib/libx.so"] {
+            stage_path(&mut tree, &root, Path::new("/"), path).unwrap();
+        }
+        assert!(tree.contains("/lib/libx.so"));
+        assert!(tree.contains("/app"));
     }
 }

@@ -212,23 +212,38 @@ pub fn read_file(path: &Path) -> Result<FileKind, Error> {
 /// [`read_file`], also returning the file's metadata (one `stat` for both: callers compare
 /// (device, inode) as the loader does).
 pub fn read_file_with_metadata(path: &Path) -> Result<(FileKind, std::fs::Metadata), Error> {
-    let meta = regular_metadata(path)?;
+    let (file, meta) = open_regular(path)?;
+    let source = FileSource::new(file, meta.len()).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &source).map(|kind| (kind, meta))
+}
+
+/// Open `path` for reading, refused unless it is a non-empty regular file, with the opened
+/// file's metadata. Special files are refused before they are opened (opening a FIFO would
+/// block, a device may act); one swapped in between the `stat` and the `open` is opened
+/// without blocking (`O_NONBLOCK`, `O_NOCTTY`) and refused by the `fstat` after it.
+fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(io)?;
-    let source = FileSource::new(file, meta.len()).map_err(io)?;
-    parse(path, &source).map(|kind| (kind, meta))
+    let meta = std::fs::metadata(path).map_err(io)?;
+    check_regular(path, &meta)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    check_regular(path, &meta)?;
+    Ok((file, meta))
 }
 
-/// The metadata of `path` (one `stat`), refused unless it is a non-empty regular file:
-/// special files are refused before they are opened, as opening a FIFO would block.
-fn regular_metadata(path: &Path) -> Result<std::fs::Metadata, Error> {
-    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// Refuse what is not a non-empty regular file.
+fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
     if let Some(kind) = NonRegular::of(&meta.file_type()) {
         return Err(Error::NotRegular {
             path: path.to_path_buf(),
@@ -240,7 +255,7 @@ fn regular_metadata(path: &Path) -> Result<std::fs::Metadata, Error> {
             path: path.to_path_buf(),
         });
     }
-    Ok(meta)
+    Ok(())
 }
 
 /// The file at `path` mapped read-only, with its metadata (one `stat`): refused unless it is
@@ -250,8 +265,7 @@ pub fn map_file(path: &Path) -> Result<(memmap2::Mmap, std::fs::Metadata), Error
         path: path.to_path_buf(),
         source,
     };
-    let meta = regular_metadata(path)?;
-    let file = File::open(path).map_err(io)?;
+    let (file, meta) = open_regular(path)?;
     // SAFETY: the map is read-only and private to this call. If another process truncates
     // the file while it is mapped, reads past the new end fault (SIGBUS); depclose reads
     // installed files, which package managers replace by rename, not in place.
@@ -690,6 +704,58 @@ fn c_string(table: &[u8], offset: usize, what: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use std::process::Command;
+
+    /// A regular file and a FIFO renamed in turn over one path: every read ends (with the
+    /// file's kind or a refusal of the FIFO), none blocks in `open` on the FIFO it met
+    /// after the `stat`.
+    #[test]
+    fn a_fifo_swapped_in_after_the_stat_does_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, file, fifo) = (
+            dir.path().join("x"),
+            dir.path().join("file"),
+            dir.path().join("fifo"),
+        );
+        std::fs::write(&file, "#!/bin/sh\n").unwrap();
+        assert!(
+            Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::fs::hard_link(&file, &path).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::fs::rename(&fifo, &path).unwrap();
+                    std::fs::hard_link(&path, &fifo).unwrap();
+                    std::fs::rename(&file, &path).unwrap();
+                    std::fs::hard_link(&path, &file).unwrap();
+                }
+            });
+            let (tx, rx) = std::sync::mpsc::channel();
+            let reader = std::thread::spawn({
+                let path = path.clone();
+                move || {
+                    for _ in 0..20_000 {
+                        let _ = read_file(&path);
+                    }
+                    tx.send(()).unwrap();
+                }
+            });
+            let done = rx.recv_timeout(std::time::Duration::from_secs(20));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            if done.is_err() {
+                // Unblock the reader's `open` (a writer arrives), then fail.
+                let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+                let _ = std::fs::OpenOptions::new().write(true).open(&path);
+                panic!("read_file blocked on a FIFO");
+            }
+            reader.join().unwrap();
+        });
+    }
 
     #[test]
     fn special_files_and_empty_files_are_refused() {

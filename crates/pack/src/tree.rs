@@ -48,13 +48,18 @@ impl FileSource {
     /// Opens the file for copying, checking it is still the inode that was added and has the
     /// same size.
     pub(crate) fn open(&self) -> Result<fs::File, Error> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = fs::OpenOptions::new()
-            .read(true)
-            // It was not a symlink when added; don't follow one that replaced it.
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&self.path)
-            .map_err(Error::io(&self.path))?;
+        // It had no symlink on its path when added; don't follow one that replaced the file
+        // or a directory above it (the inode check below would not catch a swap that
+        // happened before `add_file`).
+        let file = match open_no_symlinks(&self.path, rustix::fs::OFlags::RDONLY) {
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(Error::SourceChanged {
+                    path: self.path.clone(),
+                    what: "a symlink is on its path now",
+                });
+            }
+            r => r.map_err(|e| Error::io(&self.path)(e.into()))?,
+        };
         let meta = file.metadata().map_err(Error::io(&self.path))?;
         let what = if (meta.dev(), meta.ino()) != (self.dev, self.ino) {
             "it is another file now"
@@ -165,13 +170,27 @@ impl Tree {
     /// (device and inode, so that two paths of one inode become a hard link) and
     /// `security.capability` attribute are read now. A symlink is refused (reproduce it with
     /// [`Tree::add_symlink`]), and so are directories, devices, FIFOs and sockets.
+    ///
+    /// `source` must hold no symlink at all (the caller resolved them, e.g. inside a root):
+    /// one on the way is refused, so that a directory of a root swapped for a symlink to a
+    /// host directory after the analysis cannot bring a host file into the image.
     pub fn add_file(
         &mut self,
         dest: impl AsRef<Path>,
         source: impl AsRef<Path>,
     ) -> Result<(), Error> {
         let source = source.as_ref();
-        let meta = fs::symlink_metadata(source).map_err(Error::io(source))?;
+        let fd = match open_no_symlinks(source, rustix::fs::OFlags::PATH) {
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(Error::SourceType {
+                    path: source.to_path_buf(),
+                    found: "reached through a symlink",
+                    expected: "a path without symlinks",
+                });
+            }
+            r => r.map_err(|e| Error::io(source)(e.into()))?,
+        };
+        let meta = fd.metadata().map_err(Error::io(source))?;
         if !meta.is_file() {
             return Err(Error::SourceType {
                 path: source.to_path_buf(),
@@ -411,6 +430,24 @@ fn file_kind(ft: fs::FileType) -> &'static str {
     }
 }
 
+/// Open `path` with `flags` (and `O_NOFOLLOW`, `O_CLOEXEC`), refusing a symlink in any of its
+/// components with `ELOOP` (`openat2`'s `RESOLVE_NO_SYMLINKS`); with `O_NOFOLLOW` and
+/// `O_PATH`, a symlink as the last component is opened itself, for `fstat` to report.
+fn open_no_symlinks(path: &Path, flags: rustix::fs::OFlags) -> rustix::io::Result<fs::File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let fd = rustix::fs::openat2(
+        rustix::fs::CWD,
+        path,
+        flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::NO_SYMLINKS,
+    )?;
+    Ok(fs::File::from(fd))
+}
+
+/// The file capability of `path`, which [`open_no_symlinks`] has just opened: a swap in
+/// between would be refused when the file is copied (its identity and its path are checked
+/// again then).
 fn read_capability(path: &Path) -> Result<Option<Vec<u8>>, Error> {
     use rustix::io::Errno;
     // A vfs_cap_data is at most 24 bytes (revision 3); leave room.
@@ -615,5 +652,42 @@ mod tests {
         assert_eq!(t.content_bytes(), 1);
         t.add_file("/g", &hard).unwrap();
         assert_eq!(t.content_bytes(), 1, "hard links count once");
+    }
+
+    /// A directory on a source's path swapped for a symlink to another directory holding a
+    /// file of the same name (a root's `usr/lib` for the host's) is refused, whether the swap
+    /// comes before `add_file` or between it and the copy, and the error names the path.
+    #[test]
+    fn a_directory_swapped_for_a_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lib, host) = (dir.path().join("lib"), dir.path().join("host"));
+        for d in [&lib, &host] {
+            fs::create_dir(d).unwrap();
+            fs::write(d.join("libx.so"), "x").unwrap();
+        }
+        let source = lib.join("libx.so");
+        let swap = || {
+            fs::rename(&lib, dir.path().join("old")).unwrap();
+            std::os::unix::fs::symlink(&host, &lib).unwrap();
+        };
+
+        let mut t = Tree::new();
+        t.add_file("/libx.so", &source).unwrap();
+        let node = t.nodes[Path::new("libx.so")].clone();
+        let Node::File(f) = node else { panic!() };
+        assert!(f.open().is_ok());
+        swap();
+        match f.open() {
+            Err(e @ Error::SourceChanged { .. }) => {
+                assert!(e.to_string().contains(&*source.to_string_lossy()), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match Tree::new().add_file("/libx.so", &source) {
+            Err(Error::SourceType { path, found, .. }) => {
+                assert_eq!((path, found), (source, "reached through a symlink"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

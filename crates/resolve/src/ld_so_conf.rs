@@ -2,7 +2,8 @@
 //! line (or several, separated by blanks, `,` or `:`), `#` comments, `include GLOB` with
 //! sorted matches relative to the including file's directory, `hwcap` lines ignored.
 
-use std::path::{Path, PathBuf};
+use std::ffi::{OsStr, OsString};
+use std::path::{Component, Path, PathBuf};
 
 use crate::root::Root;
 
@@ -54,21 +55,69 @@ fn parse(root: &Root, file: &Path, depth: usize, dirs: &mut Vec<String>) {
     }
 }
 
-/// Expand an in-root glob, sorted like glob(3).
+/// Expand an in-root glob, sorted like glob(3). It is matched component by component
+/// inside the root, as glob(3) after ldconfig's `chroot` would: each wildcard component
+/// against the listing of its directory resolved in the root, so neither `..` nor a symlink
+/// on the way reaches a host directory.
 fn glob_in_root(root: &Root, pattern: &Path) -> Vec<PathBuf> {
-    let host = root.host_path(pattern);
-    let Some(pat) = host.to_str() else {
-        return Vec::new();
-    };
-    let Ok(paths) = glob::glob(pat) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = paths
-        .filter_map(Result::ok)
-        .filter_map(|p| root.in_root(&p))
+    let parts: Vec<&OsStr> = pattern
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s),
+            Component::ParentDir => Some(OsStr::new("..")),
+            _ => None,
+        })
         .collect();
-    out.sort();
-    out
+    let mut found = vec![PathBuf::from("/")];
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let text = part.to_string_lossy();
+        let pat = glob::Pattern::new(&text)
+            .ok()
+            .filter(|_| text.contains(['*', '?', '[']));
+        let mut next = Vec::new();
+        for dir in &found {
+            let names = match &pat {
+                None => vec![part.to_os_string()],
+                Some(pat) => list(root, dir)
+                    .into_iter()
+                    .filter(|n| pat.matches_with(&n.to_string_lossy(), MATCH))
+                    .collect(),
+            };
+            for name in names {
+                let p = dir.join(name);
+                let keep = if last {
+                    root.resolve(&p).is_ok()
+                } else {
+                    root.resolve_dir(&p).is_some()
+                };
+                if keep {
+                    next.push(p);
+                }
+            }
+        }
+        found = next;
+    }
+    found.sort();
+    found
+}
+
+/// glob(3) without flags: `/` and a leading `.` only match literally.
+const MATCH: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
+
+/// The names in the in-root directory `dir` (resolved inside the root), without `.` and `..`.
+fn list(root: &Root, dir: &Path) -> Vec<OsString> {
+    let Some(real) = root.resolve_dir(dir) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(root.host_path(&real.real)) else {
+        return Vec::new();
+    };
+    entries.filter_map(|e| Some(e.ok()?.file_name())).collect()
 }
 
 #[cfg(test)]
@@ -97,5 +146,32 @@ mod tests {
             directories(&root),
             ["/a/lib/", "/b1/", "/b2/", "/b3/", "/opt/z/lib/"]
         );
+    }
+
+    /// Includes that climb with `..` or pass a symlink to a host directory match inside the
+    /// root (the host's `/etc/ld.so.conf.d` is never listed): `..` stops at the root, an
+    /// absolute symlink restarts there.
+    #[test]
+    fn includes_are_globbed_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("root");
+        let host = t.path().join("host");
+        for dir in ["etc/ld.so.conf.d", "etc/in-root"] {
+            std::fs::create_dir_all(d.join(dir)).unwrap();
+        }
+        std::fs::create_dir_all(&host).unwrap();
+        std::fs::write(host.join("h.conf"), "/from-host\n").unwrap();
+        std::os::unix::fs::symlink(&host, d.join("etc/abs")).unwrap();
+        std::os::unix::fs::symlink("/etc/in-root", d.join("etc/rel")).unwrap();
+        std::fs::write(
+            d.join("etc/ld.so.conf"),
+            "include ../../../../../../../etc/ld.so.conf.d/*.conf\n\
+             include /etc/abs/*.conf\ninclude /etc/rel/*.conf\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("etc/ld.so.conf.d/a.conf"), "/a\n").unwrap();
+        std::fs::write(d.join("etc/in-root/h.conf"), "/in-root\n").unwrap();
+        let root = Root::new(&d).unwrap();
+        assert_eq!(directories(&root), ["/a/", "/in-root/"]);
     }
 }
