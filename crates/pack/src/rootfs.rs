@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, XattrFlags};
 
-use crate::archive::{self, Counter};
+use crate::archive::Counter;
 use crate::tree::{CAPABILITY_XATTR, Node};
 use crate::{Error, Tree, WriteOptions, WriteSummary};
 
@@ -157,16 +157,10 @@ impl<'a> Materializer<'a> {
                         summary.hardlinks += 1;
                         continue;
                     }
-                    let mut src = source.open()?;
                     let mut file = create(&path)?;
-                    archive::copy_exact(
-                        &mut src,
-                        &source.path,
-                        &mut file,
-                        source.size,
-                        &mut counter,
-                    )
-                    .map_err(|e| e.on_sink(&path))?;
+                    source
+                        .copy_to(&mut file, &mut counter)
+                        .map_err(|e| e.on_sink(&path))?;
                     self.finish_file(file, &path, mode, source.capability.as_deref())?;
                     first_path.insert((source.dev, source.ino), path);
                     summary.files += 1;

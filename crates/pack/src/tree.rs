@@ -45,29 +45,51 @@ pub(crate) struct FileSource {
 }
 
 impl FileSource {
-    /// Opens the file for copying, checking it is still the inode that was added and has the
-    /// same size.
-    pub(crate) fn open(&self) -> Result<fs::File, Error> {
+    /// Copies the file's `size` bytes to `out`, checking it is still the inode that was added
+    /// with the same size, and that it did not change while being copied: a file that grew
+    /// or shrank, or was rewritten in place (same size, new mtime or ctime), is an error
+    /// naming it, never a member whose contents are neither the old file nor the new.
+    pub(crate) fn copy_to(
+        &self,
+        out: &mut impl std::io::Write,
+        counter: &mut crate::archive::Counter<'_>,
+    ) -> Result<(), Error> {
         use std::os::unix::fs::OpenOptionsExt;
-        let file = fs::OpenOptions::new()
+        let mut file = fs::OpenOptions::new()
             .read(true)
             // It was not a symlink when added; don't follow one that replaced it.
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&self.path)
             .map_err(Error::io(&self.path))?;
-        let meta = file.metadata().map_err(Error::io(&self.path))?;
-        let what = if (meta.dev(), meta.ino()) != (self.dev, self.ino) {
-            "it is another file now"
-        } else if meta.len() != self.size {
-            "its size changed"
-        } else {
-            return Ok(file);
-        };
-        Err(Error::SourceChanged {
+        let before = file.metadata().map_err(Error::io(&self.path))?;
+        let changed = |what| Error::SourceChanged {
             path: self.path.clone(),
             what,
-        })
+        };
+        if (before.dev(), before.ino()) != (self.dev, self.ino) {
+            return Err(changed("it is another file now"));
+        }
+        if before.len() != self.size {
+            return Err(changed("its size changed"));
+        }
+        crate::archive::copy_exact(&mut file, &self.path, out, self.size, counter)?;
+        let after = file.metadata().map_err(Error::io(&self.path))?;
+        if stamp(&after) != stamp(&before) {
+            return Err(changed("it changed while it was copied"));
+        }
+        Ok(())
     }
+}
+
+/// What changes when a file is written: its size, mtime and ctime (nanoseconds).
+fn stamp(meta: &fs::Metadata) -> (u64, i64, i64, i64, i64) {
+    (
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    )
 }
 
 impl Node {
@@ -429,6 +451,46 @@ fn read_capability(path: &Path) -> Result<Option<Vec<u8>>, Error> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A file rewritten in place while it is copied keeps its size: its times give it away,
+    /// and the copy is an error naming it.
+    #[test]
+    fn a_file_rewritten_while_copied_is_an_error() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("f");
+        let len = 3 * 128 * 1024;
+        fs::write(&src, vec![b'a'; len]).unwrap();
+        let mut t = Tree::new();
+        t.add_file("/f", &src).unwrap();
+        let Some(Node::File(source)) = t.nodes.get(Path::new("f")) else {
+            panic!("no file in {t:?}");
+        };
+        let copy = |rewrite: bool| {
+            let done = AtomicBool::new(!rewrite);
+            let after_first_chunk = |_: u64, _: u64| {
+                if !done.swap(true, Ordering::Relaxed) {
+                    // Past the coarse clock's tick that stamped the file.
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    fs::write(&src, vec![b'b'; len]).unwrap();
+                }
+            };
+            let options = crate::WriteOptions {
+                progress: Some(&after_first_chunk),
+                ..crate::WriteOptions::default()
+            };
+            let mut counter = crate::archive::Counter::new(options, 0);
+            let mut out = Vec::new();
+            source.copy_to(&mut out, &mut counter).map(|()| out)
+        };
+        assert_eq!(copy(false).unwrap(), vec![b'a'; len]);
+        let err = copy(true).unwrap_err();
+        assert!(
+            matches!(&err, Error::SourceChanged { path, what: "it changed while it was copied" } if *path == src),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&*src.to_string_lossy()), "{err}");
+    }
 
     #[test]
     fn paths_are_normalized_and_parents_implicit() {
