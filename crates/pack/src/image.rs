@@ -482,6 +482,7 @@ pub fn rfc3339(epoch: u64) -> Result<String, Error> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     use super::*;
     use crate::testutil::{self, Member, read_tar};

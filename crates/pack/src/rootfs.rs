@@ -353,6 +353,34 @@ mod tests {
         assert_eq!(names.len(), 2, "{names:?}");
     }
 
+    /// A tree cannot hold an entry below one of its own symlinks, in either order of adding,
+    /// so the writer (which joins paths below its own new directory) never goes through one:
+    /// the symlink is written as a symlink, and nothing lands where it points.
+    #[test]
+    fn nothing_is_written_through_a_symlink_of_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let mut tree = Tree::new();
+        tree.add_symlink("/usr/lib", &outside).unwrap();
+        assert!(matches!(
+            tree.add_bytes("/usr/lib/libfoo.so", "x", 0o644),
+            Err(Error::ParentNotDirectory { .. })
+        ));
+        let mut other = Tree::new();
+        other.add_bytes("/usr/lib/libfoo.so", "x", 0o644).unwrap();
+        assert!(matches!(
+            other.add_symlink("/usr/lib", &outside),
+            Err(Error::Conflict { .. })
+        ));
+        tree.add_bytes("/usr/lib64/libfoo.so", "x", 0o644).unwrap();
+        let dest = dir.path().join("rootfs");
+        tree.write_rootfs(&dest, &WriteOptions::default()).unwrap();
+        assert_eq!(fs::read_link(dest.join("usr/lib")).unwrap(), outside);
+        assert!(dest.join("usr/lib64/libfoo.so").is_file());
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
     #[test]
     fn destination_must_be_empty_and_errors_clean_up() {
         let s = testutil::sample();
