@@ -3,19 +3,7 @@
 
 use std::path::Path;
 
-use crate::util::{self, TestEnv};
-
-/// depclose's list (without the program) equals the loader's trace, string for string.
-fn agree(env: &TestEnv, program: &Path, cwd: &Path, extra: &[&str]) {
-    let trace = util::ldso_trace(program, cwd, None);
-    assert_eq!(trace.run.code, Some(0), "{}", trace.run);
-    let mut args: Vec<&std::ffi::OsStr> = extra.iter().map(|a| a.as_ref()).collect();
-    args.push(program.as_os_str());
-    let run = env.depclose_in(cwd, args);
-    run.assert_code(0);
-    let got: Vec<&str> = run.lines().into_iter().skip(1).collect();
-    assert_eq!(got, trace.objects(), "{run}\n{}", trace.run);
-}
+use crate::util::{self, TestEnv, agree};
 
 /// `$ORIGIN` of a library opened under a relative path (RPATH `.`) is the working directory
 /// joined with that path's directory (`_dl_new_object`), so its RUNPATH `$ORIGIN/sub` gives

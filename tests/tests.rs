@@ -21,6 +21,8 @@ mod image_layout;
 mod image_run;
 mod image_safety;
 mod image_scan;
+mod limits;
+mod output_safety;
 mod push;
 mod recipes;
 mod scenarios;

@@ -395,6 +395,18 @@ pub(crate) fn chroot_trace(root: &Path, loader: &str, ld_args: &[&str], file: &s
         .arg(file)))
 }
 
+/// depclose's list (without the program) equals the loader's trace, string for string.
+pub(crate) fn agree(env: &TestEnv, program: &Path, cwd: &Path, extra: &[&str]) {
+    let trace = ldso_trace(program, cwd, None);
+    assert_eq!(trace.run.code, Some(0), "{}", trace.run);
+    let mut args: Vec<&std::ffi::OsStr> = extra.iter().map(|a| a.as_ref()).collect();
+    args.push(program.as_os_str());
+    let run = env.depclose_in(cwd, args);
+    run.assert_code(0);
+    let got: Vec<&str> = run.lines().into_iter().skip(1).collect();
+    assert_eq!(got, trace.objects(), "{run}\n{}", trace.run);
+}
+
 /// The little of an ELF header the tests need to pick targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ElfSniff {
@@ -634,6 +646,24 @@ fn which(tool: &str) -> Option<PathBuf> {
     PATH.split(':').map(|d| Path::new(d).join(tool)).find(|p| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     })
+}
+
+/// Whether files can be created unnamed (`O_TMPFILE`) in `dir`; if not, `test` is skipped.
+pub(crate) fn has_o_tmpfile(test: &str, dir: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_TMPFILE on x86-64 (with O_DIRECTORY, as the kernel defines it).
+    const O_TMPFILE: i32 = 0o20_200_000;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(O_TMPFILE)
+        .open(dir)
+    {
+        Ok(_) => true,
+        Err(e) => {
+            skip(test, format!("no O_TMPFILE in {}: {e}", dir.display()));
+            false
+        }
+    }
 }
 
 /// Whether the tests run as root; if not, `test` is skipped, saying what needs root.

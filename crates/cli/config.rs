@@ -211,6 +211,60 @@ impl ImageSpec {
             .collect()
     }
 
+    /// Refuse an output that is one of `inputs` (host paths: the targets, the `--add`
+    /// sources, a sysroot) or lies inside an input directory, before any work: writing it
+    /// would replace what the run reads. Compared by device and inode, so no spelling of a
+    /// path (symlinks, `..`, bind mounts of one filesystem) gets past it.
+    pub(crate) fn check_outputs_are_not_inputs(&self, inputs: &[PathBuf]) -> Result<(), Error> {
+        use std::os::unix::fs::MetadataExt;
+        let id = |p: &Path| {
+            std::fs::metadata(p)
+                .ok()
+                .map(|m| ((m.dev(), m.ino()), m.is_dir()))
+        };
+        let inputs: Vec<(&PathBuf, (u64, u64), bool)> = inputs
+            .iter()
+            .filter_map(|p| id(p).map(|(ino, dir)| (p, ino, dir)))
+            .collect();
+        fn file(o: &ImageOutput) -> Option<&PathBuf> {
+            match o {
+                ImageOutput::File(p) => Some(p),
+                ImageOutput::Stdout => None,
+            }
+        }
+        let outputs = [
+            ("--emit", self.image.as_ref().and_then(file)),
+            ("--sbom", self.sbom.as_ref().and_then(|s| file(&s.output))),
+            ("--emit-rootfs", self.rootfs.as_ref()),
+        ];
+        for (flag, path) in outputs {
+            let Some(path) = path else { continue };
+            let clash = |what, input: &PathBuf| Error::OutputIsInput {
+                flag,
+                path: path.clone(),
+                what,
+                input: input.clone(),
+            };
+            if let Some((ino, _)) = id(path) {
+                if let Some((input, ..)) = inputs.iter().find(|i| i.1 == ino) {
+                    return Err(clash("is the input", input));
+                }
+            }
+            let Ok(dir) = output_dir(path).canonicalize() else {
+                continue;
+            };
+            for ancestor in dir.ancestors() {
+                let Some((ino, _)) = id(ancestor) else {
+                    continue;
+                };
+                if let Some((input, ..)) = inputs.iter().find(|i| i.2 && i.1 == ino) {
+                    return Err(clash("is inside the input directory", input));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Where the staged tree is checked: beside the first output, so hard links work.
     pub(crate) fn scratch_dir(&self) -> Option<PathBuf> {
         self.output_dirs().into_iter().next()

@@ -45,6 +45,14 @@ pub(crate) enum Error {
         path: PathBuf,
         dir: PathBuf,
     },
+    /// An output that would replace or land inside what the run reads.
+    #[error("{flag} {}: {what} {} (an output never replaces what depclose reads)", path.display(), input.display())]
+    OutputIsInput {
+        flag: &'static str,
+        path: PathBuf,
+        what: &'static str,
+        input: PathBuf,
+    },
     #[error("--emit {}: is a directory (name the image file)", path.display())]
     ImageIsDir { path: PathBuf },
     #[error("{word}: no ELF files in this directory")]

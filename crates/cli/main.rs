@@ -151,6 +151,14 @@ fn run(config: &Config) -> Result<u8, Error> {
         }
         targets.extend(found.paths);
     }
+    if let Some(spec) = image {
+        let mut inputs: Vec<PathBuf> = targets.iter().map(|t| root.host_path(t)).collect();
+        inputs.extend(additions.iter().map(|a| root.host_path(&a.src)));
+        if !host {
+            inputs.push(root.dir().to_path_buf());
+        }
+        spec.check_outputs_are_not_inputs(&inputs)?;
+    }
     let mut moved = HashMap::new();
     for (src, dest) in additions::elf_files(&resolver, &additions)? {
         if src != dest {
@@ -465,31 +473,22 @@ fn print<T>(
     Ok(value)
 }
 
-/// Write `bytes` to `path` atomically, with `mode`: into a temporary file beside it (named
-/// for `kind`, so an interrupt removes it), renamed over `path` at the end; an error leaves
-/// no file.
+/// Write `bytes` to `path` atomically, with `mode` ([`depclose_pack::AtomicFile`]; `kind`
+/// names a fallback temporary file): an error, an interrupt or a kill leaves no partial file.
 pub(crate) fn write_atomically(
     path: &Path,
     kind: &str,
     bytes: &[u8],
     mode: u32,
 ) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = config::output_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&depclose_pack::temp_prefix(kind))
-        .tempfile_in(&dir)
-        .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    let mut out = depclose_pack::AtomicFile::create(path, kind)?;
+    out.file_mut()
+        .write_all(bytes)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(out.commit(mode)?)
 }
 
 /// Report what is missing on stderr; whether the run counts as complete. `--allow-missing`
@@ -653,13 +652,7 @@ fn emit(
             let sbom = match &spec.sbom {
                 Some(s) => Some((
                     s,
-                    scan::sbom_facts(
-                        root,
-                        tree,
-                        packages.as_ref(),
-                        staged.closures,
-                        staged.moved,
-                    )?,
+                    scan::sbom_facts(root, tree, packages.as_ref(), staged.closures, staged.moved)?,
                 )),
                 None => None,
             };

@@ -58,10 +58,11 @@ pub(crate) fn read_tar(bytes: &[u8]) -> Vec<Member> {
     let mut out = Vec::new();
     for entry in archive.entries().unwrap() {
         let mut entry = entry.unwrap();
-        let name = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+        // Lossy: a test that adds a name that is not UTF-8 reads its bytes from the tar.
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let link = entry
             .link_name_bytes()
-            .map(|l| String::from_utf8(l.into_owned()).unwrap());
+            .map(|l| String::from_utf8_lossy(&l).into_owned());
         let h = entry.header();
         let (kind, mode, uid, gid, mtime) = (
             h.entry_type(),

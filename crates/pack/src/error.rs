@@ -90,7 +90,8 @@ pub enum Error {
         /// What was expected.
         expected: &'static str,
     },
-    /// A source file changed between `add_file` and writing (size or identity).
+    /// A source file changed between `add_file` and writing (size or identity), or while it
+    /// was copied (size, mtime or ctime).
     #[error("{}: changed since it was added ({what})", path.display())]
     SourceChanged {
         /// The host path.

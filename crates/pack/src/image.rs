@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use oci_spec::image::{
@@ -17,7 +16,7 @@ use serde_json::Value;
 use crate::archive::{self, Counter, Kind, Member};
 use crate::reference::Reference;
 use crate::referrer;
-use crate::{Error, ImageSummary, LayerSummary, Tree, WriteOptions};
+use crate::{AtomicFile, Error, ImageSummary, LayerSummary, Tree, WriteOptions};
 
 /// containerd's annotation for the full image name, which Docker 25+ also writes.
 const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
@@ -102,9 +101,10 @@ struct Metadata {
 }
 
 impl Tree {
-    /// Writes the image tar to `dest` atomically: into a temporary file beside it (the layer
-    /// into a second, unnamed one there), renamed over `dest` at the end. On error nothing is
-    /// left behind. The image file gets mode 0644.
+    /// Writes the image tar to `dest` atomically ([`AtomicFile`]): into an unnamed file beside
+    /// it (the layer into a second one there), linked or renamed over `dest` at the end. On
+    /// error, an interrupt or a SIGKILL nothing is left behind. The image file gets mode
+    /// 0644.
     ///
     /// The tar is what `docker save` writes since Docker 25: an OCI image layout plus
     /// Docker's `manifest.json` and `repositories`, so `docker load`, `podman load`, skopeo
@@ -130,25 +130,15 @@ impl Tree {
     ) -> Result<ImageSummary, Error> {
         let reference = config.validate()?;
         options.check_cancel()?;
+        let mut out = AtomicFile::create(dest, "image")?;
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&crate::temp_prefix("image"))
-            .tempfile_in(dir)
-            .map_err(Error::io(dir))?;
         let summary = self
-            .write_image_inner(config, &reference, tmp.as_file_mut(), dir, options)
+            .write_image_inner(config, &reference, out.file_mut(), dir, options)
             .map_err(|e| e.on_sink(dest))?;
-        let file = tmp.as_file();
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))
-            .and_then(|()| file.sync_all())
-            .map_err(Error::io(dest))?;
-        tmp.persist(dest).map_err(|e| Error::Io {
-            path: dest.to_path_buf(),
-            source: e.error,
-        })?;
+        out.commit(0o644)?;
         Ok(summary)
     }
 
@@ -493,6 +483,7 @@ pub fn rfc3339(epoch: u64) -> Result<String, Error> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     use super::*;
     use crate::testutil::{self, Member, read_tar};

@@ -98,12 +98,11 @@ impl Tree {
                         continue;
                     }
                     first_path.insert((source.dev, source.ino), path);
-                    let mut file = source.open()?;
                     member.kind = Kind::File;
                     member.size = source.size;
                     member.capability = source.capability.as_deref();
                     archive::write_header(out, &member).map_err(Error::write)?;
-                    archive::copy_exact(&mut file, &source.path, out, source.size, &mut counter)?;
+                    source.copy_to(out, &mut counter)?;
                     archive::pad(out, source.size).map_err(Error::write)?;
                     summary.files += 1;
                     summary.content_bytes += source.size;

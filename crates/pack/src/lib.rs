@@ -43,6 +43,7 @@
 //! ```
 
 mod archive;
+mod atomic;
 mod entries;
 mod error;
 mod image;
@@ -59,6 +60,7 @@ mod unpack;
 #[cfg(test)]
 mod testutil;
 
+pub use atomic::AtomicFile;
 pub use entries::Entry;
 pub use error::Error;
 pub use image::{ImageConfig, rfc3339};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, CWD, Timespec, Timestamps, XattrFlags};
 
-use crate::archive::{self, Counter};
+use crate::archive::Counter;
 use crate::tree::{CAPABILITY_XATTR, Node};
 use crate::{Error, Tree, WriteOptions, WriteSummary};
 
@@ -158,16 +158,10 @@ impl<'a> Materializer<'a> {
                         summary.hardlinks += 1;
                         continue;
                     }
-                    let mut src = source.open()?;
                     let mut file = create(&path)?;
-                    archive::copy_exact(
-                        &mut src,
-                        &source.path,
-                        &mut file,
-                        source.size,
-                        &mut counter,
-                    )
-                    .map_err(|e| e.on_sink(&path))?;
+                    source
+                        .copy_to(&mut file, &mut counter)
+                        .map_err(|e| e.on_sink(&path))?;
                     self.finish_file(file, &path, mode, source.capability.as_deref())?;
                     first_path.insert((source.dev, source.ino), path);
                     summary.files += 1;
@@ -358,6 +352,34 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    /// A tree cannot hold an entry below one of its own symlinks, in either order of adding,
+    /// so the writer (which joins paths below its own new directory) never goes through one:
+    /// the symlink is written as a symlink, and nothing lands where it points.
+    #[test]
+    fn nothing_is_written_through_a_symlink_of_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let mut tree = Tree::new();
+        tree.add_symlink("/usr/lib", &outside).unwrap();
+        assert!(matches!(
+            tree.add_bytes("/usr/lib/libfoo.so", "x", 0o644),
+            Err(Error::ParentNotDirectory { .. })
+        ));
+        let mut other = Tree::new();
+        other.add_bytes("/usr/lib/libfoo.so", "x", 0o644).unwrap();
+        assert!(matches!(
+            other.add_symlink("/usr/lib", &outside),
+            Err(Error::Conflict { .. })
+        ));
+        tree.add_bytes("/usr/lib64/libfoo.so", "x", 0o644).unwrap();
+        let dest = dir.path().join("rootfs");
+        tree.write_rootfs(&dest, &WriteOptions::default()).unwrap();
+        assert_eq!(fs::read_link(dest.join("usr/lib")).unwrap(), outside);
+        assert!(dest.join("usr/lib64/libfoo.so").is_file());
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
     }
 
     #[test]

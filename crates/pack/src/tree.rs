@@ -45,34 +45,51 @@ pub(crate) struct FileSource {
 }
 
 impl FileSource {
-    /// Opens the file for copying, checking it is still the inode that was added and has the
-    /// same size.
-    pub(crate) fn open(&self) -> Result<fs::File, Error> {
+    /// Copies the file's `size` bytes to `out`, checking it is still the inode that was added
+    /// with the same size, and that it did not change while being copied: a file that grew
+    /// or shrank, or was rewritten in place (same size, new mtime or ctime), is an error
+    /// naming it, never a member whose contents are neither the old file nor the new.
+    pub(crate) fn copy_to(
+        &self,
+        out: &mut impl std::io::Write,
+        counter: &mut crate::archive::Counter<'_>,
+    ) -> Result<(), Error> {
+        let changed = |what| Error::SourceChanged {
+            path: self.path.clone(),
+            what,
+        };
         // It had no symlink on its path when added; don't follow one that replaced the file
         // or a directory above it (the inode check below would not catch a swap that
         // happened before `add_file`).
-        let file = match open_no_symlinks(&self.path, rustix::fs::OFlags::RDONLY) {
-            Err(rustix::io::Errno::LOOP) => {
-                return Err(Error::SourceChanged {
-                    path: self.path.clone(),
-                    what: "a symlink is on its path now",
-                });
-            }
+        let mut file = match open_no_symlinks(&self.path, rustix::fs::OFlags::RDONLY) {
+            Err(rustix::io::Errno::LOOP) => return Err(changed("a symlink is on its path now")),
             r => r.map_err(|e| Error::io(&self.path)(e.into()))?,
         };
-        let meta = file.metadata().map_err(Error::io(&self.path))?;
-        let what = if (meta.dev(), meta.ino()) != (self.dev, self.ino) {
-            "it is another file now"
-        } else if meta.len() != self.size {
-            "its size changed"
-        } else {
-            return Ok(file);
-        };
-        Err(Error::SourceChanged {
-            path: self.path.clone(),
-            what,
-        })
+        let before = file.metadata().map_err(Error::io(&self.path))?;
+        if (before.dev(), before.ino()) != (self.dev, self.ino) {
+            return Err(changed("it is another file now"));
+        }
+        if before.len() != self.size {
+            return Err(changed("its size changed"));
+        }
+        crate::archive::copy_exact(&mut file, &self.path, out, self.size, counter)?;
+        let after = file.metadata().map_err(Error::io(&self.path))?;
+        if stamp(&after) != stamp(&before) {
+            return Err(changed("it changed while it was copied"));
+        }
+        Ok(())
     }
+}
+
+/// What changes when a file is written: its size, mtime and ctime (nanoseconds).
+fn stamp(meta: &fs::Metadata) -> (u64, i64, i64, i64, i64) {
+    (
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    )
 }
 
 impl Node {
@@ -467,6 +484,46 @@ fn read_capability(path: &Path) -> Result<Option<Vec<u8>>, Error> {
 mod tests {
     use super::*;
 
+    /// A file rewritten in place while it is copied keeps its size: its times give it away,
+    /// and the copy is an error naming it.
+    #[test]
+    fn a_file_rewritten_while_copied_is_an_error() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("f");
+        let len = 3 * 128 * 1024;
+        fs::write(&src, vec![b'a'; len]).unwrap();
+        let mut t = Tree::new();
+        t.add_file("/f", &src).unwrap();
+        let Some(Node::File(source)) = t.nodes.get(Path::new("f")) else {
+            panic!("no file in {t:?}");
+        };
+        let copy = |rewrite: bool| {
+            let done = AtomicBool::new(!rewrite);
+            let after_first_chunk = |_: u64, _: u64| {
+                if !done.swap(true, Ordering::Relaxed) {
+                    // Past the coarse clock's tick that stamped the file.
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    fs::write(&src, vec![b'b'; len]).unwrap();
+                }
+            };
+            let options = crate::WriteOptions {
+                progress: Some(&after_first_chunk),
+                ..crate::WriteOptions::default()
+            };
+            let mut counter = crate::archive::Counter::new(options, 0);
+            let mut out = Vec::new();
+            source.copy_to(&mut out, &mut counter).map(|()| out)
+        };
+        assert_eq!(copy(false).unwrap(), vec![b'a'; len]);
+        let err = copy(true).unwrap_err();
+        assert!(
+            matches!(&err, Error::SourceChanged { path, what: "it changed while it was copied" } if *path == src),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&*src.to_string_lossy()), "{err}");
+    }
+
     #[test]
     fn paths_are_normalized_and_parents_implicit() {
         let mut t = Tree::new();
@@ -675,9 +732,13 @@ mod tests {
         t.add_file("/libx.so", &source).unwrap();
         let node = t.nodes[Path::new("libx.so")].clone();
         let Node::File(f) = node else { panic!() };
-        assert!(f.open().is_ok());
+        let copy = |f: &FileSource| {
+            let mut counter = crate::archive::Counter::new(crate::WriteOptions::default(), 0);
+            f.copy_to(&mut Vec::new(), &mut counter)
+        };
+        assert!(copy(&f).is_ok());
         swap();
-        match f.open() {
+        match copy(&f) {
             Err(e @ Error::SourceChanged { .. }) => {
                 assert!(e.to_string().contains(&*source.to_string_lossy()), "{e}");
             }
