@@ -253,6 +253,10 @@ fn an_output_is_never_an_input() {
     fs::create_dir(&empty).unwrap();
     let root = env.join("root");
     fs::create_dir(&root).unwrap();
+    // A directory target: its ELF files are the programs.
+    let bins = env.join("bins");
+    fs::create_dir(&bins).unwrap();
+    fs::copy("/usr/bin/true", bins.join("true")).unwrap();
     let has_probe = util::have("an_output_is_never_an_input", &["cc"]);
     if has_probe {
         util::static_probe(&root);
@@ -261,7 +265,7 @@ fn an_output_is_never_an_input() {
         let m = fs::symlink_metadata(p).unwrap();
         (m.ino(), m.len(), m.mtime(), m.mtime_nsec())
     };
-    let inputs = [&added, &program, &dir, &empty, &root];
+    let inputs = [&added, &program, &dir, &empty, &root, &bins];
     let was: Vec<_> = inputs.iter().map(|p| before(p)).collect();
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
         (
@@ -326,6 +330,11 @@ fn an_output_is_never_an_input() {
             "dir",
         ),
         (
+            vec!["./bins", "--emit", "bins/x.tar"],
+            "--emit bins/x.tar: is inside the input directory",
+            "bins",
+        ),
+        (
             vec!["--root", "root", "/probe", "--emit-rootfs", "root/out"],
             "--emit-rootfs root/out: is inside the input directory",
             "root",
@@ -358,6 +367,7 @@ fn an_output_is_never_an_input() {
             listing(&dir).is_empty() && listing(&empty).is_empty(),
             "{run}"
         );
+        assert_eq!(listing(&bins), ["true"], "{run}");
         assert!(!env.join("x.tar").exists(), "{run}");
     }
     // Not an input: written.

@@ -141,10 +141,12 @@ fn run(config: &Config) -> Result<u8, Error> {
     let mut targets: Vec<PathBuf> = trace.iter().map(|t| PathBuf::from(&t.program)).collect();
     // Targets found by scanning a directory; a bad one is skipped, a named one is an error.
     let mut scanned = HashSet::new();
+    let mut scanned_dirs = Vec::new();
     for word in &config.targets {
         let found = targets::expand(&resolver, word, &config.host_cwd, config.command_path(host))?;
-        if found.from_dir {
+        if let Some(dir) = found.dir {
             scanned.extend(found.paths.iter().cloned());
+            scanned_dirs.push(root.host_path(&dir));
         }
         if found.paths.is_empty() {
             return Err(Error::NoElfFiles { word: word.clone() });
@@ -154,6 +156,7 @@ fn run(config: &Config) -> Result<u8, Error> {
     if let Some(spec) = image {
         let mut inputs: Vec<PathBuf> = targets.iter().map(|t| root.host_path(t)).collect();
         inputs.extend(additions.iter().map(|a| root.host_path(&a.src)));
+        inputs.extend(scanned_dirs);
         if !host {
             inputs.push(root.dir().to_path_buf());
         }

@@ -11,8 +11,8 @@ use crate::error::Error;
 pub(crate) struct Found {
     /// Absolute in-root paths.
     pub(crate) paths: Vec<PathBuf>,
-    /// The word named a directory: these are the ELF files found in it.
-    pub(crate) from_dir: bool,
+    /// The directory the word named (in-root, real), whose ELF files these are.
+    pub(crate) dir: Option<PathBuf>,
 }
 
 /// A target as the user named it, made an absolute path inside the root; for a directory,
@@ -42,7 +42,7 @@ pub(crate) fn expand(
         })?;
         return Ok(Found {
             paths: vec![path],
-            from_dir: false,
+            dir: None,
         });
     }
     // `./prog` names the same path as `prog` in the cwd; drop the `.` components.
@@ -61,7 +61,7 @@ pub(crate) fn expand(
     if !meta.is_dir() {
         return Ok(Found {
             paths: vec![path],
-            from_dir: false,
+            dir: None,
         });
     }
     let host = root.host_path(&resolved.real);
@@ -95,6 +95,6 @@ pub(crate) fn expand(
     found.extend(elf_objects(&mut batch));
     Ok(Found {
         paths: found,
-        from_dir: true,
+        dir: Some(resolved.real),
     })
 }

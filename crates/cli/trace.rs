@@ -92,7 +92,7 @@ fn program(resolver: &Resolver, config: &Config, word: &str) -> Result<PathBuf, 
         config.command_path(root.is_host()),
     )?;
     let program = match found.paths.as_slice() {
-        [p] if !found.from_dir => p.clone(),
+        [p] if found.dir.is_none() => p.clone(),
         _ => {
             return Err(Error::option(
                 format!("--trace -- {word}"),

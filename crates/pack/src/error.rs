@@ -91,7 +91,7 @@ pub enum Error {
         expected: &'static str,
     },
     /// A source file changed between `add_file` and writing (size or identity), or while it
-    /// was copied (size, mtime or ctime).
+    /// was copied (size or mtime).
     #[error("{}: changed since it was added ({what})", path.display())]
     SourceChanged {
         /// The host path.

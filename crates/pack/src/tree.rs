@@ -47,7 +47,7 @@ pub(crate) struct FileSource {
 impl FileSource {
     /// Copies the file's `size` bytes to `out`, checking it is still the inode that was added
     /// with the same size, and that it did not change while being copied: a file that grew
-    /// or shrank, or was rewritten in place (same size, new mtime or ctime), is an error
+    /// or shrank, or was rewritten in place (same size, new mtime), is an error
     /// naming it, never a member whose contents are neither the old file nor the new.
     pub(crate) fn copy_to(
         &self,
@@ -81,15 +81,11 @@ impl FileSource {
     }
 }
 
-/// What changes when a file is written: its size, mtime and ctime (nanoseconds).
-fn stamp(meta: &fs::Metadata) -> (u64, i64, i64, i64, i64) {
-    (
-        meta.len(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-        meta.ctime(),
-        meta.ctime_nsec(),
-    )
+/// What changes when a file is written: its size and mtime (nanoseconds). Not its ctime: a
+/// hard link made meanwhile changes that alone, and the check of the staged image links
+/// every file into a skeleton while the writers copy them (as may another run).
+fn stamp(meta: &fs::Metadata) -> (u64, i64, i64) {
+    (meta.len(), meta.mtime(), meta.mtime_nsec())
 }
 
 impl Node {
