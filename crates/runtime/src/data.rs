@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use depclose_resolve::Closure;
 
 use crate::recipe::{Addition, Context, Recipe, Want};
-use crate::{Error, Evidence, Reason};
+use crate::{CStrings, Error, Evidence, Reason};
 
 /// What `--with` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -37,7 +37,7 @@ impl Data {
     /// Its directory among libc's strings: `TZDIR` itself, and the locale directory as the
     /// parent of the archive's path (`/usr/share/locale`, the message catalogues, comes
     /// first and is another thing).
-    fn compiled_dir(self, strings: &[String]) -> Option<PathBuf> {
+    fn compiled_dir(self, strings: &CStrings) -> Option<PathBuf> {
         let absolute = strings.iter().filter(|s| s.starts_with('/'));
         match self {
             Data::Tzdata => absolute
@@ -129,14 +129,9 @@ mod tests {
 
     #[test]
     fn the_locale_directory_is_the_archives_not_the_catalogues() {
-        let strings: Vec<String> = [
-            "/usr/share/locale",
-            "/usr/share/zoneinfo",
-            "/usr/lib/locale/locale-archive",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let strings = CStrings::of(
+            b"/usr/share/locale\0/usr/share/zoneinfo\0/usr/lib/locale/locale-archive\0",
+        );
         assert_eq!(
             Data::Locales.compiled_dir(&strings),
             Some(PathBuf::from("/usr/lib/locale"))

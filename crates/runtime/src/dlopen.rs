@@ -184,13 +184,13 @@ impl Recipe for Strings {
                 continue;
             }
             for s in cx.strings(&o.real).iter() {
-                if !looks_like_soname(s) || loaded.contains(s.as_str()) {
+                if !looks_like_soname(s) || loaded.contains(s) {
                     continue;
                 }
                 out.push(Addition {
                     want: Want::Mention {
                         path: cx.load_path(closure, i, s),
-                        name: s.clone(),
+                        name: s.to_owned(),
                     },
                     reason: Reason {
                         recipe: self.name(),

@@ -43,7 +43,7 @@ impl Recipe for GnuTls {
                         recipe: self.name(),
                         evidence: Evidence::Compiled {
                             file: o.real.clone(),
-                            value: s.clone(),
+                            value: s.to_owned(),
                         },
                     },
                 });

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use depclose_resolve::Closure;
 
 use crate::recipe::{Addition, Context, Recipe, Want};
-use crate::{Error, Evidence, Reason};
+use crate::{CStrings, Error, Evidence, Reason};
 
 /// `openssl version -d` and `-m` print these from the library: `OPENSSLDIR: "/usr/lib/ssl"`,
 /// `MODULESDIR: "/usr/lib/x86_64-linux-gnu/ossl-modules"` (`crypto/cversion.c`).
@@ -22,10 +22,10 @@ const CA_DIR: &str = "certs";
 pub(crate) struct OpenSsl;
 
 /// The quoted value after `key` among the library's strings, with the string it came from.
-fn compiled_dir(strings: &[String], key: &str) -> Option<(PathBuf, String)> {
+fn compiled_dir(strings: &CStrings, key: &str) -> Option<(PathBuf, String)> {
     strings.iter().find_map(|s| {
         let dir = s.strip_prefix(key)?.trim_matches('"');
-        (!dir.is_empty()).then(|| (PathBuf::from(dir), s.clone()))
+        (!dir.is_empty()).then(|| (PathBuf::from(dir), s.to_owned()))
     })
 }
 
@@ -178,10 +178,7 @@ mod tests {
 
     #[test]
     fn compiled_dirs_are_read_from_the_version_strings() {
-        let strings = [
-            "OpenSSL 3.0.16".to_owned(),
-            "OPENSSLDIR: \"/usr/lib/ssl\"".to_owned(),
-        ];
+        let strings = CStrings::of(b"OpenSSL 3.0.16\0OPENSSLDIR: \"/usr/lib/ssl\"\0");
         let (dir, value) = compiled_dir(&strings, OPENSSLDIR).unwrap();
         assert_eq!(dir, Path::new("/usr/lib/ssl"));
         assert_eq!(value, "OPENSSLDIR: \"/usr/lib/ssl\"");

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use depclose_elf::Tables;
 use depclose_resolve::{Closure, Object, Resolver, Root};
 
-use crate::strings::c_strings;
+use crate::strings::CStrings;
 use crate::{Entry, Error, Files, Overlay, Reason};
 
 /// Knowledge of what one program or library loads or reads at run time.
@@ -115,7 +115,7 @@ pub struct Context<'a> {
 struct Memo {
     /// Dynamic symbols and notes (`None`: not readable as ELF).
     tables: HashMap<PathBuf, Option<Arc<Tables>>>,
-    strings: HashMap<PathBuf, Arc<Vec<String>>>,
+    strings: HashMap<PathBuf, Arc<CStrings>>,
     /// `dlopen(name)` from an object (by its target and file): the path it would open,
     /// which depends on the program's RPATH too.
     load_paths: HashMap<(PathBuf, PathBuf, String), Option<String>>,
@@ -312,13 +312,18 @@ impl<'a> Context<'a> {
     }
 
     /// The strings compiled into the in-root file `real` (none if it cannot be read).
-    pub fn strings(&self, real: &Path) -> Arc<Vec<String>> {
+    pub fn strings(&self, real: &Path) -> Arc<CStrings> {
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
         memo.strings
             .entry(real.to_path_buf())
             .or_insert_with(|| {
-                let bytes = self.resolver.root().read(real).unwrap_or_default();
-                Arc::new(c_strings(&bytes).map(str::to_owned).collect())
+                let root = self.resolver.root();
+                let strings = root
+                    .resolve(real)
+                    .ok()
+                    .and_then(|r| std::fs::File::open(root.host_path(&r.real)).ok())
+                    .and_then(|file| CStrings::read(file).ok());
+                Arc::new(strings.unwrap_or_default())
             })
             .clone()
     }
