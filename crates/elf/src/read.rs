@@ -705,6 +705,11 @@ mod tests {
     use super::*;
     use std::process::Command;
 
+    fn mkfifo(path: &Path) {
+        let made = Command::new("mkfifo").arg(path).status().unwrap();
+        assert!(made.success(), "mkfifo {}", path.display());
+    }
+
     /// A regular file and a FIFO renamed in turn over one path: every read ends (with the
     /// file's kind or a refusal of the FIFO), none blocks in `open` on the FIFO it met
     /// after the `stat`.
@@ -717,13 +722,7 @@ mod tests {
             dir.path().join("fifo"),
         );
         std::fs::write(&file, "#!/bin/sh\n").unwrap();
-        assert!(
-            Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        mkfifo(&fifo);
         std::fs::hard_link(&file, &path).unwrap();
         let stop = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -771,13 +770,7 @@ mod tests {
         std::fs::write(&empty, b"").unwrap();
         assert!(matches!(read_file(&empty), Err(Error::Empty { .. })));
         let fifo = dir.path().join("fifo");
-        assert!(
-            Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        mkfifo(&fifo);
         assert!(matches!(
             read_file(&fifo),
             Err(Error::NotRegular {

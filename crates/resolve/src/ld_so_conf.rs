@@ -81,19 +81,25 @@ fn parse(
     parsed.insert(real, depth);
 }
 
-/// Expand an in-root glob, sorted like glob(3). It is matched component by component
-/// inside the root, as glob(3) after ldconfig's `chroot` would: each wildcard component
-/// against the listing of its directory resolved in the root, so neither `..` nor a symlink
-/// on the way reaches a host directory.
-fn glob_in_root(root: &Root, pattern: &Path) -> Vec<PathBuf> {
-    let parts: Vec<&OsStr> = pattern
+/// The components of a glob pattern, as a walk from `/` takes them: the names and `..`
+/// (`/` and `.` add nothing).
+pub fn glob_components(pattern: &Path) -> Vec<&OsStr> {
+    pattern
         .components()
         .filter_map(|c| match c {
             Component::Normal(s) => Some(s),
             Component::ParentDir => Some(OsStr::new("..")),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// Expand an in-root glob, sorted like glob(3). It is matched component by component
+/// inside the root, as glob(3) after ldconfig's `chroot` would: each wildcard component
+/// against the listing of its directory resolved in the root, so neither `..` nor a symlink
+/// on the way reaches a host directory.
+fn glob_in_root(root: &Root, pattern: &Path) -> Vec<PathBuf> {
+    let parts = glob_components(pattern);
     let mut found = vec![PathBuf::from("/")];
     for (i, part) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();

@@ -47,6 +47,7 @@ pub use closure::{
 pub use error::Error;
 pub use facts::{FactsOptions, FactsSource, Flavor, HwcapsChoice, LoaderFacts, runs_here};
 pub use image_cache::image_ld_so_cache;
+pub use ld_so_conf::glob_components;
 pub use options::{CacheMode, ResolveOptions};
 pub use resolver::{DEFAULT_PATH, Resolver};
 pub use root::{Resolved, Root, SymlinkHop};

@@ -104,14 +104,7 @@ pub trait Files {
     /// matched (not resolved).
     fn glob(&self, pattern: &Path) -> Vec<PathBuf> {
         let mut found = vec![PathBuf::from("/")];
-        let parts: Vec<&OsStr> = pattern
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(s) => Some(s),
-                Component::ParentDir => Some(OsStr::new("..")),
-                _ => None,
-            })
-            .collect();
+        let parts = depclose_resolve::glob_components(pattern);
         for (i, part) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
             let mut next = Vec::new();
