@@ -29,6 +29,20 @@ const LIBDIR: &str = "usr/lib/x86_64-linux-gnu";
 // ---------------------------------------------------------------------------------------
 // Roots
 
+/// A test's setup: `cc` and `tools` present (else it skips), a fresh environment, its
+/// containment check, and the base root in it.
+fn hostile_root(test: &str, tools: &[&str]) -> Option<(TestEnv, Contained, PathBuf)> {
+    let mut needed = vec!["cc"];
+    needed.extend(tools);
+    if !util::have(test, &needed) {
+        return None;
+    }
+    let env = TestEnv::new();
+    let h = Contained::new(test);
+    let root = base_root(&env);
+    Some((env, h, root))
+}
+
 /// A root with glibc's loader and libc (copied from the host), `/lib` → `usr/lib` and the
 /// interpreter's `/lib64` link, and `/etc/passwd` and `/etc/group` (root and nobody).
 fn base_root(env: &TestEnv) -> PathBuf {
@@ -448,12 +462,9 @@ fn own_library_search(lib: &Path, path: &Path) -> bool {
 #[test]
 fn symlinks_out_of_the_root_resolve_inside_it() {
     const TEST: &str = "symlinks_out_of_the_root_resolve_inside_it";
-    if !util::have(TEST, &["cc"]) {
+    let Some((env, h, root)) = hostile_root(TEST, &[]) else {
         return;
-    }
-    let env = TestEnv::new();
-    let h = Contained::new(TEST);
-    let root = base_root(&env);
+    };
     let foo = lib(&root.join("mnt/lib"), "libfoo.so.1", "void foo(void){}");
     let bar = lib(&root.join("mnt/lib"), "libbar.so.1", "void bar(void){}");
     let lib_dir = root.join(LIBDIR);
@@ -529,12 +540,9 @@ fn symlinks_out_of_the_root_resolve_inside_it() {
 #[test]
 fn dotdot_in_rpath_needed_and_add_stops_at_the_root() {
     const TEST: &str = "dotdot_in_rpath_needed_and_add_stops_at_the_root";
-    if !util::have(TEST, &["cc", "patchelf"]) {
+    let Some((env, h, root)) = hostile_root(TEST, &["patchelf"]) else {
         return;
-    }
-    let env = TestEnv::new();
-    let h = Contained::new(TEST);
-    let root = base_root(&env);
+    };
     let rp = lib(&root.join("mnt/rp"), "librp.so.1", "void rp(void){}");
     let app = program(
         &root.join("usr/bin/app"),
@@ -600,12 +608,9 @@ fn dotdot_in_rpath_needed_and_add_stops_at_the_root() {
 #[test]
 fn symlink_loops_and_long_chains_end_with_eloop() {
     const TEST: &str = "symlink_loops_and_long_chains_end_with_eloop";
-    if !util::have(TEST, &["cc"]) {
+    let Some((env, h, root)) = hostile_root(TEST, &[]) else {
         return;
-    }
-    let env = TestEnv::new();
-    let h = Contained::new(TEST);
-    let root = base_root(&env);
+    };
     let chain = root.join("chain");
     fs::create_dir(&chain).unwrap();
     for i in 0..10_000 {
@@ -691,12 +696,9 @@ fn symlink_loops_and_long_chains_end_with_eloop() {
 #[test]
 fn ld_so_conf_includes_mean_the_roots_etc() {
     const TEST: &str = "ld_so_conf_includes_mean_the_roots_etc";
-    if !util::have(TEST, &["cc"]) {
+    let Some((env, h, root)) = hostile_root(TEST, &[]) else {
         return;
-    }
-    let env = TestEnv::new();
-    let h = Contained::new(TEST);
-    let root = base_root(&env);
+    };
     env.write(
         "root/etc/ld.so.conf",
         "include /etc/*\ninclude /etc/ld.so.conf.d/*.conf\n\
@@ -746,12 +748,12 @@ fn ld_so_conf_includes_mean_the_roots_etc() {
 #[test]
 fn ld_so_cache_entries_stay_in_the_root() {
     const TEST: &str = "ld_so_cache_entries_stay_in_the_root";
-    if !util::have(TEST, &["cc", "ldconfig"]) || !util::need_root(TEST, "ldconfig -r (chroot)") {
+    if !util::need_root(TEST, "ldconfig -r (chroot)") {
         return;
     }
-    let env = TestEnv::new();
-    let h = Contained::new(TEST);
-    let root = base_root(&env);
+    let Some((env, h, root)) = hostile_root(TEST, &["ldconfig"]) else {
+        return;
+    };
     // `/../../../../okdir` in the patched cache: 18 bytes, like `/aaaaaaaaaaaaaaaaa`.
     const DOTDOT: &str = "/../../../../okdir";
     const PLAIN: &str = "/aaaaaaaaaaaaaaaaa";
@@ -817,12 +819,9 @@ fn ld_so_cache_entries_stay_in_the_root() {
 #[test]
 fn runtime_configurations_are_read_inside_the_root() {
     const TEST: &str = "runtime_configurations_are_read_inside_the_root";
-    if !util::have(TEST, &["cc"]) {
+    let Some((env, h, root)) = hostile_root(TEST, &[]) else {
         return;
-    }
-    let env = TestEnv::new();
-    let h = Contained::new(TEST);
-    let root = base_root(&env);
+    };
     env.write(
         "root/etc/nsswitch.conf",
         "passwd: files hostile\ngroup: ../../../../../etc/nsswitch.conf\n",
@@ -991,12 +990,9 @@ fn a_directory_swapped_for_a_host_symlink_while_packing() {
 #[test]
 fn never_executes_or_loads_what_it_analyses() {
     const TEST: &str = "never_executes_or_loads_what_it_analyses";
-    if !util::have(TEST, &["cc"]) {
+    let Some((env, h, root)) = hostile_root(TEST, &[]) else {
         return;
-    }
-    let env = TestEnv::new();
-    let h = Contained::new(TEST);
-    let root = base_root(&env);
+    };
     // Written where the file runs: the host path, or the same path inside the root.
     let marker = env.join("ran");
     let mark = format!(
