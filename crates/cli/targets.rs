@@ -76,41 +76,23 @@ pub(crate) fn expand(
             .map(|rel| path.join(rel))
             .collect()
     };
-    // The walk runs on a thread of its own, a batch ahead of the reading.
-    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<PathBuf>>(1);
-    let found = std::thread::scope(|s| {
-        let walker = s.spawn(move || -> Result<(), Error> {
-            let mut batch = Vec::with_capacity(BATCH);
-            for entry in walkdir::WalkDir::new(&host).sort_by_file_name() {
-                let entry = entry.map_err(|source| Error::Walk {
-                    path: host.clone(),
-                    source,
-                })?;
-                if !entry.file_type().is_file() {
-                    continue;
-                }
-                let rel = entry.path().strip_prefix(&host).unwrap_or(entry.path());
-                batch.push(rel.to_path_buf());
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    if batches.send(full).is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-            // The reader stops only by returning, after the last batch.
-            let _ = batches.send(batch);
-            Ok(())
-        });
-        let mut found = Vec::new();
-        for mut batch in received {
+    let mut found = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    for entry in walkdir::WalkDir::new(&host).sort_by_file_name() {
+        let entry = entry.map_err(|source| Error::Walk {
+            path: host.clone(),
+            source,
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(&host).unwrap_or(entry.path());
+        batch.push(rel.to_path_buf());
+        if batch.len() == BATCH {
             found.extend(elf_objects(&mut batch));
         }
-        walker
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-            .map(|()| found)
-    })?;
+    }
+    found.extend(elf_objects(&mut batch));
     Ok(Found {
         paths: found,
         dir: Some(resolved.real),
