@@ -217,9 +217,9 @@ fn namespace_works(test: &str) -> bool {
         util::skip(test, "containment check: needs root (unshare, mount)");
         return false;
     }
-    let probe = PROBE.get_or_init(|| {
+    util::probed(test, &PROBE, || {
         if !Path::new("/mnt").is_dir() {
-            return Err("no /mnt to mount the marker tmpfs on".into());
+            return Err("containment check: no /mnt to mount the marker tmpfs on".into());
         }
         let r = util::run(command("unshare").args([
             "--mount",
@@ -232,16 +232,12 @@ fn namespace_works(test: &str) -> bool {
         if r.code == Some(0) {
             Ok(())
         } else {
-            Err(format!("unshare --mount does not work here: {}", r.stderr))
+            Err(format!(
+                "containment check: unshare --mount does not work here: {}",
+                r.stderr
+            ))
         }
-    });
-    match probe {
-        Ok(()) => true,
-        Err(why) => {
-            util::skip(test, format!("containment check: {why}"));
-            false
-        }
-    }
+    })
 }
 
 /// How a test runs depclose: inside the marker world where [`namespace_works`], and traced

@@ -725,15 +725,23 @@ pub(crate) fn bwrap(root: &Path) -> Command {
 /// with `/bin/true`.
 pub(crate) fn trace_works(test: &str) -> bool {
     static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
-    let probe = PROBE.get_or_init(|| {
+    probed(test, &PROBE, || {
         let r = run(command(DEPCLOSE).args(["--trace", "--", "/bin/true"]));
         if r.code == Some(0) {
             Ok(())
         } else {
             Err(format!("depclose cannot trace here: {}", r.stderr))
         }
-    });
-    match probe {
+    })
+}
+
+/// The answer of `check`, made once and kept in `probe`; a "no" skips `test` with its reason.
+pub(crate) fn probed(
+    test: &str,
+    probe: &OnceLock<Result<(), String>>,
+    check: impl FnOnce() -> Result<(), String>,
+) -> bool {
+    match probe.get_or_init(check) {
         Ok(()) => true,
         Err(why) => {
             skip(test, why);
@@ -763,7 +771,7 @@ fn root_runs(
     what: &str,
     runner: impl Fn(&Path) -> Command,
 ) -> bool {
-    let probe = probe.get_or_init(|| {
+    probed(test, probe, || {
         let env = TestEnv::new();
         static_probe(env.path());
         let r = run(runner(env.path()).arg("/probe"));
@@ -775,12 +783,5 @@ fn root_runs(
                 r.stderr
             ))
         }
-    });
-    match probe {
-        Ok(()) => true,
-        Err(why) => {
-            skip(test, why);
-            false
-        }
-    }
+    })
 }
