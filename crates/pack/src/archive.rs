@@ -13,7 +13,7 @@ use tar::{EntryType, Header};
 
 use crate::{Error, WriteOptions};
 
-const BLOCK: u64 = 512;
+pub(crate) const BLOCK: u64 = 512;
 const NAME_FIELD: usize = 100;
 /// Largest value of an 11-digit octal field (size, mtime).
 const OCTAL_MAX: u64 = 0o77_777_777_777;
@@ -94,12 +94,67 @@ pub(crate) struct Member<'a> {
 /// Writes the member's header (preceded by a PAX header when needed). The caller then
 /// writes exactly `size` bytes and [`pad`]s.
 pub(crate) fn write_header(out: &mut impl Write, m: &Member<'_>) -> io::Result<()> {
+    let (name, records) = pax_records(m);
+    if !records.is_empty() {
+        write_pax(out, &name, &records, m.mtime)?;
+    }
+    write_ustar(out, &name, m)
+}
+
+/// Writes the member's header preceded by a PAX header, the two exactly `len` bytes long
+/// (a multiple of [`BLOCK`], at least three blocks): a `comment` record, which readers
+/// ignore, fills the room. So a member's data can be written at an offset fixed before its
+/// header is known (the image's layer: see `Tree::write_image`).
+pub(crate) fn write_header_exact(out: &mut impl Write, m: &Member<'_>, len: u64) -> io::Result<()> {
+    let (name, mut records) = pax_records(m);
+    let too_small = || io::Error::new(io::ErrorKind::InvalidInput, "no room for the tar header");
+    let data_len = len
+        .checked_sub(2 * BLOCK)
+        .filter(|d| *d >= BLOCK && d % BLOCK == 0)
+        .and_then(|d| usize::try_from(d).ok())
+        .ok_or_else(too_small)?;
+    let room = data_len
+        .checked_sub(pax_data(&records).len())
+        .ok_or_else(too_small)?;
+    // No record is exactly a power of ten long (its length counts its own digits): then two.
+    let comments = match comment(room) {
+        Some(c) => vec![c],
+        None => vec![
+            comment(room.checked_sub(SHORT_COMMENT).ok_or_else(too_small)?)
+                .ok_or_else(too_small)?,
+            comment(SHORT_COMMENT).ok_or_else(too_small)?,
+        ],
+    };
+    records.extend(comments);
+    records.sort_by(|a, b| a.0.cmp(b.0));
+    write_pax(out, &name, &records, m.mtime)?;
+    write_ustar(out, &name, m)
+}
+
+/// A PAX record: keyword and value.
+type Record<'a> = (&'static str, Cow<'a, [u8]>);
+
+const SHORT_COMMENT: usize = 12;
+
+/// A `comment` record exactly `len` bytes long, if one is.
+fn comment(len: usize) -> Option<Record<'static>> {
+    let value_len = len.checked_sub(3 + "comment".len() + len.to_string().len())?;
+    let mut value = b"depclose: room for the next header".to_vec();
+    value.resize(value_len, b' ');
+    let record = ("comment", Cow::Owned(value));
+    (pax_data(std::slice::from_ref(&record)).len() == len).then_some(record)
+}
+
+/// The member's name as stored (directories get a trailing `/`) and the PAX records it
+/// needs: names and links that do not fit ustar's fields, sizes and times past its octal
+/// fields, a file capability.
+fn pax_records<'a>(m: &Member<'a>) -> (Cow<'a, [u8]>, Vec<Record<'a>>) {
     let mut name = Cow::Borrowed(m.name);
     if m.kind == Kind::Dir {
         // The tar convention (GNU tar, Go, Docker) for directories.
         name.to_mut().push(b'/');
     }
-    let mut records: Vec<(&str, Cow<'_, [u8]>)> = Vec::new();
+    let mut records: Vec<Record<'_>> = Vec::new();
     let mut binary = false;
     if !fits_field(&name) {
         binary |= std::str::from_utf8(&name).is_err();
@@ -121,31 +176,42 @@ pub(crate) fn write_header(out: &mut impl Write, m: &Member<'_>) -> io::Result<(
     if let Some(cap) = m.capability {
         records.push(("SCHILY.xattr.security.capability", Cow::Borrowed(cap)));
     }
-    if !records.is_empty() {
-        records.sort_by(|a, b| a.0.cmp(b.0));
-        let data = pax_data(&records);
-        let base = name.rsplit(|&b| b == b'/').find(|s| !s.is_empty());
-        let mut pax_name = b"PaxHeaders.0/".to_vec();
-        pax_name.extend_from_slice(base.unwrap_or(b"entry"));
-        let header = header(
-            &pax_name,
-            EntryType::XHeader,
-            0o644,
-            data.len() as u64,
-            m.mtime,
-            None,
-        );
-        out.write_all(header.as_bytes())?;
-        out.write_all(&data)?;
-        pad(out, data.len() as u64)?;
-    }
+    records.sort_by(|a, b| a.0.cmp(b.0));
+    (name, records)
+}
+
+/// A PAX extended header (typeflag `x`) carrying `records` for the member `name`.
+fn write_pax(
+    out: &mut impl Write,
+    name: &[u8],
+    records: &[Record<'_>],
+    mtime: u64,
+) -> io::Result<()> {
+    let data = pax_data(records);
+    let base = name.rsplit(|&b| b == b'/').find(|s| !s.is_empty());
+    let mut pax_name = b"PaxHeaders.0/".to_vec();
+    pax_name.extend_from_slice(base.unwrap_or(b"entry"));
+    let header = header(
+        &pax_name,
+        EntryType::XHeader,
+        0o644,
+        data.len() as u64,
+        mtime,
+        None,
+    );
+    out.write_all(header.as_bytes())?;
+    out.write_all(&data)?;
+    pad(out, data.len() as u64)
+}
+
+fn write_ustar(out: &mut impl Write, name: &[u8], m: &Member<'_>) -> io::Result<()> {
     let kind = match m.kind {
         Kind::File => EntryType::Regular,
         Kind::HardLink => EntryType::Link,
         Kind::Symlink => EntryType::Symlink,
         Kind::Dir => EntryType::Directory,
     };
-    let header = header(&name, kind, m.mode, m.size, m.mtime, m.link);
+    let header = header(name, kind, m.mode, m.size, m.mtime, m.link);
     out.write_all(header.as_bytes())
 }
 
@@ -203,7 +269,7 @@ fn copy_field(field: &mut [u8], value: &[u8]) {
 
 /// PAX records: `"<len> <key>=<value>\n"`, where `<len>` counts the whole record, itself
 /// included.
-fn pax_data(records: &[(&str, Cow<'_, [u8]>)]) -> Vec<u8> {
+fn pax_data(records: &[Record<'_>]) -> Vec<u8> {
     let mut data = Vec::new();
     for (key, value) in records {
         let rest = 3 + key.len() + value.len(); // ' ', '=', '\n'
@@ -301,6 +367,54 @@ mod tests {
             let (len, _) = text.split_once(' ').unwrap();
             assert_eq!(len.parse::<usize>().unwrap(), data.len(), "{value_len}");
         }
+    }
+
+    /// Every length from three blocks up, records of every size (a power of ten among
+    /// them) and a size past the octal field: exactly `len` bytes, read back as one member
+    /// with its name and size.
+    #[test]
+    fn exact_headers_fill_their_room() {
+        let name = format!("blobs/sha256/{}", "a".repeat(64));
+        // 10^14: its `size` record is 24 bytes, leaving 1,000 in four blocks.
+        for size in [0, 1 << 20, OCTAL_MAX + 1, 100_000_000_000_000] {
+            for len in (3..12).map(|b| b * BLOCK) {
+                let m = Member {
+                    name: name.as_bytes(),
+                    kind: Kind::File,
+                    mode: 0o644,
+                    size,
+                    mtime: 7,
+                    link: None,
+                    capability: None,
+                };
+                let mut out = Vec::new();
+                write_header_exact(&mut out, &m, len).unwrap();
+                assert_eq!(out.len() as u64, len);
+                out.extend_from_slice(&[0; 2 * BLOCK as usize]);
+                let mut archive = tar::Archive::new(&out[..]);
+                let mut entries = archive.entries().unwrap();
+                let entry = entries.next().unwrap().unwrap();
+                assert_eq!(entry.path_bytes(), name.as_bytes());
+                assert_eq!(entry.size(), size);
+                assert_eq!(entry.header().entry_type(), EntryType::Regular);
+            }
+        }
+        for room in [10, 100, 1000, 12, 512, 999, 1001] {
+            let record = comment(room).map(|c| pax_data(&[c]).len());
+            let power_of_ten = [10, 100, 1000].contains(&room);
+            assert_eq!(record, (!power_of_ten).then_some(room), "{room}");
+        }
+        let m = Member {
+            name: b"x",
+            kind: Kind::File,
+            mode: 0o644,
+            size: 0,
+            mtime: 0,
+            link: None,
+            capability: None,
+        };
+        assert!(write_header_exact(&mut Vec::new(), &m, 2 * BLOCK).is_err());
+        assert!(write_header_exact(&mut Vec::new(), &m, 3 * BLOCK + 1).is_err());
     }
 
     #[test]

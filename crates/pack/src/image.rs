@@ -2,7 +2,9 @@
 //! `image/tarexport/save.go`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use oci_spec::image::{
@@ -16,7 +18,7 @@ use serde_json::Value;
 use crate::archive::{self, Counter, Kind, Member};
 use crate::reference::Reference;
 use crate::referrer;
-use crate::{AtomicFile, Error, ImageSummary, LayerSummary, Tree, WriteOptions};
+use crate::{AtomicFile, Error, ImageSummary, LayerSummary, Tree, WriteOptions, WriteSummary};
 
 /// containerd's annotation for the full image name, which Docker 25+ also writes.
 const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
@@ -102,22 +104,29 @@ struct Metadata {
 
 impl Tree {
     /// Writes the image tar to `dest` atomically ([`AtomicFile`]): into an unnamed file beside
-    /// it (the layer into a second one there), linked or renamed over `dest` at the end. On
-    /// error, an interrupt or a SIGKILL nothing is left behind. The image file gets mode
-    /// 0644.
+    /// it, linked or renamed over `dest` at the end. On error, an interrupt or a SIGKILL
+    /// nothing is left behind. The image file gets mode 0644.
     ///
     /// The tar is what `docker save` writes since Docker 25: an OCI image layout plus
     /// Docker's `manifest.json` and `repositories`, so `docker load`, `podman load`, skopeo
     /// (`docker-archive:` and `oci-archive:`) and umoci all read it. Members, in order:
     /// `oci-layout`, `index.json`, `manifest.json`, `repositories`, `blobs/`,
-    /// `blobs/sha256/`, the config, the manifest, the blobs of the artifacts referring to the
-    /// image ([`WriteOptions::referrers`]; `index.json` does not list them), the layer: the
-    /// small metadata first, so a
-    /// reader of the stream knows what it holds before the big layer arrives. The layer blob
-    /// is the uncompressed layer (`application/vnd.oci.image.layer.v1.tar`), so its digest is
-    /// its diff_id. Members are 0644 (directories 0755), owner 0:0, mtime `epoch`; the
-    /// config's `created` is `epoch` too. `index.json` gives the manifest's platform and names
-    /// it as Docker does:
+    /// `blobs/sha256/`, the config, the manifest, the layer, then the blobs of the artifacts
+    /// referring to the image ([`WriteOptions::referrers`]; `index.json` does not list
+    /// them). The documents come first, so a reader of the stream knows what it holds
+    /// before the big layer arrives (syft's `oci-archive:` reader needs that).
+    ///
+    /// The layer is written once, hashed on the way, straight to its place in the file:
+    /// its offset is fixed before its digest and size are known, by sizing the documents
+    /// for the largest possible layer size (everything else of the layer they hold, its
+    /// digest, has a fixed width), and the layer's header gets a PAX header whose
+    /// `comment` fills whatever room the real documents leave. The documents are written
+    /// last, at the start of the file.
+    ///
+    /// The layer blob is the uncompressed layer (`application/vnd.oci.image.layer.v1.tar`),
+    /// so its digest is its diff_id. Members are 0644 (directories 0755), owner 0:0, mtime
+    /// `epoch`; the config's `created` is `epoch` too. `index.json` gives the manifest's
+    /// platform and names it as Docker does:
     /// `io.containerd.image.name` = `docker.io/library/name:tag`,
     /// `org.opencontainers.image.ref.name` = `tag`; `manifest.json`'s `RepoTags` has the
     /// familiar `name:tag`. JSON is compact with object keys sorted (oci-spec keeps labels
@@ -128,23 +137,35 @@ impl Tree {
         dest: &Path,
         options: &WriteOptions<'_>,
     ) -> Result<ImageSummary, Error> {
-        let reference = config.validate()?;
-        options.check_cancel()?;
+        let start = Start::new(config, options)?;
         let mut out = AtomicFile::create(dest, "image")?;
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
         let summary = self
-            .write_image_inner(config, &reference, out.file_mut(), dir, options)
+            .write_in_place(&start, out.file_mut(), options)
             .map_err(|e| e.on_sink(dest))?;
         out.commit(0o644)?;
         Ok(summary)
     }
 
+    fn write_in_place(
+        &self,
+        start: &Start<'_>,
+        file: &mut File,
+        options: &WriteOptions<'_>,
+    ) -> Result<ImageSummary, Error> {
+        file.seek(SeekFrom::Start(start.layer_offset))
+            .map_err(Error::write)?;
+        let layer = self.write_layer(&mut *file, options)?;
+        options.pass_gate()?;
+        let frame = start.frame(layer, options)?;
+        // The file is at the layer's end.
+        file.write_all(&frame.tail).map_err(Error::write)?;
+        file.write_all_at(&frame.head, 0).map_err(Error::write)?;
+        Ok(frame.summary)
+    }
+
     /// Writes the same tar as [`Tree::write_image`] to `out` (e.g. stdout). The layer is
-    /// first written to an unnamed temporary file in `temp_dir`, because the config and
-    /// manifest need its digest.
+    /// first written to an unnamed temporary file in `temp_dir`, because the documents
+    /// before it need its digest.
     pub fn write_image_to<W: Write>(
         &self,
         config: &ImageConfig,
@@ -152,19 +173,7 @@ impl Tree {
         temp_dir: &Path,
         options: &WriteOptions<'_>,
     ) -> Result<ImageSummary, Error> {
-        let reference = config.validate()?;
-        self.write_image_inner(config, &reference, out, temp_dir, options)
-    }
-
-    fn write_image_inner<W: Write>(
-        &self,
-        config: &ImageConfig,
-        reference: &Reference,
-        out: W,
-        temp_dir: &Path,
-        options: &WriteOptions<'_>,
-    ) -> Result<ImageSummary, Error> {
-        let created = rfc3339(options.epoch)?;
+        let start = Start::new(config, options)?;
         let mut layer_file = tempfile::tempfile_in(temp_dir).map_err(Error::io(temp_dir))?;
         let layer = self
             .write_layer(&mut layer_file, options)
@@ -173,7 +182,71 @@ impl Tree {
             .seek(SeekFrom::Start(0))
             .map_err(Error::io(temp_dir))?;
         options.pass_gate()?;
-        let meta = metadata(config, reference, &layer, &created)?;
+        let size = layer.size;
+        let frame = start.frame(layer, options)?;
+        let mut out = BufWriter::with_capacity(128 * 1024, out);
+        out.write_all(&frame.head).map_err(Error::write)?;
+        archive::copy_exact(
+            &mut layer_file,
+            temp_dir,
+            &mut out,
+            size,
+            // Progress was reported while the layer was written; cancellation still applies.
+            &mut Counter::new(
+                WriteOptions {
+                    progress: None,
+                    ..*options
+                },
+                0,
+            ),
+        )?;
+        out.write_all(&frame.tail).map_err(Error::write)?;
+        out.into_inner().map_err(|e| Error::write(e.into_error()))?;
+        Ok(frame.summary)
+    }
+}
+
+/// What an image's tar is laid out by before its layer is written.
+struct Start<'a> {
+    config: &'a ImageConfig,
+    reference: Reference,
+    created: String,
+    /// Where the layer's data begins.
+    layer_offset: u64,
+}
+
+/// The tar around a written layer.
+struct Frame {
+    /// Everything before the layer's data: the documents, the layer's headers.
+    head: Vec<u8>,
+    /// Everything after it: its padding, the referrers' blobs, the end of the archive.
+    tail: Vec<u8>,
+    summary: ImageSummary,
+}
+
+impl<'a> Start<'a> {
+    fn new(config: &'a ImageConfig, options: &WriteOptions<'_>) -> Result<Start<'a>, Error> {
+        let reference = config.validate()?;
+        options.check_cancel()?;
+        let created = rfc3339(options.epoch)?;
+        let largest = LayerSummary {
+            digest: format!("sha256:{}", "0".repeat(64)),
+            size: u64::MAX,
+            contents: WriteSummary::default(),
+        };
+        let bound = metadata(config, &reference, &largest, &created)?;
+        // Room for the layer's PAX header (a block and one of records) and its header.
+        let layer_offset = documents(&bound, options.epoch)?.len() as u64 + 3 * archive::BLOCK;
+        Ok(Start {
+            config,
+            reference,
+            created,
+            layer_offset,
+        })
+    }
+
+    fn frame(&self, layer: LayerSummary, options: &WriteOptions<'_>) -> Result<Frame, Error> {
+        let meta = metadata(self.config, &self.reference, &layer, &self.created)?;
         let mut summary = ImageSummary {
             manifest_digest: meta.manifest_digest.clone(),
             config_digest: meta.config_digest.clone(),
@@ -186,64 +259,68 @@ impl Tree {
                 .map_err(|source| Error::Referrer { source })?,
             None => Vec::new(),
         };
-        let referrers =
-            referrer::blobs(artifacts, (&meta.manifest_digest, &meta.manifest), &created)?;
+        let referrers = referrer::blobs(
+            artifacts,
+            (&meta.manifest_digest, &meta.manifest),
+            &self.created,
+        )?;
         summary.referrers = referrers.manifests;
         let layer = &summary.layer;
-
-        let mut out = BufWriter::with_capacity(128 * 1024, out);
         let mtime = options.epoch;
-        let blob = |digest: &str| format!("blobs/sha256/{}", hex(digest));
-        let small: [(&str, &[u8]); 4] = [
-            ("oci-layout", &meta.layout),
-            ("index.json", &meta.index),
-            ("manifest.json", &meta.docker_manifest),
-            ("repositories", &meta.repositories),
-        ];
-        for (name, data) in small {
-            write_small(&mut out, name.as_bytes(), data, mtime)?;
-        }
-        for dir in ["blobs", "blobs/sha256"] {
-            let member = member(dir.as_bytes(), Kind::Dir, 0o755, 0, mtime);
-            archive::write_header(&mut out, &member).map_err(Error::write)?;
-        }
-        write_small(
-            &mut out,
-            blob(&meta.config_digest).as_bytes(),
-            &meta.config,
-            mtime,
-        )?;
-        write_small(
-            &mut out,
-            blob(&meta.manifest_digest).as_bytes(),
-            &meta.manifest,
-            mtime,
-        )?;
-        for (digest, data) in &referrers.blobs {
-            write_small(&mut out, blob(digest).as_bytes(), data, mtime)?;
-        }
+
+        let mut head = documents(&meta, mtime)?;
         let name = blob(&layer.digest);
         let member = member(name.as_bytes(), Kind::File, 0o644, layer.size, mtime);
-        archive::write_header(&mut out, &member).map_err(Error::write)?;
-        archive::copy_exact(
-            &mut layer_file,
-            temp_dir,
-            &mut out,
-            layer.size,
-            // Progress was reported while the layer was written; cancellation still applies.
-            &mut Counter::new(
-                WriteOptions {
-                    progress: None,
-                    ..*options
-                },
-                0,
-            ),
-        )?;
-        archive::pad(&mut out, layer.size).map_err(Error::write)?;
-        archive::finish(&mut out).map_err(Error::write)?;
-        out.into_inner().map_err(|e| Error::write(e.into_error()))?;
-        Ok(summary)
+        let room = self.layer_offset - head.len() as u64;
+        archive::write_header_exact(&mut head, &member, room).map_err(Error::write)?;
+
+        let mut tail = Vec::new();
+        archive::pad(&mut tail, layer.size).map_err(Error::write)?;
+        for (digest, data) in &referrers.blobs {
+            write_small(&mut tail, blob(digest).as_bytes(), data, mtime)?;
+        }
+        archive::finish(&mut tail).map_err(Error::write)?;
+        Ok(Frame {
+            head,
+            tail,
+            summary,
+        })
     }
+}
+
+/// The members before the layer, as bytes.
+fn documents(meta: &Metadata, mtime: u64) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    let small: [(&str, &[u8]); 4] = [
+        ("oci-layout", &meta.layout),
+        ("index.json", &meta.index),
+        ("manifest.json", &meta.docker_manifest),
+        ("repositories", &meta.repositories),
+    ];
+    for (name, data) in small {
+        write_small(&mut out, name.as_bytes(), data, mtime)?;
+    }
+    for dir in ["blobs", "blobs/sha256"] {
+        let member = member(dir.as_bytes(), Kind::Dir, 0o755, 0, mtime);
+        archive::write_header(&mut out, &member).map_err(Error::write)?;
+    }
+    write_small(
+        &mut out,
+        blob(&meta.config_digest).as_bytes(),
+        &meta.config,
+        mtime,
+    )?;
+    write_small(
+        &mut out,
+        blob(&meta.manifest_digest).as_bytes(),
+        &meta.manifest,
+        mtime,
+    )?;
+    Ok(out)
+}
+
+fn blob(digest: &str) -> String {
+    format!("blobs/sha256/{}", hex(digest))
 }
 
 fn member(name: &[u8], kind: Kind, mode: u32, size: u64, mtime: u64) -> Member<'_> {
@@ -727,14 +804,22 @@ mod tests {
         );
         assert_eq!(summary.referrers.len(), 1);
         let members = read_tar(&fs::read(&dest).unwrap());
-        // The image alone is listed; the layer still comes last.
+        // The image alone is listed; the layer comes right after the documents, the
+        // referrers' blobs after it.
         let index = json(&members, "index.json");
         assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
         assert_eq!(index["manifests"][0]["digest"], summary.manifest_digest);
         assert_eq!(
-            names(&members).last().unwrap(),
-            &format!("blobs/sha256/{}", hex(&summary.layer.digest))
+            names(&members)[8],
+            format!("blobs/sha256/{}", hex(&summary.layer.digest))
         );
+        assert_eq!(members.len(), 12, "{:?}", names(&members));
+        // The same bytes to a writer.
+        let mut out = Vec::new();
+        s.tree
+            .write_image_to(&config(), &mut out, s.dir.path(), &options)
+            .unwrap();
+        assert_eq!(out, fs::read(&dest).unwrap());
         let image_manifest = members
             .iter()
             .find(|m| {
