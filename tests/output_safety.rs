@@ -133,7 +133,8 @@ enum Output {
 /// `--sbom` leave either no destination or a whole one (an image that reads to its end with
 /// its indexes, the rootfs of a finished run, an SBOM that parses). After SIGTERM nothing
 /// else is left; after SIGKILL no file, and at most a temporary directory (the staged
-/// tree's, or the rootfs being built) — never a partial destination.
+/// tree's, or the rootfs being built) — never a partial destination — which the next run
+/// there removes, saying so.
 fn killed_at_any_point_leaves_nothing_partial(test: &str, output: Output) {
     let env = TestEnv::new();
     if !util::has_o_tmpfile(test, env.path()) {
@@ -207,6 +208,27 @@ fn killed_at_any_point_leaves_nothing_partial(test: &str, output: Output) {
                 signal == "KILL" && temp_dir,
                 "{at}: left {name} beside the output: {left:?}"
             );
+        }
+        if !left.is_empty() {
+            for name in dest {
+                let path = dir.join(name);
+                if path.is_dir() {
+                    fs::remove_dir_all(&path).unwrap();
+                } else if path.exists() {
+                    fs::remove_file(&path).unwrap();
+                }
+            }
+            let again = util::run_ok(&mut run_in(&dir));
+            for name in &left {
+                assert!(
+                    !dir.join(name).exists(),
+                    "{at}: {name} still there\n{again}"
+                );
+                // Named as the output's directory was given (`.` here).
+                let note = format!("depclose: note: removed ./{name}, left by depclose process ");
+                assert!(again.stderr.contains(&note), "{at}: {again}");
+            }
+            assert_eq!(listing(&dir).len(), dest.len(), "{at}: {:?}", listing(&dir));
         }
         fs::remove_dir_all(&dir).unwrap();
     }

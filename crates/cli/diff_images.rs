@@ -130,11 +130,10 @@ impl Side {
         let path = config.host_cwd.join(path);
         let archive = ImageArchive::open(&path)?;
         let image = archive.image()?;
-        let scratch = tempfile::Builder::new()
-            .prefix(&depclose_pack::temp_prefix("diff"))
-            .tempdir()
-            .map_err(|source| Error::Io {
-                path: std::env::temp_dir(),
+        let temp_dir = std::env::temp_dir();
+        let scratch =
+            depclose_pack::TempDir::new_in(&temp_dir, "diff").map_err(|source| Error::Io {
+                path: temp_dir.clone(),
                 source,
             })?;
         let rootfs = scratch.path().join("rootfs");

@@ -472,7 +472,11 @@ pub(crate) fn verify(
     skeleton: &Path,
     staged: &Staged<'_>,
     options: &ResolveOptions,
-    (recipes, list): (&depclose_runtime::Options, &[&dyn depclose_runtime::Recipe]),
+    (recipes, list, reads): (
+        &depclose_runtime::Options,
+        &[&dyn depclose_runtime::Recipe],
+        std::sync::Arc<depclose_runtime::Reads>,
+    ),
     command: &[String],
     allow_missing: bool,
 ) -> Result<Vec<String>, Error> {
@@ -483,7 +487,9 @@ pub(crate) fn verify(
     opts.cache = depclose_resolve::CacheMode::Auto;
     let inside = Resolver::new(root, opts);
     // Inside, the image is the root: the recipes read what it holds.
-    let cx = depclose_runtime::Context::root(&inside, recipes).with_command(command);
+    let cx = depclose_runtime::Context::root(&inside, recipes)
+        .with_command(command)
+        .sharing(reads);
     let mut problems = Vec::new();
     for (c, added) in staged.closures.iter().zip(staged.added) {
         let at = staged.moved.get(&c.target).unwrap_or(&c.target);
@@ -534,7 +540,10 @@ pub(crate) fn progress(done: u64, total: u64) {
 
 /// `depclose: VERB done/total MB` on one line, rewritten in place, on a terminal only.
 pub(crate) fn show_progress(verb: &str, done: u64, total: u64) {
-    if std::io::stderr().is_terminal() {
+    // Asked once: the writer reports after every file, and each check is a system call.
+    static TERMINAL: std::sync::LazyLock<bool> =
+        std::sync::LazyLock::new(|| std::io::stderr().is_terminal());
+    if *TERMINAL {
         let mb = |b: u64| b as f64 / 1e6;
         eprint!("\rdepclose: {verb} {:.1}/{:.1} MB", mb(done), mb(total));
         if done >= total {

@@ -213,11 +213,14 @@ fn run(config: &Config) -> Result<u8, Error> {
     }
     // What the recipes added to each closure (nothing without them).
     let mut added: Vec<Vec<Added>> = vec![Vec::new(); closures.len()];
+    // Kept for the check of a staged image, whose files are the same inodes.
+    let reads = std::sync::Arc::new(depclose_runtime::Reads::default());
     if !list.is_empty() {
         let cx = match image {
             Some(spec) => Context::image(&resolver, &overlay, &spec.cmd, recipes),
             None => Context::root(&resolver, recipes),
-        };
+        }
+        .sharing(reads.clone());
         (closures, added) = apply_recipes(&cx, closures, &list)?;
     }
     match &config.action {
@@ -240,7 +243,7 @@ fn run(config: &Config) -> Result<u8, Error> {
             };
             let (code, metadata) = emit(
                 spec,
-                (recipes, &list),
+                (recipes, &list, reads),
                 config.allow_missing,
                 &resolver,
                 staged,
@@ -579,7 +582,11 @@ type PackagesRead = std::thread::JoinHandle<
 
 fn emit(
     spec: &ImageSpec,
-    recipes: (&depclose_runtime::Options, &[&dyn Recipe]),
+    (recipes, list, reads): (
+        &depclose_runtime::Options,
+        &[&dyn Recipe],
+        std::sync::Arc<depclose_runtime::Reads>,
+    ),
     allow_missing: bool,
     resolver: &Resolver,
     staged: Staged<'_>,
@@ -587,6 +594,15 @@ fn emit(
 ) -> Result<(u8, Vec<scan::Metadata>), Error> {
     let mut dirs = vec![std::env::temp_dir()];
     dirs.extend(spec.output_dirs());
+    for dir in &dirs {
+        for swept in depclose_pack::sweep(dir) {
+            eprintln!(
+                "depclose: note: removed {}, left by depclose process {} (killed before it could)",
+                swept.path.display(),
+                swept.pid
+            );
+        }
+    }
     interrupt::clean_up_on_signal(dirs);
     let mut tree = image::stage(resolver, &staged)?;
     let root = resolver.root();
@@ -610,10 +626,8 @@ fn emit(
     // The check runs on a skeleton of the tree (files hard-linked), so it sees exactly the
     // paths, symlinks and files the image will hold.
     let scratch_parent = spec.scratch_dir().unwrap_or_else(std::env::temp_dir);
-    let scratch = tempfile::Builder::new()
-        .prefix(&depclose_pack::temp_prefix("verify"))
-        .tempdir_in(&scratch_parent)
-        .map_err(|source| Error::Io {
+    let scratch =
+        depclose_pack::TempDir::new_in(&scratch_parent, "verify").map_err(|source| Error::Io {
             path: scratch_parent.clone(),
             source,
         })?;
@@ -629,7 +643,7 @@ fn emit(
                 &skeleton,
                 &staged,
                 resolver.options(),
-                recipes,
+                (recipes, list, reads),
                 &spec.cmd,
                 allow_missing,
             )

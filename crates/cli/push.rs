@@ -23,10 +23,8 @@ pub(crate) fn run(
     let path = match written {
         Some(path) => path,
         None => {
-            let mut file = tempfile::Builder::new()
-                .prefix(&depclose_pack::temp_prefix("push"))
-                .tempfile_in(&temp_dir)
-                .map_err(|source| Error::Io {
+            let mut file =
+                depclose_pack::temp_file_in(&temp_dir, "push").map_err(|source| Error::Io {
                     path: temp_dir.clone(),
                     source,
                 })?;

@@ -3,7 +3,8 @@
 //! that even a SIGKILL leaves no partial or temporary file. Where the filesystem has no
 //! `O_TMPFILE` (or `/proc` is not mounted, which linking it in needs), a named temporary
 //! file beside it ([`temp_prefix`]) is renamed over the destination; a SIGKILL can leave
-//! that one behind, never a partial destination.
+//! that one behind, never a partial destination, and the next run there removes it
+//! ([`crate::sweep`]).
 
 use std::fs::{File, Permissions};
 use std::io;
@@ -58,6 +59,8 @@ impl AtomicFile {
             }
             Err(e) => return Err(Error::io(&dir)(e.into())),
         };
+        // Its names (a fallback, the moment before a rename) are not swept while it is open.
+        crate::temp::lock_exclusive(&file).map_err(Error::io(&dir))?;
         Ok(AtomicFile {
             file,
             dir,

@@ -54,6 +54,7 @@ mod read;
 mod reference;
 mod referrer;
 mod rootfs;
+mod temp;
 mod tree;
 mod unpack;
 
@@ -70,6 +71,7 @@ pub use options::{
 pub use push::{PushOptions, PushSummary, PushedReferrer, ReferrersVia, check_push, push};
 pub use read::{ArchiveImage, ImageArchive, Layer, ManifestKind};
 pub use referrer::{Artifact, ArtifactError, Referrers};
+pub use temp::{Swept, TempDir, is_own_temp, sweep, temp_file_in, temp_prefix};
 pub use tree::Tree;
 pub use unpack::{FilesDiff, ImageFile, ImageFiles, PathChange, PathEntry, diff_files};
 
@@ -78,16 +80,3 @@ pub use unpack::{FilesDiff, ImageFile, ImageFiles, PathChange, PathEntry, diff_f
 pub fn check_reference(reference: &str) -> Result<(), Error> {
     reference::Reference::parse(reference).map(drop)
 }
-
-/// The name prefix of every temporary file or directory this process creates beside an
-/// output (`.depclose-KIND-PID-`): a signal handler can find and remove exactly its own.
-pub fn temp_prefix(kind: &str) -> String {
-    format!("{TEMP_START}{kind}-{}-", std::process::id())
-}
-
-/// Whether a file name is one of this process's temporary files ([`temp_prefix`]).
-pub fn is_own_temp(name: &str) -> bool {
-    name.starts_with(TEMP_START) && name.contains(&format!("-{}-", std::process::id()))
-}
-
-const TEMP_START: &str = ".depclose-";

@@ -49,16 +49,13 @@ impl Tree {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&crate::temp_prefix("rootfs"))
-            .tempdir_in(parent)
-            .map_err(Error::io(parent))?;
+        let mut tmp = crate::TempDir::new_in(parent, "rootfs").map_err(Error::io(parent))?;
         let summary = Materializer::new(tmp.path(), options)?.run(self)?;
         options.pass_gate()?;
         // rename(2) replaces an empty directory.
         fs::rename(tmp.path(), dest).map_err(Error::io(dest))?;
         // Renamed away: nothing left to clean up.
-        tmp.disable_cleanup(true);
+        tmp.disable_cleanup();
         Ok(summary)
     }
 }

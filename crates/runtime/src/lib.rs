@@ -61,7 +61,9 @@ pub use error::Error;
 pub use files::{Entry, Files, Overlay};
 pub use glibc::{LIBGCC_S, NSSWITCH_CONF, nss_services};
 pub use reason::{Evidence, Reason, Seen};
-pub use recipe::{Added, Addition, Applied, Context, Options, Recipe, Want, apply, apply_all};
+pub use recipe::{
+    Added, Addition, Applied, Context, Options, Reads, Recipe, Want, apply, apply_all,
+};
 pub use strings::CStrings;
 pub use traced::{Observation, Traced};
 

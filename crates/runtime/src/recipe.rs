@@ -109,6 +109,8 @@ pub struct Context<'a> {
     /// What recipes read from objects, read once per file: the fixpoint asks again each
     /// round, and a closure may hold hundreds of modules.
     memo: Mutex<Memo>,
+    /// The same by file, which other contexts of the run may share ([`Context::sharing`]).
+    reads: Arc<Reads>,
 }
 
 #[derive(Debug, Default)]
@@ -119,6 +121,48 @@ struct Memo {
     /// `dlopen(name)` from an object (by its target and file): the path it would open,
     /// which depends on the program's RPATH too.
     load_paths: HashMap<(PathBuf, PathBuf, String), Option<String>>,
+}
+
+/// What recipes read from files (symbols, notes, strings), kept by the file's identity:
+/// device, inode, size and modification time. Shared by the contexts of one run, it lets the
+/// check of a staged image, whose files are hard links to the same inodes, read none of them
+/// again.
+#[derive(Debug, Default)]
+pub struct Reads {
+    tables: Mutex<HashMap<FileKey, Option<Arc<Tables>>>>,
+    strings: Mutex<HashMap<FileKey, Arc<CStrings>>>,
+}
+
+type FileKey = (u64, u64, u64, i64, i64);
+
+fn file_key(meta: &std::fs::Metadata) -> FileKey {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    )
+}
+
+impl Reads {
+    /// The value for `key`, made by `read` (outside the lock) when not yet known.
+    fn get<T: Clone>(
+        map: &Mutex<HashMap<FileKey, T>>,
+        key: Option<FileKey>,
+        read: impl FnOnce() -> T,
+    ) -> T {
+        let lock = || map.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(key) = key else {
+            return read();
+        };
+        if let Some(known) = lock().get(&key) {
+            return known.clone();
+        }
+        let value = read();
+        lock().entry(key).or_insert(value).clone()
+    }
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -153,6 +197,16 @@ impl<'a> Context<'a> {
         Context { command, ..self }
     }
 
+    /// The same, keeping what it reads from files in `reads`, with other contexts.
+    pub fn sharing(self, reads: Arc<Reads>) -> Context<'a> {
+        Context { reads, ..self }
+    }
+
+    /// What this context read from files, for [`Context::sharing`].
+    pub fn reads(&self) -> Arc<Reads> {
+        Arc::clone(&self.reads)
+    }
+
     fn new(
         resolver: &'a Resolver,
         image: Option<&'a Overlay<&'a Root>>,
@@ -165,6 +219,7 @@ impl<'a> Context<'a> {
             command,
             options,
             memo: Mutex::new(Memo::default()),
+            reads: Arc::default(),
         }
     }
 
@@ -295,14 +350,17 @@ impl<'a> Context<'a> {
 
     /// `object`'s dynamic symbols and notes, read once.
     fn tables(&self, object: &Object) -> Option<Arc<Tables>> {
-        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
-        memo.tables
-            .entry(object.real.clone())
-            .or_insert_with(|| {
-                let host = self.resolver.root().host_path(&object.real);
-                depclose_elf::tables(&host).ok().map(Arc::new)
-            })
-            .clone()
+        let memo = || self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = memo().tables.get(&object.real) {
+            return known.clone();
+        }
+        let host = self.resolver.root().host_path(&object.real);
+        let key = std::fs::metadata(&host).ok().map(|m| file_key(&m));
+        let tables = Reads::get(&self.reads.tables, key, || {
+            depclose_elf::tables(&host).ok().map(Arc::new)
+        });
+        memo().tables.insert(object.real.clone(), tables.clone());
+        tables
     }
 
     /// Whether `object` imports `symbol`.
@@ -313,19 +371,28 @@ impl<'a> Context<'a> {
 
     /// The strings compiled into the in-root file `real` (none if it cannot be read).
     pub fn strings(&self, real: &Path) -> Arc<CStrings> {
-        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
-        memo.strings
-            .entry(real.to_path_buf())
-            .or_insert_with(|| {
-                let root = self.resolver.root();
-                let strings = root
-                    .resolve(real)
-                    .ok()
-                    .and_then(|r| std::fs::File::open(root.host_path(&r.real)).ok())
-                    .and_then(|file| CStrings::read(file).ok());
-                Arc::new(strings.unwrap_or_default())
-            })
-            .clone()
+        let memo = || self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = memo().strings.get(real) {
+            return Arc::clone(known);
+        }
+        let root = self.resolver.root();
+        let file = root
+            .resolve(real)
+            .ok()
+            .and_then(|r| std::fs::File::open(root.host_path(&r.real)).ok());
+        let strings = match file {
+            Some(file) => {
+                let key = file.metadata().ok().map(|m| file_key(&m));
+                Reads::get(&self.reads.strings, key, || {
+                    Arc::new(CStrings::read(file).unwrap_or_default())
+                })
+            }
+            None => Arc::default(),
+        };
+        memo()
+            .strings
+            .insert(real.to_path_buf(), Arc::clone(&strings));
+        strings
     }
 
     /// The descriptors of `object`'s notes of `owner` and type `n_type` (none if it cannot
