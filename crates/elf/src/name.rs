@@ -58,28 +58,28 @@ fn is_escape(c: char) -> bool {
     u32::from(c) >= BASE + 0x80
 }
 
-/// Every reserved character is encoded as `F4 8F BE xx` or `F4 8F BF xx`: a string without
-/// the byte 0xF4 holds none (the cheap test on the common path).
-fn may_hold_escapes(bytes: &[u8]) -> bool {
-    bytes.contains(&0xF4)
+/// Whether `s` holds a character of the reserved range: as an encoded name, whether it
+/// stands for bytes that are not UTF-8 (or for such a character).
+pub fn has_escapes(s: &str) -> bool {
+    // Every reserved character is encoded as `F4 8F BE xx` or `F4 8F BF xx`: the byte scan
+    // rules most strings out cheaply.
+    s.as_bytes().contains(&0xF4) && s.chars().any(is_escape)
 }
 
 /// `bytes` as a string: valid UTF-8 as it is (borrowed when it holds no reserved
 /// character), every other byte escaped.
 pub fn encode(bytes: &[u8]) -> Cow<'_, str> {
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        if !may_hold_escapes(bytes) || !s.chars().any(is_escape) {
-            return Cow::Borrowed(s);
-        }
+    match std::str::from_utf8(bytes) {
+        Ok(s) if !has_escapes(s) => Cow::Borrowed(s),
+        _ => Cow::Owned(escaped(bytes)),
     }
-    Cow::Owned(escaped(bytes))
 }
 
 /// [`encode`] of bytes the caller owns: UTF-8 without a reserved character is kept, not
 /// copied.
 pub fn encode_vec(bytes: Vec<u8>) -> String {
     match String::from_utf8(bytes) {
-        Ok(s) if !may_hold_escapes(s.as_bytes()) || !s.chars().any(is_escape) => s,
+        Ok(s) if !has_escapes(&s) => s,
         Ok(s) => escaped(s.as_bytes()),
         Err(e) => escaped(e.as_bytes()),
     }
@@ -104,7 +104,7 @@ fn escaped(bytes: &[u8]) -> String {
 /// The bytes `s` stands for: each reserved character the byte it escapes, every other
 /// character its UTF-8. Borrowed when nothing is escaped.
 pub fn decode(s: &str) -> Cow<'_, [u8]> {
-    if !may_hold_escapes(s.as_bytes()) || !s.chars().any(is_escape) {
+    if !has_escapes(s) {
         return Cow::Borrowed(s.as_bytes());
     }
     let mut out = Vec::with_capacity(s.len());
@@ -208,6 +208,7 @@ mod tests {
 
     #[test]
     fn utf8_names_are_unchanged_and_borrowed() {
+        assert!(has_escapes(&encode(b"lib\xff.so")));
         for s in [
             "",
             "libc.so.6",
@@ -215,6 +216,7 @@ mod tests {
             "/opt/é/ünï.so",
             "日本",
         ] {
+            assert!(!has_escapes(s), "{s}");
             assert!(
                 matches!(encode(s.as_bytes()), Cow::Borrowed(e) if e == s),
                 "{s}"
