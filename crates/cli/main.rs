@@ -476,7 +476,7 @@ fn print<T>(f: impl FnOnce(&mut Stdout) -> std::io::Result<T>) -> Result<T, Erro
     print_to(std::io::BufWriter::new(std::io::stdout().lock()), f)
 }
 
-/// [`print`] for the text formats: a name that is not UTF-8 goes out as its bytes.
+/// [`print()`] for the text formats: a name that is not UTF-8 goes out as its bytes.
 fn print_text<T>(
     f: impl FnOnce(&mut text::Decoded<Stdout>) -> std::io::Result<T>,
 ) -> Result<T, Error> {
