@@ -1,6 +1,7 @@
 //! Sizes no fixture reaches: dependency chains thousands deep and closures thousands wide
 //! (no recursion limit, the loader's order), ten thousand targets in one run, names that are
-//! not UTF-8, and an 8 GiB file streamed into an image in bounded memory.
+//! not UTF-8 (resolved, listed, reported and packed as the bytes they are), and an 8 GiB file
+//! streamed into an image in bounded memory.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -9,6 +10,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use depclose_elf::name;
 
 use crate::util::image::{Image, depclose, extract_layer};
 use crate::util::{self, DEPCLOSE, TestEnv, agree, command};
@@ -167,14 +170,19 @@ fn peak_rss(stderr: &str) -> u64 {
     kb << 10
 }
 
-/// A name with bytes that are not UTF-8 (`lib\xff.so` in `d\xfe`): added to an image it
-/// is stored byte for byte (a PAX `path` record), GNU tar extracts that exact name, and
-/// `--emit-rootfs` creates it. ELF names that are not UTF-8 (a `DT_NEEDED`) and program
-/// arguments that are not are refused with exit 2 and a message, not mangled.
+/// Names with bytes that are not UTF-8 work end to end, without loss
+/// (docs/json.md#non-utf8). A file below an `--add` directory (`d\xfe/lib\xff.so`) is
+/// stored byte for byte (a PAX `path` record), GNU tar extracts that exact name, and
+/// `--emit-rootfs` creates it. A library `lib\xff.so` that a program needs (`DT_NEEDED`,
+/// through its `$ORIGIN` RUNPATH) is found where the loader finds it: the listing prints
+/// the bytes `ld.so --list` prints, the JSON report holds the name's escape, and the image
+/// holds the file under its exact name and the program runs from it. A target whose own
+/// name is not UTF-8 and an `--add SRC:DEST` whose source and destination are not are taken
+/// as they are.
 #[test]
 fn names_that_are_not_utf8() {
+    const TEST: &str = "names_that_are_not_utf8";
     let env = TestEnv::new();
-    // Below a UTF-8 directory: the command line takes only UTF-8 (checked last).
     let top = env.join("top");
     let dir = top.join(OsStr::from_bytes(b"d\xfe"));
     fs::create_dir_all(&dir).unwrap();
@@ -197,13 +205,7 @@ fn names_that_are_not_utf8() {
     run.assert_code(0);
     let rel = name.strip_prefix("/").unwrap();
     let image = Image::read(&tar);
-    let mut archive = tar::Archive::new(image.layer_bytes());
-    let stored = archive
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path_bytes().into_owned())
-        .any(|p| p == rel.as_os_str().as_bytes());
-    assert!(stored, "{rel:?} not in the layer");
+    assert!(layer_holds(&image, rel), "{rel:?} not in the layer");
     let extracted = extract_layer(&image, &env, "extracted");
     assert_eq!(fs::read(extracted.join(rel)).unwrap(), b"not an ELF file\n");
     assert_eq!(
@@ -211,47 +213,151 @@ fn names_that_are_not_utf8() {
         b"not an ELF file\n"
     );
 
-    if util::have("names_that_are_not_utf8", &["cc"]) {
-        let bad = env.join(OsStr::from_bytes(b"lib\xff.so"));
-        let program = env.join("prog");
-        fs::write(env.join("lib.c"), "int f(void){return 0;}\n").unwrap();
-        let mut link = command("cc");
-        link.args(["-shared", "-fPIC", "-o"])
-            .arg(&bad)
-            .arg(env.join("lib.c"))
-            .arg(OsStr::from_bytes(b"-Wl,-soname,lib\xff.so"));
-        util::run_ok(&mut link);
-        fs::write(
-            env.join("main.c"),
-            "int f(void); int main(void){return f();}\n",
-        )
-        .unwrap();
-        util::run_ok(
-            command("cc")
-                .arg("-o")
-                .arg(&program)
-                .arg(env.join("main.c"))
-                .arg(&bad)
-                .arg("-Wl,--enable-new-dtags,-rpath,$ORIGIN"),
-        );
-        let run = env.depclose([
+    if !util::have(TEST, &["cc"]) {
+        return;
+    }
+    let lib = env.join(OsStr::from_bytes(b"lib\xff.so"));
+    let program = env.join("prog");
+    fs::write(env.join("lib.c"), "int f(void){return 0;}\n").unwrap();
+    let mut link = command("cc");
+    link.args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(env.join("lib.c"))
+        .arg(OsStr::from_bytes(b"-Wl,-soname,lib\xff.so"));
+    util::run_ok(&mut link);
+    fs::write(
+        env.join("main.c"),
+        "int f(void); int main(void){return f();}\n",
+    )
+    .unwrap();
+    util::run_ok(
+        command("cc")
+            .arg("-o")
+            .arg(&program)
+            .arg(env.join("main.c"))
+            .arg(&lib)
+            .arg("-Wl,--enable-new-dtags,-rpath,$ORIGIN"),
+    );
+
+    // The listing holds the library's path as the loader prints it, byte for byte.
+    let loader = stdout_bytes(command(util::LDSO).arg("--list").arg(&program));
+    let by_loader = loader
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"\tlib\xff.so => ".as_slice()))
+        .and_then(|l| l.split(|&b| b == b' ').next())
+        .unwrap_or_else(|| panic!("no lib\\xff.so in {}", String::from_utf8_lossy(&loader)));
+    assert_eq!(by_loader, lib.as_os_str().as_bytes());
+    let listing = stdout_bytes(command(DEPCLOSE).arg(&program));
+    assert!(
+        listing.split(|&b| b == b'\n').any(|l| l == by_loader),
+        "{}",
+        String::from_utf8_lossy(&listing)
+    );
+
+    // JSON has no escape for bytes: the report holds the name's own.
+    let run = env.depclose(["-f".as_ref(), "json".as_ref(), program.as_os_str()]);
+    run.assert_code(0);
+    let escaped = name::encode(lib.as_os_str().as_bytes());
+    assert!(escaped.contains('\u{10ffff}'), "{escaped}");
+    let report = run.report();
+    let object = report.targets[0]
+        .objects
+        .iter()
+        .find(|o| o.path == escaped)
+        .unwrap_or_else(|| panic!("no object {escaped:?}\n{run}"));
+    assert_eq!(object.real_path, escaped);
+    assert!(
+        object
+            .names
+            .iter()
+            .any(|n| *n == name::encode(b"lib\xff.so"))
+    );
+
+    // The image holds it by its bytes, and the program runs from it.
+    let run = depclose(
+        &env,
+        0,
+        &[
             program.as_os_str(),
             "--emit".as_ref(),
             env.join("p.tar").as_os_str(),
-        ]);
-        run.assert_code(2);
-        assert!(
-            run.stderr.contains("DT_NEEDED string is not UTF-8"),
-            "{run}"
-        );
-        assert!(run.stderr.contains(&*program.to_string_lossy()), "{run}");
-        assert!(!env.join("p.tar").exists(), "{run}");
+            "--emit-rootfs".as_ref(),
+            env.join("prootfs").as_os_str(),
+        ],
+    );
+    run.assert_code(0);
+    let lib_rel = lib.strip_prefix("/").unwrap();
+    assert!(layer_holds(&Image::read(&env.join("p.tar")), lib_rel));
+    assert!(env.join("prootfs").join(lib_rel).is_file());
+    if util::bwrap_works(TEST) {
+        util::run_ok(util::bwrap(&env.join("prootfs")).arg(&program));
     }
-    for arg in [b"./prog\xfd".as_slice(), b"--add=d\xfe"] {
-        let run = env.depclose(["/usr/bin/true".as_ref(), OsStr::from_bytes(arg)]);
-        run.assert_code(2);
-        assert!(run.stderr.contains("invalid UTF-8"), "{run}");
+
+    // A target named with such bytes, and an addition from and to such names.
+    let odd_program = env.join(OsStr::from_bytes(b"prog\xfd"));
+    fs::copy(&program, &odd_program).unwrap();
+    let extra = env.write("extra", "extra\n");
+    let odd_extra = env.join(OsStr::from_bytes(b"extra\xfc"));
+    fs::rename(&extra, &odd_extra).unwrap();
+    let listing = stdout_bytes(command(DEPCLOSE).arg(&odd_program));
+    assert_eq!(
+        listing.split(|&b| b == b'\n').next(),
+        Some(odd_program.as_os_str().as_bytes())
+    );
+    let run = depclose(
+        &env,
+        0,
+        &[
+            OsStr::from_bytes(b"./prog\xfd"),
+            "--add".as_ref(),
+            OsStr::from_bytes(b"extra\xfc:/opt/x\xfb"),
+            "--emit".as_ref(),
+            env.join("q.tar").as_os_str(),
+            "--emit-rootfs".as_ref(),
+            env.join("qrootfs").as_os_str(),
+        ],
+    );
+    run.assert_code(0);
+    // The Entrypoint, a JSON string, can only hold the escape: said, not hidden.
+    assert!(run.stderr.contains("Entrypoint holds the escape"), "{run}");
+    let image = Image::read(&env.join("q.tar"));
+    let odd_rel = odd_program.strip_prefix("/").unwrap();
+    assert!(layer_holds(&image, odd_rel), "{odd_rel:?} not in the layer");
+    assert!(layer_holds(
+        &image,
+        Path::new(OsStr::from_bytes(b"opt/x\xfb"))
+    ));
+    assert!(layer_holds(&image, lib_rel));
+    let qrootfs = env.join("qrootfs");
+    assert_eq!(
+        fs::read(qrootfs.join(OsStr::from_bytes(b"opt/x\xfb"))).unwrap(),
+        b"extra\n"
+    );
+    if util::bwrap_works(TEST) {
+        util::run_ok(util::bwrap(&qrootfs).arg(&odd_program));
     }
+}
+
+/// Whether the image's layer has a member named exactly `rel`'s bytes.
+fn layer_holds(image: &Image, rel: &Path) -> bool {
+    let mut archive = tar::Archive::new(image.layer_bytes());
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path_bytes().into_owned())
+        .any(|p| p == rel.as_os_str().as_bytes())
+}
+
+/// The stdout of a command that must succeed, as bytes (a `Run` holds text).
+#[track_caller]
+fn stdout_bytes(cmd: &mut std::process::Command) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// An 8 GiB file of holes in `--add` is streamed: the image on stdout holds it as one

@@ -26,7 +26,7 @@ pub(crate) fn text(
         writeln!(
             out,
             "{}: {} files, {}, {} packages{}",
-            c.target.display(),
+            depclose_elf::name::from_path(&c.target),
             s.files,
             mb(s.bytes),
             s.packages.len(),

@@ -2,8 +2,11 @@
 //! before any work.
 
 use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use depclose_elf::name;
 use depclose_resolve::{CacheMode, FactsOptions, HwcapsChoice, ResolveOptions};
 
 use crate::error::Error;
@@ -12,7 +15,7 @@ use crate::flags::{Args, CacheArg, Format, SbomFormat};
 /// What depclose reads from its own environment; nothing else reads it.
 #[derive(Debug)]
 pub(crate) struct Environment {
-    /// `PATH`, for command names on the host root.
+    /// `PATH`, for command names on the host root ([`name`]-encoded).
     pub(crate) path: Option<String>,
     /// `SOURCE_DATE_EPOCH` (reproducible-builds.org), for image timestamps.
     pub(crate) source_date_epoch: Option<String>,
@@ -31,7 +34,7 @@ impl Environment {
                 .map(|h| PathBuf::from(h).join(".docker/config.json")),
         };
         Environment {
-            path: std::env::var("PATH").ok(),
+            path: std::env::var_os("PATH").map(|p| name::from_os(&p).into_owned()),
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
             cwd: std::env::current_dir(),
             docker_config,
@@ -43,13 +46,15 @@ impl Environment {
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) root: PathBuf,
-    pub(crate) targets: Vec<String>,
+    /// The words naming the targets, as given.
+    pub(crate) targets: Vec<OsString>,
     /// depclose's own working directory: relative target paths are taken from it.
     pub(crate) host_cwd: PathBuf,
     /// The host's `PATH`, for command names on the host root (a sysroot gets the default).
     pub(crate) host_path: Option<String>,
     /// `--cwd`, without `.` components.
     pub(crate) cwd: Option<PathBuf>,
+    /// `--library-path` and `--preload`, [`name`]-encoded like every loader string.
     pub(crate) library_path: Option<String>,
     pub(crate) preload: Vec<String>,
     pub(crate) hwcaps: HwcapsChoice,
@@ -120,6 +125,7 @@ const TRACE_TIMEOUT_SECS: u64 = 60;
 #[derive(Debug)]
 pub(crate) enum Action {
     Print(Format),
+    /// `--why NAME`, [`name`]-encoded.
     Why(String),
     Emit(Box<ImageSpec>),
     /// `--audit`: the text report (`list`, the default), `json` or `dot`; with `--diff`,
@@ -274,20 +280,25 @@ impl ImageSpec {
 /// One `--add SRC[:DEST]`, as written.
 #[derive(Debug, Clone)]
 pub(crate) struct AddSpec {
-    pub(crate) src: String,
+    pub(crate) src: PathBuf,
     /// Where it goes; by default the real path of SRC.
     pub(crate) dest: Option<PathBuf>,
 }
 
 impl AddSpec {
-    fn parse(spec: &str) -> AddSpec {
+    fn parse(spec: &OsStr) -> AddSpec {
         // SRC may itself hold `:`; a DEST is what follows the last `:`, and must be absolute.
-        let (src, dest) = match spec.rsplit_once(':') {
-            Some((s, d)) if d.starts_with('/') && !s.is_empty() => (s, Some(PathBuf::from(d))),
-            _ => (spec, None),
+        // Split as bytes: neither need be UTF-8.
+        let bytes = spec.as_bytes();
+        let (src, dest) = match bytes.iter().rposition(|&b| b == b':') {
+            Some(at) if bytes.get(at + 1) == Some(&b'/') && at > 0 => (
+                &bytes[..at],
+                Some(PathBuf::from(OsStr::from_bytes(&bytes[at + 1..]))),
+            ),
+            _ => (bytes, None),
         };
         AddSpec {
-            src: src.to_owned(),
+            src: PathBuf::from(OsStr::from_bytes(src)),
             dest,
         }
     }
@@ -394,8 +405,8 @@ impl Config {
             }
         } else if args.audit {
             Action::Audit(args.format.unwrap_or(Format::List), old_audit)
-        } else if let Some(name) = args.why {
-            Action::Why(name)
+        } else if let Some(why) = &args.why {
+            Action::Why(name::from_os(why).into_owned())
         } else {
             Action::Print(args.format.unwrap_or(Format::List))
         };
@@ -418,14 +429,22 @@ impl Config {
                     .collect()
             }),
             // glibc ignores an empty LD_LIBRARY_PATH altogether.
-            library_path: args.library_path.filter(|l| !l.is_empty()),
+            library_path: args
+                .library_path
+                .as_deref()
+                .filter(|l| !l.is_empty())
+                .map(|l| name::from_os(l).into_owned()),
             // As LD_PRELOAD: names separated by blanks or colons.
             preload: args
                 .preload
                 .iter()
-                .flat_map(|p| p.split([' ', ':']))
-                .filter(|n| !n.is_empty())
-                .map(str::to_owned)
+                .flat_map(|p| {
+                    name::from_os(p)
+                        .split([' ', ':'])
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
                 .collect(),
             hwcaps,
             platform: args.platform,
@@ -507,7 +526,7 @@ fn trace_spec(args: &Args, cwd: &Path) -> Result<Option<TraceSpec>, Error> {
                 } else {
                     "--trace-load"
                 },
-                args.targets[0]
+                name::from_os(&args.targets[0])
             ),
             "a trace has its own program: name the command after --, and no other target",
         ));
@@ -614,7 +633,11 @@ fn recipe_options(args: &Args) -> Result<depclose_runtime::Options, Error> {
     }
     options.python_packages = args.python_packages;
     options.no_ca_certificates = args.no_ca_certificates;
-    options.dlopen = args.dlopen.clone();
+    options.dlopen = args
+        .dlopen
+        .iter()
+        .map(|d| name::from_os(d).into_owned())
+        .collect();
     Ok(options)
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use depclose_audit::diff::{Diff, Snapshot};
+use depclose_elf::name;
 use depclose_pack::{FilesDiff, ImageArchive, ImageFiles};
 use depclose_resolve::{Resolver, Root};
 use depclose_runtime::{Added, Context};
@@ -83,7 +84,7 @@ pub(crate) fn run(config: &Config, old: &Path, new: &Path, format: Format) -> Re
     };
     fn out(side: &Side) -> ImageOut<'_> {
         ImageOut {
-            path: side.path.display().to_string(),
+            path: name::from_path(&side.path).into_owned(),
             digest: &side.digest,
             architecture: &side.architecture,
             program: side.program.as_deref(),
@@ -165,7 +166,7 @@ impl Side {
             .iter()
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or(depclose_resolve::DEFAULT_PATH);
-        let shown = path.display().to_string();
+        let shown = name::from_path(&path).into_owned();
         let (program, snapshot) = match argv.first() {
             None => {
                 notes.push(format!(
@@ -203,8 +204,9 @@ fn audit_program(
     path_var: &str,
 ) -> Result<(String, Snapshot), Error> {
     let resolver = Resolver::new(Root::new(rootfs)?, config.resolve_options(false));
+    // The Entrypoint of a depclose image names a program that is not UTF-8 by its escape.
     let program = if word.starts_with('/') {
-        PathBuf::from(word)
+        name::to_path_buf(word)
     } else {
         resolver.find_command(word, path_var)?
     };
@@ -223,7 +225,7 @@ fn audit_program(
     let digests = json::digests(root, &closures)?;
     let snapshot =
         json::snapshot(root, &closures, &added, &extras, &digests).map_err(Error::OwnReport)?;
-    Ok((program.display().to_string(), snapshot))
+    Ok((name::from_path(&program).into_owned(), snapshot))
 }
 
 fn text(

@@ -54,7 +54,11 @@ pub(crate) fn write(
         let audit = audits.and_then(|a| a.get(n));
         let id = |i: usize| format!("t{n}o{i}");
         writeln!(out, "  subgraph cluster_{n} {{")?;
-        writeln!(out, "    label={};", quoted(&c.target.to_string_lossy()))?;
+        writeln!(
+            out,
+            "    label={};",
+            quoted(&depclose_elf::name::from_path(&c.target))
+        )?;
         for (i, o) in c.objects.iter().enumerate() {
             let name = o.path.rsplit('/').next().unwrap_or(&o.path);
             let package = audit

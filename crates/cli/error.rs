@@ -55,8 +55,8 @@ pub(crate) enum Error {
     },
     #[error("--emit {}: is a directory (name the image file)", path.display())]
     ImageIsDir { path: PathBuf },
-    #[error("{word}: no ELF files in this directory")]
-    NoElfFiles { word: String },
+    #[error("{}: no ELF files in this directory", word.display())]
+    NoElfFiles { word: PathBuf },
     /// A command name not found in `PATH`, with what the user may have meant.
     #[error("{source} ({hint})")]
     CommandNotFound {

@@ -1,5 +1,8 @@
-//! Command-line flags (clap); `config.rs` checks them into one `Config`.
+//! Command-line flags (clap); `config.rs` checks them into one `Config`. Paths and the
+//! loader's names are taken as the bytes they are (`OsString`, `PathBuf`): a file name need
+//! not be UTF-8.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
@@ -34,7 +37,7 @@ pub(crate) struct Args {
         value_name = "TARGET",
         required_unless_present_any = ["trace", "trace_load", "completions", "man", "diff_images"]
     )]
-    pub(crate) targets: Vec<String>,
+    pub(crate) targets: Vec<OsString>,
 
     /// With --trace: the command to run, after `--`.
     #[arg(last = true, value_name = "CMD ARGS")]
@@ -52,12 +55,12 @@ pub(crate) struct Args {
     /// Search these directories as LD_LIBRARY_PATH would (depclose does not read its own
     /// environment's LD_LIBRARY_PATH).
     #[arg(long, value_name = "PATH")]
-    pub(crate) library_path: Option<String>,
+    pub(crate) library_path: Option<OsString>,
 
     /// Preload these libraries, as LD_PRELOAD would (repeatable; names separated by blanks
     /// or colons).
     #[arg(long, value_name = "NAME")]
-    pub(crate) preload: Vec<String>,
+    pub(crate) preload: Vec<OsString>,
 
     /// glibc-hwcaps subdirectories to search: `host` (this CPU's, so listings equal
     /// ldd's), `none` (baseline only, portable), or a comma-separated list of names.
@@ -85,7 +88,7 @@ pub(crate) struct Args {
 
     /// Show how NAME (a soname or path) was reached and how the loader searched for it.
     #[arg(long, value_name = "NAME")]
-    pub(crate) why: Option<String>,
+    pub(crate) why: Option<OsString>,
 
     /// Also list what programs load and read at run time, as the recipes know it (libgcc_s,
     /// NSS and gconv modules, OpenSSL's configuration, providers and CA store, Python's and
@@ -111,7 +114,7 @@ pub(crate) struct Args {
     /// Load NAME as dlopen from the program would (its RPATH, LD_LIBRARY_PATH, RUNPATH, the
     /// cache, the system directories), with its closure (repeatable).
     #[arg(long, value_name = "NAME", help_heading = "Run time")]
-    pub(crate) dlopen: Vec<String>,
+    pub(crate) dlopen: Vec<OsString>,
 
     /// Also add data the program may read: tzdata (the time zone database, for TZ=Area/City),
     /// locales (glibc's locale-archive, else C.utf8); comma-separated.
@@ -200,7 +203,7 @@ pub(crate) struct Args {
     /// Add a file or directory (recursively) to the image, at DEST (default: the same
     /// path); ELF files among them are analysed and their closures join (repeatable).
     #[arg(long, value_name = "SRC[:DEST]", help_heading = "Image")]
-    pub(crate) add: Vec<String>,
+    pub(crate) add: Vec<OsString>,
 
     /// Image Cmd: arguments after the entrypoint (repeatable, in order).
     #[arg(

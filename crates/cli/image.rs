@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Component, Path, PathBuf};
 
 use depclose_elf::machine::*;
+use depclose_elf::name;
 use depclose_pack::{ImageConfig, Tree, WriteOptions};
 use depclose_resolve::{Closure, ResolveOptions, Resolver, Root};
 
@@ -16,9 +17,10 @@ use crate::additions::{Addition, Entry};
 use crate::config::ImageSpec;
 use crate::error::Error;
 
-/// Stage an in-root path as the loader opens it: every symlink on the way, then the file.
+/// Stage an in-root path as the loader opens it (a [`name`]-encoded loader string): every
+/// symlink on the way, then the file.
 fn stage_path(tree: &mut Tree, root: &Root, cwd: &Path, path: &str) -> Result<(), Error> {
-    stage_path_with(tree, root, cwd, path, false)
+    stage_path_with(tree, root, cwd, &name::to_path(path), false)
 }
 
 /// [`stage_path`] for what a recipe adds: a file the image holds already at the end of the
@@ -29,21 +31,17 @@ pub(crate) fn stage_recipe_path(
     cwd: &Path,
     path: &Path,
 ) -> Result<(), Error> {
-    stage_path_with(tree, root, cwd, &path.to_string_lossy(), true)
+    stage_path_with(tree, root, cwd, path, true)
 }
 
 fn stage_path_with(
     tree: &mut Tree,
     root: &Root,
     cwd: &Path,
-    path: &str,
+    path: &Path,
     yield_to_added: bool,
 ) -> Result<(), Error> {
-    let abs = if path.starts_with('/') {
-        PathBuf::from(path)
-    } else {
-        cwd.join(path)
-    };
+    let abs = cwd.join(path);
     // A `..` in the path needs the directory before it in the image too.
     let mut prefix = PathBuf::from("/");
     for c in abs.components() {
@@ -140,7 +138,7 @@ pub(crate) fn stage(resolver: &Resolver, staged: &Staged<'_>) -> Result<Tree, Er
     let mut tree = Tree::new();
     for c in staged.closures {
         for s in &c.scripts {
-            stage_path(&mut tree, root, run_cwd, &s.path.to_string_lossy())?;
+            stage_path_with(&mut tree, root, run_cwd, &s.path, false)?;
         }
         // An added file that moves (`--add SRC:DEST`) is staged by its addition, at DEST.
         let skip = usize::from(staged.moved.contains_key(&c.target));
@@ -417,16 +415,21 @@ pub(crate) fn config(
         target: first.target.clone(),
         machine: elf.machine,
     })?;
-    let entry = first
-        .scripts
-        .first()
-        .map(|s| s.path.clone())
-        .unwrap_or_else(|| PathBuf::from(&first.objects[0].path));
+    let entry = match first.scripts.first() {
+        Some(s) => name::from_path(&s.path).into_owned(),
+        None => first.objects[0].path.clone(),
+    };
+    if name::has_escapes(&entry) {
+        eprintln!(
+            "depclose: warning: {}: the image's Entrypoint holds the escape of this name (the configuration's strings are UTF-8; docs/json.md#non-utf8), which a runtime will not find: give the program a UTF-8 name",
+            name::to_path(&entry).display()
+        );
+    }
     let tag = spec
         .tag
         .clone()
         .unwrap_or_else(|| default_tag(&first.target));
-    let mut c = ImageConfig::new(arch, vec![entry.to_string_lossy().into_owned()], &tag);
+    let mut c = ImageConfig::new(arch, vec![entry], &tag);
     c.variant = variant.map(str::to_owned);
     // The user's --cmd and --env win over what a recipe says the program needs.
     // The image runs the first target: its recipes say how.

@@ -11,6 +11,7 @@ use serde::Serialize;
 use sha2::Sha256;
 use sha2::digest::{Digest, DynDigest};
 
+use depclose_elf::name;
 use depclose_resolve::{Closure, Found, How, MissingKind, Outcome, Root};
 use depclose_runtime::{Added, Evidence, Reason, Want};
 
@@ -367,21 +368,21 @@ fn document<'a>(
     let trace = extras.trace;
     Report {
         schema_version: SCHEMA_VERSION,
-        root: root.dir().display().to_string(),
+        root: name::from_path(root.dir()).into_owned(),
         targets,
         image: image.map(|user| ImageOut {
             additions: user
                 .iter()
                 .map(|u| AdditionOut {
-                    source: u.source.display().to_string(),
-                    destination: u.destination.display().to_string(),
+                    source: name::from_path(&u.source).into_owned(),
+                    destination: name::from_path(&u.destination).into_owned(),
                 })
                 .collect(),
             metadata: extras
                 .metadata
                 .iter()
                 .map(|m| MetadataOut {
-                    path: m.path.display().to_string(),
+                    path: name::from_path(&m.path).into_owned(),
                     kind: m.kind.name(),
                     package: m.package.as_deref(),
                     why: m.reason(),
@@ -436,13 +437,15 @@ fn evidence(e: &Evidence) -> EvidenceOut {
         Evidence::Traced { .. } => ("traced", None, None),
     };
     let (pid, program) = match e {
-        Evidence::Traced { pid, program, .. } => (Some(*pid), Some(program.display().to_string())),
+        Evidence::Traced { pid, program, .. } => {
+            (Some(*pid), Some(name::from_path(program).into_owned()))
+        }
         _ => (None, None),
     };
     EvidenceOut {
         kind,
         text: e.to_string(),
-        file: file.map(|f| f.display().to_string()),
+        file: file.map(|f| name::from_path(f).into_owned()),
         line,
         pid,
         program,
@@ -452,15 +455,15 @@ fn evidence(e: &Evidence) -> EvidenceOut {
 fn added_out(c: &Closure, a: &Added) -> AddedOut {
     let (kind, value) = match &a.want {
         Want::Load { name, .. } => ("load", name.clone()),
-        Want::File(p) => ("file", p.display().to_string()),
-        Want::Tree { path, .. } => ("tree", path.display().to_string()),
-        Want::Dir { path, .. } => ("dir", path.display().to_string()),
+        Want::File(p) => ("file", name::from_path(p).into_owned()),
+        Want::Tree { path, .. } => ("tree", name::from_path(path).into_owned()),
+        Want::Dir { path, .. } => ("dir", name::from_path(path).into_owned()),
         Want::Env { key, value } => ("env", format!("{key}={value}")),
         Want::User(u) => ("user", u.clone()),
         Want::Group(g) => ("group", g.clone()),
         Want::Cmd(args) => ("cmd", args.join(" ")),
         Want::Mention { name, .. } => ("mention", name.clone()),
-        Want::Program(p) => ("program", p.display().to_string()),
+        Want::Program(p) => ("program", name::from_path(p).into_owned()),
     };
     let object = match &a.want {
         Want::Mention { path, .. } => path.clone(),
@@ -483,12 +486,12 @@ fn target<'a>(
 ) -> Target<'a> {
     let path = |i: usize| c.objects[i].path.as_str();
     Target {
-        target: c.target.display().to_string(),
+        target: name::from_path(&c.target).into_owned(),
         scripts: c
             .scripts
             .iter()
             .map(|s| Script {
-                path: s.path.display().to_string(),
+                path: name::from_path(&s.path).into_owned(),
                 interpreter: s.interpreter.clone(),
                 argument: s.argument.clone(),
             })
@@ -523,7 +526,7 @@ fn target<'a>(
             .enumerate()
             .map(|(i, o)| ObjectOut {
                 path: &o.path,
-                real_path: o.real.display().to_string(),
+                real_path: name::from_path(&o.real).into_owned(),
                 soname: o.elf.soname.as_deref(),
                 names: &o.names,
                 found: found(c, &o.found, crate::text::recipe_reason(added, i)),

@@ -138,6 +138,7 @@ fn run(config: &Config) -> Result<u8, Error> {
         .map(|spec| trace::obtain(&resolver, config, spec))
         .transpose()?;
     let traced = trace.as_ref().map(trace::recipe);
+    // A trace holds real (UTF-8) names, never escapes.
     let mut targets: Vec<PathBuf> = trace.iter().map(|t| PathBuf::from(&t.program)).collect();
     // Targets found by scanning a directory; a bad one is skipped, a named one is an error.
     let mut scanned = HashSet::new();
@@ -149,7 +150,9 @@ fn run(config: &Config) -> Result<u8, Error> {
             scanned_dirs.push(root.host_path(&dir));
         }
         if found.paths.is_empty() {
-            return Err(Error::NoElfFiles { word: word.clone() });
+            return Err(Error::NoElfFiles {
+                word: PathBuf::from(word),
+            });
         }
         targets.extend(found.paths);
     }
@@ -190,7 +193,7 @@ fn run(config: &Config) -> Result<u8, Error> {
             problems.report(&c);
             listing.add(&c);
         })?;
-        print(|out| listing.write(out))?;
+        print_text(|out| listing.write(out))?;
         return Ok(if problems.accepted() {
             EXIT_COMPLETE
         } else {
@@ -270,7 +273,7 @@ fn run(config: &Config) -> Result<u8, Error> {
             Ok(code)
         }
         Action::Why(name) => {
-            let found = print(|out| text::why(out, &closures, &added, name))?;
+            let found = print_text(|out| text::why(out, &closures, &added, name))?;
             if !found {
                 return Err(Error::NotInClosure { name: name.clone() });
             }
@@ -307,16 +310,16 @@ fn run(config: &Config) -> Result<u8, Error> {
                 (Format::Json, ..) => {
                     report(Format::Json, root, &closures, &added, &extras)?;
                 }
-                (_, Some(d), Some(old)) => print(|out| audit::diff_text(out, &old.path, d))?,
+                (_, Some(d), Some(old)) => print_text(|out| audit::diff_text(out, &old.path, d))?,
                 (Format::Dot, ..) => {
                     print(|out| dot::write(out, &closures, &added, Some(&audits)))?
                 }
-                _ => print(|out| audit::text(out, &closures, &audits))?,
+                _ => print_text(|out| audit::text(out, &closures, &audits))?,
             }
             let mut broken = 0;
             for (c, a) in closures.iter().zip(&audits) {
                 let paths: Vec<&str> = c.objects.iter().map(|o| o.path.as_str()).collect();
-                let target = c.target.to_string_lossy();
+                let target = depclose_elf::name::from_path(&c.target);
                 for v in depclose_audit::policy::check(&config.require, &target, &paths, a) {
                     eprintln!("depclose: policy: {}: {}: {}", v.object, v.rule, v.message);
                     broken += 1;
@@ -435,7 +438,7 @@ impl Producer<'_> {
 /// and no variable assignment.
 fn env_program(c: &Closure) -> Option<&str> {
     let last = c.scripts.last()?;
-    if Path::new(&last.interpreter).file_name()? != "env" {
+    if depclose_elf::name::to_path(&last.interpreter).file_name()? != "env" {
         return None;
     }
     last.argument
@@ -458,9 +461,9 @@ fn report(
         // Run-time objects are listed whenever the recipes ran (an image, or --runtime).
         Format::List => {
             let runtime = added.iter().any(|a| !a.is_empty());
-            print(|out| text::list(out, closures, added, (user, metadata), runtime))
+            print_text(|out| text::list(out, closures, added, (user, metadata), runtime))
         }
-        Format::Tree => print(|out| text::tree(out, closures, added, (user, metadata))),
+        Format::Tree => print_text(|out| text::tree(out, closures, added, (user, metadata))),
         Format::Dot => print(|out| dot::write(out, closures, added, extras.audits)),
         Format::Json => {
             let digests = json::digests(root, closures)?;
@@ -469,11 +472,27 @@ fn report(
     }
 }
 
+type Stdout = std::io::BufWriter<std::io::StdoutLock<'static>>;
+
 /// Write to stdout through a buffer.
-fn print<T>(
-    f: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<T>,
+fn print<T>(f: impl FnOnce(&mut Stdout) -> std::io::Result<T>) -> Result<T, Error> {
+    print_to(std::io::BufWriter::new(std::io::stdout().lock()), f)
+}
+
+/// [`print()`] for the text formats: a name that is not UTF-8 goes out as its bytes.
+fn print_text<T>(
+    f: impl FnOnce(&mut text::Decoded<Stdout>) -> std::io::Result<T>,
 ) -> Result<T, Error> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    print_to(
+        text::Decoded::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        f,
+    )
+}
+
+fn print_to<W: Write, T>(
+    mut out: W,
+    f: impl FnOnce(&mut W) -> std::io::Result<T>,
+) -> Result<T, Error> {
     let value = f(&mut out)?;
     out.flush()?;
     Ok(value)

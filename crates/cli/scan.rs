@@ -13,6 +13,7 @@ use sha2::digest::{Digest, DynDigest};
 
 use depclose_audit::packages::{Md5sums, Package, Packages, STATUS_D, md5sums_file};
 use depclose_audit::sbom;
+use depclose_elf::name;
 use depclose_pack::{Entry, Tree};
 use depclose_resolve::{Closure, EdgeTarget, Root};
 
@@ -282,7 +283,7 @@ pub(crate) fn sbom_facts<'p>(
                 }),
             };
             Ok(sbom::File {
-                path: path.display().to_string(),
+                path: name::from_path(path).into_owned(),
                 sha256,
                 sha1,
                 package: owner_of.get(path.as_path()).copied(),

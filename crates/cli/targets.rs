@@ -1,7 +1,10 @@
 //! Turning the words on the command line into in-root paths of programs.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use depclose_elf::name;
 use depclose_resolve::Resolver;
 use rayon::prelude::*;
 
@@ -19,16 +22,17 @@ pub(crate) struct Found {
 /// every ELF file in it.
 pub(crate) fn expand(
     resolver: &Resolver,
-    word: &str,
+    word: &OsStr,
     cwd: &Path,
     path_var: &str,
 ) -> Result<Found, Error> {
     let root = resolver.root();
-    if !word.contains('/') {
-        let path = resolver.find_command(word, path_var).map_err(|e| {
+    if !word.as_bytes().contains(&b'/') {
+        let command = name::from_os(word);
+        let path = resolver.find_command(&command, path_var).map_err(|e| {
             let hint = if root.is_host() && cwd.join(word).is_file() {
                 Some(format!(
-                    "to analyse the file in this directory, write ./{word}"
+                    "to analyse the file in this directory, write ./{command}"
                 ))
             } else if word == "httpd" {
                 Some("Debian and Ubuntu name Apache's program apache2".to_owned())

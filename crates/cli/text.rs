@@ -1,15 +1,80 @@
-//! The text formats: `list`, `tree`, `--why`, and the problem lines on stderr.
+//! The text formats: `list`, `tree`, `--why`, and the problem lines on stderr. They are
+//! written through [`Decoded`], so a name that is not UTF-8 is printed as its bytes.
 
 use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::Path;
 
+use depclose_elf::name;
 use depclose_resolve::{
     Attempt, Closure, EdgeTarget, Found, How, Missing, MissingKind, Object, Outcome,
 };
 use depclose_runtime::{Added, Reason, Want};
 
 use crate::scan::Metadata;
+
+/// A writer that passes [`name`]-encoded text on as the bytes it stands for, as `ld.so
+/// --list` prints a name that is not UTF-8. Bytes that are not UTF-8 pass as they are.
+pub(crate) struct Decoded<W: Write> {
+    out: W,
+    /// The start of a character the last write cut off.
+    split: Vec<u8>,
+}
+
+impl<W: Write> Decoded<W> {
+    pub(crate) fn new(out: W) -> Decoded<W> {
+        Decoded {
+            out,
+            split: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for Decoded<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let joined: Vec<u8>;
+        let mut rest = if self.split.is_empty() {
+            buf
+        } else {
+            self.split.extend_from_slice(buf);
+            joined = std::mem::take(&mut self.split);
+            &joined
+        };
+        loop {
+            let (text, after) = match std::str::from_utf8(rest) {
+                Ok(text) => (text, None),
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    // Valid up to there, so never the empty default.
+                    (
+                        std::str::from_utf8(valid).unwrap_or_default(),
+                        Some((after, e)),
+                    )
+                }
+            };
+            self.out.write_all(&name::decode(text))?;
+            let Some((after, e)) = after else { break };
+            match e.error_len() {
+                // A character cut off at the end: the next write completes it.
+                None => {
+                    self.split = after.to_vec();
+                    break;
+                }
+                Some(n) => {
+                    self.out.write_all(&after[..n])?;
+                    rest = &after[n..];
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let split = std::mem::take(&mut self.split);
+        self.out.write_all(&split)?;
+        self.out.flush()
+    }
+}
 
 /// The reason a recipe loaded object `id` of a closure, if one did.
 pub(crate) fn recipe_reason(added: &[Added], id: usize) -> Option<&Reason> {
@@ -42,14 +107,15 @@ pub(crate) fn list(
 ) -> io::Result<()> {
     let mut listing = Listing::new(runtime);
     closures.iter().for_each(|c| listing.add(c));
-    let user_paths = user.iter().map(|u| u.destination.display().to_string());
+    let user_paths = user.iter().map(|u| name::from_path(&u.destination));
     for path in added
         .iter()
         .flatten()
         .filter_map(added_path)
-        .map(|(p, _)| p.display().to_string())
+        .map(|(p, _)| name::from_path(p))
         .chain(user_paths)
-        .chain(metadata.iter().map(|m| m.path.display().to_string()))
+        .chain(metadata.iter().map(|m| name::from_path(&m.path)))
+        .map(|p| p.into_owned())
     {
         listing.push_rest(path);
     }
@@ -79,7 +145,10 @@ impl Listing {
     }
 
     pub(crate) fn add(&mut self, c: &Closure) {
-        let scripts = c.scripts.iter().map(|s| s.path.display().to_string());
+        let scripts = c
+            .scripts
+            .iter()
+            .map(|s| name::from_path(&s.path).into_owned());
         for p in scripts.chain([c.objects[0].path.clone()]) {
             if self.seen_heads.insert(p.clone()) {
                 self.heads.push(p);
@@ -161,7 +230,7 @@ pub(crate) fn tree(
     let added_all = added;
     for (c, added) in closures.iter().zip(added) {
         for s in &c.scripts {
-            writeln!(out, "{} (#! {})", s.path.display(), s.interpreter)?;
+            writeln!(out, "{} (#! {})", name::from_path(&s.path), s.interpreter)?;
         }
         let main = &c.objects[0];
         let kind = match c.linkage {
@@ -188,7 +257,7 @@ pub(crate) fn tree(
         if !files.is_empty() {
             writeln!(out, "run-time files:")?;
             for (a, path) in files {
-                writeln!(out, "  {} [{}]", path.display(), a.reason)?;
+                writeln!(out, "  {} [{}]", name::from_path(path), a.reason)?;
             }
         }
         let mentions: Vec<(&Added, &str, Option<&str>)> = added
@@ -212,15 +281,15 @@ pub(crate) fn tree(
             writeln!(
                 out,
                 "  {} [from {}]",
-                u.destination.display(),
-                u.source.display()
+                name::from_path(&u.destination),
+                name::from_path(&u.source)
             )?;
         }
     }
     if !metadata.is_empty() {
         writeln!(out, "added for scanners:")?;
         for m in metadata {
-            writeln!(out, "  {} [{}]", m.path.display(), m.reason())?;
+            writeln!(out, "  {} [{}]", name::from_path(&m.path), m.reason())?;
         }
     }
     Ok(())
@@ -343,7 +412,7 @@ fn matches(o: &Object, name: &str) -> bool {
     o.path == name
         || o.names.iter().any(|n| n == name)
         || o.elf.soname.as_deref() == Some(name)
-        || o.real.to_str() == Some(name)
+        || name::from_path(&o.real) == name
         || o.path.rsplit('/').next() == Some(name)
 }
 
@@ -491,5 +560,30 @@ impl Problems {
     /// would stop.
     pub(crate) fn accepted(&self) -> bool {
         self.complete || (self.allow_missing && !self.stops)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Escapes come out as their bytes, whole or cut between writes; other text and bytes
+    /// that are not UTF-8 pass as they are.
+    #[test]
+    fn decoded_writes_the_bytes_names_stand_for() {
+        let text = format!("/d/{}\n", name::encode(b"lib\xff.so"));
+        let expected = b"/d/lib\xff.so\n";
+        for cut in 0..=text.len() {
+            let mut out = Decoded::new(Vec::new());
+            out.write_all(&text.as_bytes()[..cut]).unwrap();
+            out.write_all(&text.as_bytes()[cut..]).unwrap();
+            out.flush().unwrap();
+            assert_eq!(out.out, expected, "cut at {cut}");
+        }
+        let mut out = Decoded::new(Vec::new());
+        out.write_all(b"\xfe \xe9t\xc3\xa9 \xf4\x8f").unwrap();
+        out.flush().unwrap();
+        assert_eq!(out.out, b"\xfe \xe9t\xc3\xa9 \xf4\x8f");
     }
 }

@@ -87,7 +87,7 @@ fn program(resolver: &Resolver, config: &Config, word: &str) -> Result<PathBuf, 
     let root = resolver.root();
     let found = crate::targets::expand(
         resolver,
-        word,
+        word.as_ref(),
         &config.host_cwd,
         config.command_path(root.is_host()),
     )?;

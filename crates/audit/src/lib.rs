@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use depclose_elf::AuditFacts;
+use depclose_elf::{AuditFacts, name};
 use depclose_resolve::{Closure, Root};
 use serde::Serialize;
 
@@ -231,7 +231,7 @@ impl<'a> Auditor<'a> {
                 .map(|(_, m)| m.len())
                 .unwrap_or(0);
             bytes += size;
-            let package = self.package(Path::new(&o.path), &o.real);
+            let package = self.package(&name::to_path(&o.path), &o.real);
             match &package {
                 Some(p) => {
                     let s = packages.entry(p.name.clone()).or_insert(PackageSummary {

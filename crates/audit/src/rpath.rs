@@ -4,6 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use depclose_elf::name;
 use depclose_resolve::Root;
 use serde::Serialize;
 
@@ -63,11 +64,11 @@ pub(crate) fn risks(
             {
                 continue;
             }
-            let origin = origin.to_string_lossy();
+            let origin = name::from_path(origin);
             let dir = entry
                 .replace("${ORIGIN}", &origin)
                 .replace("$ORIGIN", &origin);
-            match root.metadata(Path::new(&dir)) {
+            match root.metadata(&name::to_path(&dir)) {
                 Ok((_, meta)) if meta.is_dir() => {
                     let mode = meta.permissions().mode();
                     if mode & 0o002 != 0 && mode & 0o1000 == 0 {

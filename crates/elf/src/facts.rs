@@ -34,7 +34,7 @@ use goblin::elf::symver::{
 use crate::machine::{EM_386, EM_AARCH64, EM_MIPS, EM_S390, EM_X86_64};
 use crate::read::map_file;
 use crate::tables::{header_ctx, note_entries, u32_at};
-use crate::{Error, ObjectType};
+use crate::{Error, ObjectType, name};
 
 /// `GNU_PROPERTY_X86_FEATURE_1_AND`: bit 0 IBT, bit 1 SHSTK. Processor-specific, so read
 /// only from x86 files (on AArch64 the same range means other properties).
@@ -571,7 +571,8 @@ fn linked_strings<'a>(
         .ok_or_else(|| format!("{what} link to no string table inside the file"))
 }
 
-/// The NUL-terminated string at `offset` in a string table.
+/// The NUL-terminated string at `offset` in a string table, [`name`]-encoded as the
+/// dynamic section's strings (a version need's file name is a `DT_NEEDED` name).
 fn string(strings: &[u8], offset: usize, what: &str) -> Result<String, String> {
     let rest = strings
         .get(offset..)
@@ -580,7 +581,7 @@ fn string(strings: &[u8], offset: usize, what: &str) -> Result<String, String> {
         .iter()
         .position(|&b| b == 0)
         .ok_or_else(|| format!("{what} at {offset} is not NUL-terminated"))?;
-    String::from_utf8(rest[..len].to_vec()).map_err(|_| format!("{what} at {offset} is not UTF-8"))
+    Ok(name::encode(&rest[..len]).into_owned())
 }
 
 /// goblin's version iterators stop both at a zero `next` link (the end of the list, as the

@@ -11,7 +11,8 @@
 //! [`audit_facts`].
 //!
 //! It knows nothing of search paths or `$ORIGIN`: RPATH and RUNPATH come back as the raw
-//! strings, and policy lives in `depclose-resolve`.
+//! strings, and policy lives in `depclose-resolve`. Strings that are not UTF-8 come back
+//! encoded by [`name`], as every crate of depclose holds such names.
 //!
 //! ```no_run
 //! use depclose_elf::{read_file, FileKind};
@@ -27,6 +28,7 @@
 mod error;
 mod facts;
 mod image;
+pub mod name;
 mod read;
 mod tables;
 

@@ -12,7 +12,7 @@ use goblin::elf::header::{
 use goblin::elf::program_header::{PT_DYNAMIC, PT_INTERP, ProgramHeader};
 use memmap2::MmapOptions;
 
-use crate::{DF_1_PIE, Error};
+use crate::{DF_1_PIE, Error, name};
 
 /// The Linux kernel reads at most this many bytes of a `#!` line (`BINPRM_BUF_SIZE`).
 const SHEBANG_MAX: usize = 256;
@@ -38,6 +38,7 @@ pub enum FileKind {
 /// A `#!` line as the kernel splits it: the interpreter and at most one argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
+    /// [`name`]-encoded, as the argument.
     pub interpreter: String,
     pub argument: Option<String>,
 }
@@ -159,6 +160,7 @@ pub struct ElfInfo {
     pub flags: u32,
     pub version: u32,
     pub linkage: Linkage,
+    /// `PT_INTERP`. This and every other string of the file are [`name`]-encoded.
     pub interpreter: Option<String>,
     /// `DT_NEEDED`, `DT_FILTER` and `DT_AUXILIARY` entries in dynamic-section order: the
     /// loader's `_dl_map_object_deps` walks them in that order.
@@ -464,7 +466,8 @@ fn parse_shebang(bytes: &[u8], len: u64) -> Result<Script, &'static str> {
         None if len <= SHEBANG_MAX as u64 => head,
         None => return Err("#! line longer than 256 bytes"),
     };
-    let line = std::str::from_utf8(line).map_err(|_| "#! line is not UTF-8")?;
+    // The kernel takes the line as bytes; escapes are never blanks, so the split is the same.
+    let line = name::encode(line);
     // The kernel splits on the first blank and passes the rest, trimmed, as one argument.
     let line = line.trim_matches([' ', '\t', '\r']);
     let (interpreter, rest) = match line.find([' ', '\t']) {
@@ -679,7 +682,7 @@ fn string_at(
         let piece = src.get(at, n)?.unwrap_or_default();
         if let Some(end) = piece.iter().position(|&b| b == 0) {
             bytes.extend_from_slice(&piece[..end]);
-            return String::from_utf8(bytes).map_err(|_| format!("{what} string is not UTF-8"));
+            return Ok(name::encode_vec(bytes));
         }
         bytes.extend_from_slice(&piece);
         at += n;
@@ -696,7 +699,7 @@ fn c_string(table: &[u8], offset: usize, what: &str) -> Result<String, String> {
         .iter()
         .position(|&b| b == 0)
         .ok_or_else(|| format!("{what} string is not NUL-terminated"))?;
-    String::from_utf8(rest[..len].to_vec()).map_err(|_| format!("{what} string is not UTF-8"))
+    Ok(name::encode(&rest[..len]).into_owned())
 }
 
 #[cfg(test)]
@@ -804,6 +807,13 @@ mod tests {
             }
         );
         assert_eq!(s(b"#!/bin/bash\r\n").interpreter, "/bin/bash");
+        assert_eq!(
+            s(b"#!/opt/\xffsh \xfe\n"),
+            Script {
+                interpreter: "/opt/\u{10ffff}sh".into(),
+                argument: Some("\u{10fffe}".into())
+            }
+        );
         assert!(parse_bytes(p, b"#!\n").is_err());
         assert!(parse_bytes(p, &[b"#!/bin/".as_slice(), &[b'x'; 300]].concat()).is_err());
         assert_eq!(parse_bytes(p, b"hello").unwrap(), FileKind::Other);
@@ -894,6 +904,31 @@ mod tests {
         }
         b[str_off..].copy_from_slice(strings);
         b
+    }
+
+    /// The loader takes its strings as bytes: one that is not UTF-8 comes back encoded
+    /// (`name`), and a NUL still ends it.
+    #[test]
+    fn strings_that_are_not_utf8_are_encoded() {
+        let mut bytes = synthetic(true, false, 62);
+        let at = |b: &[u8], s: &[u8]| b.windows(s.len()).position(|w| w == s).unwrap();
+        let foo = at(&bytes, b"libfoo.so.1");
+        bytes[foo + 3] = 0xFF;
+        let origin = at(&bytes, b"$ORIGIN/../lib");
+        bytes[origin + 13] = 0xFE;
+        let interp = at(&bytes, b"/lib/ld.so.1");
+        bytes[interp + 5] = 0x80;
+        let FileKind::Elf(e) = parse_bytes(Path::new("s"), &bytes).unwrap() else {
+            panic!("not ELF")
+        };
+        assert_eq!(
+            e.needed().collect::<Vec<_>>(),
+            ["lib\u{10ffff}oo.so.1", "libbar.so.2"]
+        );
+        assert_eq!(e.runpath.as_deref(), Some("$ORIGIN/../li\u{10fffe}"));
+        assert_eq!(e.interpreter.as_deref(), Some("/lib/\u{10ff80}d.so.1"));
+        let needed: Vec<_> = e.needed().map(|n| name::decode(n).into_owned()).collect();
+        assert_eq!(needed[0], b"lib\xffoo.so.1");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Paths come in two kinds. A path the loader builds ([`Object::path`], [`Attempt::path`],
 //! [`Found::dir`], [`Fatal::path`]) is a `String`: the loader joins it from the byte strings
 //! of ELF files and its configuration and prints it as built (`$ORIGIN/../lib` is not
-//! normalised), and depclose reads those strings as UTF-8. A file in the root
+//! normalised); bytes that are not UTF-8 are kept in it by [`depclose_elf::name`], which
+//! also turns it into the file it opens (`name::to_path`). A file in the root
 //! ([`Closure::target`], [`Object::real`], [`ScriptHop::path`], [`SymlinkHop`]) is a
 //! `PathBuf`, as the file system names it.
 
@@ -13,7 +14,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use depclose_elf::{DependencyKind, ElfInfo, Linkage};
+use depclose_elf::{DependencyKind, ElfInfo, Linkage, name};
 
 use crate::facts::LoaderFacts;
 use crate::root::{SymlinkHop, loader_dirname};
@@ -253,7 +254,7 @@ impl Object {
         elf: Arc<ElfInfo>,
     ) -> Object {
         // The kernel's `/proc/self/exe`: the real file.
-        let origin = loader_dirname(&real.to_string_lossy()).to_owned();
+        let origin = loader_dirname(&name::from_path(&real)).to_owned();
         Object {
             path,
             real,

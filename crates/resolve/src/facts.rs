@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use depclose_elf::{Class, Data, machine::*};
+use depclose_elf::{Class, Data, machine::*, name};
 
 use crate::legacy_hwcaps;
 use crate::root::Root;
@@ -289,14 +289,14 @@ impl LoaderFacts {
         // FIFO must not be read forever).
         // Mapped, not read: the scan for its tables touches a fraction of its pages.
         let binary = root
-            .metadata(Path::new(interpreter))
+            .metadata(&name::to_path(interpreter))
             .ok()
             .filter(|(_, m)| m.is_file() && m.len() < MAX_LOADER_SIZE)
             .and_then(|(r, _)| depclose_elf::map_file(&root.host_path(&r.real)).ok())
             .map(|(map, _)| map);
-        let base = Path::new(interpreter)
+        let base = name::to_path(interpreter)
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| name::from_os(n).into_owned())
             .unwrap_or_default();
         if base.starts_with("ld-musl-") {
             return musl_facts(root, interpreter, &base, machine, class, data);
@@ -562,14 +562,14 @@ fn musl_facts(
     let arch_name = base
         .trim_start_matches("ld-musl-")
         .trim_end_matches(".so.1");
-    let interp = Path::new(interpreter);
+    let interp = name::to_path(interpreter);
     let prefix = interp
         .parent()
         .and_then(Path::parent)
         .unwrap_or(Path::new("/"));
     let path_file = prefix.join(format!("etc/ld-musl-{arch_name}.path"));
     let musl_path = match root.read(&path_file) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes)
+        Ok(bytes) => name::encode(&bytes)
             .split([':', '\n'])
             .filter(|s| !s.is_empty())
             .map(str::to_owned)

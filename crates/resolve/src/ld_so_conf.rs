@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 
+use depclose_elf::name;
+
 use crate::root::Root;
 
 /// `ldconfig` refuses to follow includes deeper than this; so do we, against cycles.
@@ -48,7 +50,7 @@ fn parse(
         return;
     }
     let Ok(bytes) = root.read(&real) else { return };
-    let text = String::from_utf8_lossy(&bytes);
+    let text = name::encode(&bytes);
     let base = file.parent().unwrap_or(Path::new("/"));
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
@@ -57,7 +59,7 @@ fn parse(
             .filter(|r| r.starts_with([' ', '\t']))
         {
             for pattern in rest.split_whitespace() {
-                for f in glob_in_root(root, &base.join(pattern)) {
+                for f in glob_in_root(root, &base.join(name::to_path(pattern))) {
                     parse(root, &f, depth + 1, dirs, parsed);
                 }
             }
@@ -103,7 +105,7 @@ fn glob_in_root(root: &Root, pattern: &Path) -> Vec<PathBuf> {
     let mut found = vec![PathBuf::from("/")];
     for (i, part) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
-        let text = part.to_string_lossy();
+        let text = name::from_os(part);
         let pat = glob::Pattern::new(&text)
             .ok()
             .filter(|_| text.contains(['*', '?', '[']));
@@ -113,7 +115,7 @@ fn glob_in_root(root: &Root, pattern: &Path) -> Vec<PathBuf> {
                 None => vec![part.to_os_string()],
                 Some(pat) => list(root, dir)
                     .into_iter()
-                    .filter(|n| pat.matches_with(&n.to_string_lossy(), MATCH))
+                    .filter(|n| pat.matches_with(&name::from_os(n), MATCH))
                     .collect(),
             };
             for name in names {

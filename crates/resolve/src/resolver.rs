@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use depclose_elf::{Class, Data, Linkage, ObjectType};
+use depclose_elf::{Class, Data, Linkage, ObjectType, name};
 use rustix::fs::Mode;
 
 use crate::cache::{self, CacheQuery, LdCache};
@@ -75,14 +75,15 @@ impl Resolver {
     }
 
     /// Find a command name in `PATH` (a `:`-separated list of in-root directories) as a
-    /// shell would: the first regular file with an execute bit.
+    /// shell would: the first regular file with an execute bit. Both are
+    /// [`name`]-encoded.
     pub fn find_command(&self, name: &str, path: &str) -> Result<PathBuf, Error> {
         let mut searched: Vec<String> = Vec::new();
         for dir in path.split(':').filter(|d| !d.is_empty()) {
             if searched.iter().any(|s| s == dir) {
                 continue;
             }
-            let candidate = Path::new(dir).join(name);
+            let candidate = name::to_path(dir).join(name::to_path(name));
             if let Ok((_, meta)) = self.root.metadata(&candidate) {
                 if meta.is_file() && meta.permissions().mode() & ANY_EXECUTE != 0 {
                     return Ok(candidate);
@@ -127,7 +128,7 @@ impl Resolver {
                         });
                     }
                     // The kernel opens a relative interpreter against the cwd of the exec.
-                    let next = self.options.cwd.join(&s.interpreter);
+                    let next = self.options.cwd.join(name::to_path(&s.interpreter));
                     scripts.push(ScriptHop {
                         path: path.clone(),
                         interpreter: s.interpreter,
@@ -170,7 +171,7 @@ impl Resolver {
         }
         let linkage = elf.linkage;
         let program = Object::program(
-            root::path_str(&path).into_owned(),
+            name::from_path(&path).into_owned(),
             resolved.real,
             resolved.hops,
             meta,
@@ -286,7 +287,7 @@ impl Resolver {
         let Ok(bytes) = self.root.read(Path::new("/etc/ld.so.preload")) else {
             return Vec::new();
         };
-        String::from_utf8_lossy(&bytes)
+        name::encode(&bytes)
             .lines()
             .map(|l| l.split('#').next().unwrap_or(""))
             .flat_map(|l| l.split([':', ' ', '\t']))
@@ -386,7 +387,7 @@ impl Resolver {
             CacheSource::Conf(dirs) => dirs.iter().find_map(|d| {
                 let p = root::loader_join(d, name);
                 self.root
-                    .metadata(Path::new(&p))
+                    .metadata(&name::to_path(&p))
                     .ok()
                     .filter(|(_, m)| m.is_file())
                     .map(|_| (p, How::Conf))

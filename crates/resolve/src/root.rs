@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::Metadata;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -332,7 +331,8 @@ fn push_components(todo: &mut Vec<OsString>, p: &Path) {
 }
 
 /// Join a directory string as the loader does (`dir` + `/` + `name`), keeping the
-/// directory's spelling: the result is what `ld.so --list` prints.
+/// directory's spelling: the result is what `ld.so --list` prints. Both are
+/// [`name`](depclose_elf::name)-encoded, and so is the result.
 pub(crate) fn loader_join(dir: &str, name: &str) -> String {
     if dir.is_empty() {
         return name.to_owned();
@@ -354,11 +354,6 @@ pub(crate) fn loader_dirname(path: &str) -> &str {
         Some(i) => &path[..i],
         None => ".",
     }
-}
-
-/// Lossless conversion for in-root paths that came from UTF-8 strings.
-pub(crate) fn path_str(p: &Path) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(p.as_os_str().as_bytes())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use depclose_elf::{
     DF_1_NODEFLIB, DependencyKind, ELFOSABI_GNU, ELFOSABI_SYSV, EV_CURRENT, Linkage, ObjectType,
+    name,
 };
 
 use crate::closure::{
@@ -492,9 +493,9 @@ impl<'r> Walk<'r> {
     /// Open a path the loader built (in-root; relative paths are relative to the cwd).
     fn open(&mut self, path: &str) -> Result<Opened, Outcome> {
         let abs = if path.starts_with('/') {
-            PathBuf::from(path)
+            name::to_path_buf(path)
         } else {
-            self.r.options().cwd.join(path)
+            self.r.options().cwd.join(name::to_path(path))
         };
         let resolved = match self.r.root().resolve(&abs) {
             Ok(r) => r,
@@ -680,7 +681,7 @@ impl<'r> Walk<'r> {
     }
 
     fn dir_exists(&self, dir: &str) -> bool {
-        self.r.root().resolve_dir(Path::new(dir)).is_some()
+        self.r.root().resolve_dir(&name::to_path(dir)).is_some()
     }
 
     fn dst_values(&self, id: usize) -> DstValues<'_> {
@@ -916,7 +917,7 @@ fn library_origin(path: &str, cwd: &Path) -> String {
     if path.starts_with('/') {
         dir.to_owned()
     } else {
-        format!("{}/{dir}", cwd.to_string_lossy().trim_end_matches('/'))
+        format!("{}/{dir}", name::from_path(cwd).trim_end_matches('/'))
     }
 }
 

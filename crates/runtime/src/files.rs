@@ -15,6 +15,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use depclose_elf::name;
 use depclose_resolve::Root;
 
 /// The kernel gives up after 40 symlinks in one lookup (`MAXSYMLINKS`); so do we.
@@ -108,7 +109,7 @@ pub trait Files {
         for (i, part) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
             let mut next = Vec::new();
-            let text = part.to_string_lossy();
+            let text = name::from_os(part);
             let wild = has_wildcard(&text);
             for dir in &found {
                 if !wild {
@@ -127,8 +128,7 @@ pub trait Files {
                     continue;
                 };
                 for name in self.list_dir(dir).unwrap_or_default() {
-                    let name_text = name.to_string_lossy();
-                    if !pat.matches_with(&name_text, MATCH) {
+                    if !pat.matches_with(&name::from_os(&name), MATCH) {
                         continue;
                     }
                     let p = dir.join(&name);
@@ -540,6 +540,30 @@ mod tests {
         // A middle component only matches directories.
         assert!(r.glob(Path::new("/etc/app/*/c.conf")).is_empty());
         assert_eq!(r.glob(Path::new("/lib/*.so")), [PathBuf::from("/lib/x.so")]);
+    }
+
+    /// Names and patterns that are not UTF-8 match by their bytes (one character per stray
+    /// byte, as glob(3) in the C locale takes one byte for `?`), and come back as them.
+    #[test]
+    fn globs_match_names_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let (t, r) = tree();
+        let (ff, fe) = (
+            OsStr::from_bytes(b"m\xff.so"),
+            OsStr::from_bytes(b"m\xfe.so"),
+        );
+        for odd in [ff, fe] {
+            std::fs::write(t.path().join("usr/lib").join(odd), b"m").unwrap();
+        }
+        let lib = Path::new("/lib");
+        assert_eq!(
+            r.glob(&lib.join(OsStr::from_bytes(b"m\xff*"))),
+            [lib.join(ff)]
+        );
+        assert_eq!(
+            r.glob(Path::new("/lib/m?.so")),
+            [lib.join(fe), lib.join(ff)]
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use depclose_elf::name;
 use depclose_resolve::{Closure, Flavor};
 
 use crate::recipe::{Addition, Context, Recipe, Want};
@@ -202,7 +203,7 @@ impl Recipe for Gconv {
         let conf_dir = dir.join(GCONV_CONF_DIR);
         for name in cx.list_dir(&conf_dir) {
             if name.ends_with(".conf") {
-                let file = conf_dir.join(&name);
+                let file = conf_dir.join(name::to_path(&name));
                 confs.push(file.clone());
                 out.push(Addition {
                     want: Want::File(file),
@@ -217,7 +218,7 @@ impl Recipe for Gconv {
                         out.push(Addition {
                             want: Want::Load {
                                 from: libc,
-                                name: dir.join(&name).to_string_lossy().into_owned(),
+                                name: name::from_path(&dir.join(name::to_path(&name))).into_owned(),
                             },
                             reason: symbol.clone(),
                         });
@@ -238,7 +239,7 @@ impl Recipe for Gconv {
                         out.push(Addition {
                             want: Want::Load {
                                 from: libc,
-                                name: m.file.to_string_lossy().into_owned(),
+                                name: name::from_path(&m.file).into_owned(),
                             },
                             reason: Reason {
                                 recipe: self.name(),

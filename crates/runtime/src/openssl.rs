@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use depclose_elf::name;
 use depclose_resolve::Closure;
 
 use crate::recipe::{Addition, Context, Recipe, Want};
@@ -93,7 +94,7 @@ impl Recipe for OpenSsl {
                 out.push(Addition {
                     want: Want::Load {
                         from: libcrypto,
-                        name: dir.join(name).to_string_lossy().into_owned(),
+                        name: name::from_path(&dir.join(name::to_path(&name))).into_owned(),
                     },
                     reason: reason(&value),
                 });
@@ -153,7 +154,7 @@ fn includes(cx: &Context<'_>, config: &Path, recipe: &'static str) -> Vec<Additi
                 cx.list_dir(&path)
                     .into_iter()
                     .filter(|f| f.ends_with(".cnf") || f.ends_with(".conf"))
-                    .map(|f| path.join(f))
+                    .map(|f| path.join(name::to_path(&f)))
                     .collect()
             };
             for f in files {

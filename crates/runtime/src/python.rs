@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use depclose_elf::name;
 use depclose_resolve::Closure;
 
 use crate::recipe::{Addition, Context, Recipe, Want, module_tree, shared_objects_under};
@@ -84,14 +85,16 @@ impl Recipe for Python {
                     // Installed packages come with --python-packages only.
                     || (!cx.options.python_packages && PACKAGE_DIRS.contains(&n.as_str()))
             })
-            .map(|n| stdlib.join(n))
+            .map(|n| stdlib.join(name::to_path(&n)))
             .collect();
         // Every extension module the tree holds (`lib-dynload`, and packages' own), so that
         // their libraries join.
         let dynload: Vec<Addition> = shared_objects_under(cx, &stdlib, index, &reason)
             .into_iter()
             .filter(|a| match &a.want {
-                Want::Load { name, .. } => !except.iter().any(|e| Path::new(name).starts_with(e)),
+                Want::Load { name, .. } => {
+                    !except.iter().any(|e| name::to_path(name).starts_with(e))
+                }
                 _ => true,
             })
             .collect();
@@ -105,7 +108,8 @@ impl Recipe for Python {
         out.extend(dynload);
         // A virtual environment: `pyvenv.cfg` beside the program or one directory up
         // (`Modules/getpath.py`), whose own site-packages the program imports from.
-        let exe_dir = Path::new(&object.path).parent();
+        let program = name::to_path(&object.path);
+        let exe_dir = program.parent();
         let venv = [exe_dir, exe_dir.and_then(Path::parent)]
             .into_iter()
             .flatten()

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use depclose_elf::Tables;
+use depclose_elf::{Tables, name};
 use depclose_resolve::{Closure, Object, Resolver, Root};
 
 use crate::strings::CStrings;
@@ -36,7 +36,8 @@ pub trait Recipe: Sync + std::fmt::Debug {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Want {
     /// An ELF object loaded as `dlopen(name)` from the object at index `from` would load it
-    /// (a name with `/` is a path); its own dependencies join.
+    /// (a name with `/` is a path); its own dependencies join. `name` is a loader string,
+    /// [`name`]-encoded like the closure's.
     Load { from: usize, name: String },
     /// A file, in-root, with the symlinks on the way to it.
     File(PathBuf),
@@ -260,13 +261,14 @@ impl<'a> Context<'a> {
         self.files().is_dir(path)
     }
 
-    /// The names in directory `dir`, sorted; none if it is not a directory.
+    /// The names in directory `dir`, sorted, [`name`]-encoded (join them back with
+    /// `name::to_path`); none if it is not a directory.
     pub fn list_dir(&self, dir: &Path) -> Vec<String> {
         self.files()
             .list_dir(dir)
             .unwrap_or_default()
             .into_iter()
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| name::from_os(&n).into_owned())
             .collect()
     }
 
@@ -424,7 +426,7 @@ pub(crate) fn shared_objects_under(
         .map(|so| Addition {
             want: Want::Load {
                 from,
-                name: so.to_string_lossy().into_owned(),
+                name: name::from_path(&so).into_owned(),
             },
             reason: reason.clone(),
         })
@@ -468,7 +470,7 @@ pub(crate) fn configured_module(
     Ok(Addition {
         want: Want::Load {
             from: 0,
-            name: path.to_string_lossy().into_owned(),
+            name: name::from_path(path).into_owned(),
         },
         reason,
     })

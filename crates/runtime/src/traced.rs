@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use depclose_elf::name;
 use depclose_resolve::Closure;
 
 use crate::{Addition, Context, Error, Evidence, Reason, Recipe, Seen, Want};
@@ -151,7 +152,7 @@ impl Recipe for Traced {
                     let real = root.resolve(&path).ok().map(|r| r.real);
                     match real.filter(|r| cx.resolver.is_elf_object(r)) {
                         Some(real) => {
-                            let named = path.to_string_lossy();
+                            let named = name::from_path(&path);
                             if closure.objects.iter().any(|x| x.path == named) {
                                 continue;
                             }

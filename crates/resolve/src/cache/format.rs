@@ -2,6 +2,8 @@
 //! layouts `_dl_load_cache_lookup` accepts a file has, its entries, and the extension
 //! sections (`cache_extension_load`, `cache_extension_verify`).
 
+use depclose_elf::name;
+
 /// `CACHEMAGIC` in `sysdeps/generic/dl-cache.h`: the libc5 / glibc 2.0 format.
 const OLD_MAGIC: &[u8] = b"ld.so-1.7.0";
 /// `CACHEMAGIC_VERSION_NEW`: `"glibc-ld.so.cache"` followed by `CACHE_VERSION` `"1.1"`.
@@ -66,9 +68,6 @@ pub enum CacheError {
     /// A string offset points outside the file, or the string has no terminating NUL.
     #[error("ld.so.cache string at offset {offset} is outside the file or not NUL-terminated")]
     BadString { offset: u64 },
-    /// A string is not UTF-8 (see the module documentation).
-    #[error("ld.so.cache string at offset {offset} is not UTF-8")]
-    NotUtf8 { offset: u64 },
     /// The extension directory fails a check of `cache_extension_load`.
     #[error("ld.so.cache extension directory at offset {offset}: {reason}")]
     BadExtension { offset: u32, reason: &'static str },
@@ -262,7 +261,7 @@ impl Reader<'_> {
         })
     }
 
-    /// The NUL-terminated UTF-8 string at `base + offset`.
+    /// The NUL-terminated string at `base + offset`, [`name`]-encoded.
     fn string(&self, base: usize, offset: u32) -> Result<String, CacheError> {
         let at = base as u64 + u64::from(offset);
         let bad = CacheError::BadString { offset: at };
@@ -271,7 +270,7 @@ impl Reader<'_> {
             .and_then(|at| self.bytes.get(at..))
             .ok_or(bad.clone())?;
         let len = tail.iter().position(|&b| b == 0).ok_or(bad)?;
-        String::from_utf8(tail[..len].to_vec()).map_err(|_| CacheError::NotUtf8 { offset: at })
+        Ok(name::encode(&tail[..len]).into_owned())
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::cmp::Ordering;
 
+use depclose_elf::name;
+
 use super::flags::AcceptFlags;
 use super::format::{CacheEntry, CacheFormat, LdCache};
 
@@ -67,9 +69,9 @@ impl LdCache {
     ///
     /// The caller applies `DF_1_NODEFLIB` and opens the returned `value`.
     pub(crate) fn lookup(&self, name: &str, query: &CacheQuery<'_>) -> Option<&CacheEntry> {
-        let name = name.as_bytes();
+        let name = name::decode(name);
         let entries = &self.entries;
-        let key_cmp = |i: usize| libcmp(name, entries[i].key.as_bytes());
+        let key_cmp = |i: usize| libcmp(&name, &name::decode(&entries[i].key));
         // glibc computes the priorities once, on the first extension entry it meets.
         let mut priorities: Option<Vec<u32>> = None;
         let mut priority_of = |index: u32| {

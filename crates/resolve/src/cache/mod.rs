@@ -10,9 +10,9 @@
 //! (glibc-hwcaps priorities), and the writer in ldconfig, `elf/cache.c` (`compare`,
 //! `save_cache`) with `elf/stringtable.c` (`stringtable_finalize`).
 //!
-//! Keys and values are `String`s: the rest of depclose handles sonames and paths as UTF-8
-//! (`depclose-elf` returns `String`s), and a cache holding a non-UTF-8 string is reported as
-//! [`CacheError::NotUtf8`] rather than silently altered.
+//! Keys and values are `String`s, as depclose holds every soname and path: bytes that are
+//! not UTF-8 are kept by [`depclose_elf::name`]. Keys are compared, and strings written, as
+//! the bytes they stand for, so such an entry sorts and is found where ldconfig put it.
 //!
 //! The module depends on nothing else in the crate: `crates/resolve/tests/ld_so_cache.rs`
 //! compiles it on its own to compare it with the host's cache, `ldconfig` and loader.

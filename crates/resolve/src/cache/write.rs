@@ -1,8 +1,11 @@
 //! The writer: `save_cache` and `compare` in ldconfig's `elf/cache.c`, with
 //! `stringtable_finalize` from `elf/stringtable.c`.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
+
+use depclose_elf::name;
 
 use super::format::{
     ByteOrder, CacheEntry, CacheError, ENDIAN_BIG, ENDIAN_LITTLE, EXTENSION_HEADER_SIZE,
@@ -142,7 +145,7 @@ fn ldconfig_order(entries: &[CacheEntry]) -> Vec<&CacheEntry> {
 /// which never trigger once legacy hwcaps are 0). "We need to swap entries here to get the
 /// correct sort order": keys descend.
 pub(crate) fn ldconfig_compare(e1: &CacheEntry, e2: &CacheEntry) -> Ordering {
-    let res = libcmp(e2.key.as_bytes(), e1.key.as_bytes());
+    let res = libcmp(&name::decode(&e2.key), &name::decode(&e1.key));
     if res != Ordering::Equal {
         return res;
     }
@@ -156,7 +159,7 @@ pub(crate) fn ldconfig_compare(e1: &CacheEntry, e2: &CacheEntry) -> Ordering {
     match (&e1.hwcaps_subdir, &e2.hwcaps_subdir) {
         (Some(_), None) => return Ordering::Less,
         (None, Some(_)) => return Ordering::Greater,
-        (Some(a), Some(b)) if a != b => return a.as_bytes().cmp(b.as_bytes()),
+        (Some(a), Some(b)) if a != b => return name::decode(a).cmp(&name::decode(b)),
         _ => {}
     }
     // "Sort by most specific hwcap." ldconfig keeps hwcap 0 for glibc-hwcaps entries.
@@ -175,7 +178,8 @@ pub(crate) fn ldconfig_compare(e1: &CacheEntry, e2: &CacheEntry) -> Ordering {
 
 /// `stringtable_finalize`: distinct strings ordered by their reversed bytes, descending
 /// (`finalize_compare`, which also puts a string before its suffixes), then each string that
-/// is a suffix of the one before it shares that one's tail.
+/// is a suffix of the one before it shares that one's tail. ldconfig orders and merges the
+/// bytes, so the table works on the bytes each string stands for.
 struct StringTable<'a> {
     bytes: Vec<u8>,
     offsets: std::collections::BTreeMap<&'a str, usize>,
@@ -183,23 +187,27 @@ struct StringTable<'a> {
 
 impl<'a> StringTable<'a> {
     fn new(strings: impl Iterator<Item = &'a str>) -> StringTable<'a> {
-        let mut order: Vec<&str> = strings.collect::<BTreeSet<_>>().into_iter().collect();
-        order.sort_by(|a, b| b.bytes().rev().cmp(a.bytes().rev()));
+        let mut order: Vec<(&str, Cow<'_, [u8]>)> = strings
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|s| (s, name::decode(s)))
+            .collect();
+        order.sort_by(|(_, a), (_, b)| b.iter().rev().cmp(a.iter().rev()));
         let mut bytes = Vec::new();
         let mut offsets = std::collections::BTreeMap::new();
-        let mut previous: Option<(&str, usize)> = None;
-        for s in order {
+        let mut previous: Option<(&[u8], usize)> = None;
+        for (s, raw) in &order {
             let offset = match previous {
-                Some((p, at)) if p.ends_with(s) => at + p.len() - s.len(),
+                Some((p, at)) if p.ends_with(raw) => at + p.len() - raw.len(),
                 _ => {
                     let at = bytes.len();
-                    bytes.extend_from_slice(s.as_bytes());
+                    bytes.extend_from_slice(raw);
                     bytes.push(0);
                     at
                 }
             };
-            offsets.insert(s, offset);
-            previous = Some((s, offset));
+            offsets.insert(*s, offset);
+            previous = Some((raw, offset));
         }
         StringTable { bytes, offsets }
     }
@@ -288,6 +296,29 @@ mod tests {
             ]
         );
         assert_eq!(cache.generator(), None);
+    }
+
+    /// ldconfig sorts and stores bytes: a key that is not UTF-8 (`name`-encoded) sorts as
+    /// its bytes (`\xc0` below `é`'s `\xc3\xa9`, though its escape is above), is written as
+    /// them, and is found by them.
+    #[test]
+    fn cache_names_that_are_not_utf8_are_their_bytes() {
+        let stray = "lib\u{10ffc0}.so";
+        let input = vec![
+            entry(stray, "/d\u{10fffe}/lib\u{10ffc0}.so", 0x303),
+            entry("lib\u{e9}.so", "/a/lib\u{e9}.so", 0x303),
+        ];
+        let bytes = write(&input, ByteOrder::Little, None).unwrap();
+        let at = |s: &[u8]| bytes.windows(s.len()).position(|w| w == s);
+        assert!(at(b"\0/d\xfe/lib\xc0.so\0").is_some());
+        let cache = LdCache::parse(&bytes).unwrap();
+        let keys: Vec<&str> = cache.entries().iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["lib\u{e9}.so", stray]);
+        let found = cache.lookup(stray, &query(X86_64, &[]));
+        assert_eq!(
+            found.map(|e| e.value.as_str()),
+            Some(input[0].value.as_str())
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use depclose_elf::name;
 use depclose_resolve::Closure;
 
 use super::{Defaults, LogTarget, Options, Uses, envvars, read};
@@ -149,7 +150,7 @@ impl Recipe for Httpd {
             out.push(Addition {
                 want: Want::Load {
                     from: 0,
-                    name: f.value.to_string_lossy().into_owned(),
+                    name: name::from_path(&f.value).into_owned(),
                 },
                 reason: from_line(&f.at, &main_reason),
             });
