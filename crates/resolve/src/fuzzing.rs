@@ -25,12 +25,8 @@ pub fn ld_so_cache(bytes: &[u8]) -> Result<usize, CacheError> {
     ];
     let accept = accept_flags_for(EM_X86_64, true, 0).expect("x86-64 has its cache flags");
     // A bounded number of keys: each lookup is a binary search plus a scan of equal keys.
-    let mut names: Vec<&str> = cache
-        .entries()
-        .iter()
-        .take(64)
-        .map(|e| e.key.as_str())
-        .collect();
+    let entries = cache.entries();
+    let mut names: Vec<&str> = entries.iter().take(64).map(|e| e.key.as_str()).collect();
     names.push("libnot-in-the-cache.so.1");
     let mut found = 0;
     for legacy_hwcaps in legacy {

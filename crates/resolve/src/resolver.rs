@@ -351,12 +351,14 @@ impl Resolver {
                 CacheMode::None => Ok(CacheSource::None),
                 CacheMode::Conf => Ok(conf()),
                 CacheMode::Auto => match self.root.read(cache_path) {
-                    Ok(bytes) => LdCache::parse(&bytes)
-                        .map(CacheSource::Cache)
-                        .map_err(|source| Error::Cache {
-                            path: cache_path.to_path_buf(),
-                            source,
-                        }),
+                    Ok(bytes) => {
+                        LdCache::parse_owned(bytes)
+                            .map(CacheSource::Cache)
+                            .map_err(|source| Error::Cache {
+                                path: cache_path.to_path_buf(),
+                                source,
+                            })
+                    }
                     Err(Error::NotFound { .. }) => Ok(conf()),
                     Err(e) => Err(e),
                 },
@@ -380,9 +382,7 @@ impl Resolver {
                     x86_isa_1: facts.x86_isa_1(),
                     legacy_hwcaps: facts.cache_legacy_hwcaps(),
                 };
-                cache
-                    .lookup(name, &query)
-                    .map(|e| (e.value.clone(), How::Cache))
+                cache.lookup(name, &query).map(|e| (e.value, How::Cache))
             }
             CacheSource::Conf(dirs) => dirs.iter().find_map(|d| {
                 let p = root::loader_join(d, name);

@@ -256,7 +256,8 @@ fn cache_system_lookups_match_the_loader() {
         x86_isa_1,
         legacy_hwcaps,
     };
-    let keys: BTreeSet<&str> = cache.entries().iter().map(|e| e.key.as_str()).collect();
+    let entries = cache.entries();
+    let keys: BTreeSet<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     let keys: Vec<&str> = keys.into_iter().collect();
     // All keys at once: most are searched; the rest were already loaded under that
     // soname through another key or as a dependency.
@@ -282,7 +283,7 @@ fn cache_system_lookups_match_the_loader() {
     loader.extend(alone);
     let mismatches: Vec<_> = loader
         .iter()
-        .filter(|(name, hit)| cache.lookup(name, &q).map(|e| &e.value) != hit.as_ref())
+        .filter(|(name, hit)| cache.lookup(name, &q).map(|e| e.value).as_ref() != hit.as_ref())
         .collect();
     assert!(mismatches.is_empty(), "{mismatches:?}");
     assert!(
@@ -305,8 +306,8 @@ fn cache_writer_reproduces_the_system_cache() {
     let mut runs: Vec<Vec<CacheEntry>> = Vec::new();
     for e in cache.entries() {
         match runs.last_mut() {
-            Some(run) if ldconfig_compare(&run[0], e) == Ordering::Equal => run.push(e.clone()),
-            _ => runs.push(vec![e.clone()]),
+            Some(run) if ldconfig_compare(&run[0], &e) == Ordering::Equal => run.push(e),
+            _ => runs.push(vec![e]),
         }
     }
     let shuffled: Vec<CacheEntry> = runs.into_iter().rev().flatten().collect();
@@ -438,23 +439,22 @@ fn cache_hwcaps_tree_matches_ldconfig_and_loader() {
     let cache_path = root.join("etc/ld.so.cache");
     let bytes = std::fs::read(&cache_path).unwrap();
     let cache = LdCache::parse(&bytes).unwrap();
-    let subdirs: Vec<_> = cache
-        .entries()
+    let entries = cache.entries();
+    let subdirs: Vec<_> = entries
         .iter()
         .filter_map(|e| e.hwcaps_subdir.as_deref())
         .collect();
-    assert!(subdirs.contains(&"x86-64-v4"), "{:?}", cache.entries());
+    assert!(subdirs.contains(&"x86-64-v4"), "{entries:?}");
     assert_eq!(
         ldconfig_p(&cache_path),
         listing(&cache, cache_path.to_str().unwrap())
     );
-    let written = write(cache.entries(), ByteOrder::Little, cache.generator()).unwrap();
+    let written = write(&entries, ByteOrder::Little, cache.generator()).unwrap();
     assert!(written == bytes, "rewritten hwcaps cache differs");
 
     let root_str = root.to_str().unwrap();
     // ldconfig records the ISA level the library needs, not its directory's.
-    let v4in3 = cache
-        .entries()
+    let v4in3 = entries
         .iter()
         .find(|e| e.value.ends_with("v3/libv4in3.so.1"));
     assert_eq!(v4in3.map(CacheEntry::isa_level), Some(3));

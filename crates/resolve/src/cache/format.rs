@@ -136,17 +136,33 @@ pub(crate) struct CacheEntry {
 }
 
 impl CacheEntry {
-    /// `dl_cache_hwcap_extension`: only bit 62 is set in the upper half, "ignoring the lower
-    /// 32 bits as well as the ISA level bits".
-    pub(super) fn is_hwcaps_extension(&self) -> bool {
-        (self.hwcap >> 32) & !ISA_LEVEL_MASK == HWCAP_EXTENSION >> 32
-    }
-
     /// The x86 ISA level an extension entry's library needs (`DL_CACHE_HWCAP_ISA_LEVEL_MASK`
     /// of `hwcap >> 32`): ldconfig records the level of the library, not of its directory.
     pub(crate) fn isa_level(&self) -> u32 {
-        ((self.hwcap >> 32) & ISA_LEVEL_MASK) as u32
+        isa_level(self.hwcap)
     }
+}
+
+/// `dl_cache_hwcap_extension`: only bit 62 is set in the upper half, "ignoring the lower
+/// 32 bits as well as the ISA level bits".
+pub(super) fn is_hwcaps_extension(hwcap: u64) -> bool {
+    (hwcap >> 32) & !ISA_LEVEL_MASK == HWCAP_EXTENSION >> 32
+}
+
+/// See [`CacheEntry::isa_level`].
+pub(super) fn isa_level(hwcap: u64) -> u32 {
+    ((hwcap >> 32) & ISA_LEVEL_MASK) as u32
+}
+
+/// One entry as the file holds it: its strings as offsets into the file, read only when a
+/// lookup compares or returns them. A cache has thousands of entries and a run looks up a
+/// few dozen names: making every string up front was a third of a one-program run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RawEntry {
+    pub(super) flags: i32,
+    key: usize,
+    value: usize,
+    pub(super) hwcap: u64,
 }
 
 /// A parsed `ld.so.cache`: the table glibc would search, in file order.
@@ -154,7 +170,9 @@ impl CacheEntry {
 pub(crate) struct LdCache {
     pub(super) format: CacheFormat,
     byte_order: ByteOrder,
-    pub(super) entries: Vec<CacheEntry>,
+    /// The file, which the entries' strings point into.
+    bytes: Vec<u8>,
+    pub(super) entries: Vec<RawEntry>,
     /// The `cache_extension_tag_glibc_hwcaps` section, resolved to names, in file order
     /// (ldconfig sorts it by `strcmp`); empty if absent or dropped by
     /// `cache_extension_verify`.
@@ -173,6 +191,23 @@ impl LdCache {
     /// header's flags; where the file does not say (old format, flags 0), the host order is
     /// tried first as glibc does, then the other one, so a foreign cache still parses.
     pub(crate) fn parse(bytes: &[u8]) -> Result<LdCache, CacheError> {
+        LdCache::parse_owned(bytes.to_vec())
+    }
+
+    /// [`LdCache::parse`], keeping `bytes`.
+    pub(crate) fn parse_owned(bytes: Vec<u8>) -> Result<LdCache, CacheError> {
+        let (format, byte_order, entries, hwcaps_section, generator) = LdCache::table(&bytes)?;
+        Ok(LdCache {
+            format,
+            byte_order,
+            bytes,
+            entries,
+            hwcaps_section,
+            generator,
+        })
+    }
+
+    fn table(bytes: &[u8]) -> Result<Table, CacheError> {
         if bytes.starts_with(NEW_MAGIC) {
             return parse_new(bytes, 0, CacheFormat::New);
         }
@@ -202,8 +237,35 @@ impl LdCache {
     }
 
     /// The entries in file order (`ldconfig -p` order: descending by `_dl_cache_libcmp`).
-    pub(crate) fn entries(&self) -> &[CacheEntry] {
-        &self.entries
+    pub(crate) fn entries(&self) -> Vec<CacheEntry> {
+        self.entries.iter().map(|e| self.entry(e)).collect()
+    }
+
+    /// The key of `e`, as bytes.
+    pub(super) fn key(&self, e: &RawEntry) -> &[u8] {
+        self.string_at(e.key)
+    }
+
+    /// `e` with its strings, [`name`]-encoded.
+    pub(super) fn entry(&self, e: &RawEntry) -> CacheEntry {
+        CacheEntry {
+            key: name::encode(self.key(e)).into_owned(),
+            value: name::encode(self.string_at(e.value)).into_owned(),
+            flags: e.flags,
+            hwcap: e.hwcap,
+            hwcaps_subdir: if is_hwcaps_extension(e.hwcap) {
+                self.hwcaps_section.get(e.hwcap as u32 as usize).cloned()
+            } else {
+                None
+            },
+        }
+    }
+
+    /// The string at a checked offset (see [`Reader::offset`]).
+    fn string_at(&self, at: usize) -> &[u8] {
+        let tail = self.bytes.get(at..).unwrap_or_default();
+        let len = memchr::memchr(0, tail).unwrap_or(tail.len());
+        &tail[..len]
     }
 
     /// The layout the entries were read from.
@@ -225,6 +287,15 @@ impl LdCache {
         self.generator.as_deref()
     }
 }
+
+/// What a cache's parse yields besides its bytes.
+type Table = (
+    CacheFormat,
+    ByteOrder,
+    Vec<RawEntry>,
+    Vec<String>,
+    Option<String>,
+);
 
 /// Bounds-checked integer reads in the cache's byte order.
 #[derive(Clone, Copy)]
@@ -263,14 +334,30 @@ impl Reader<'_> {
 
     /// The NUL-terminated string at `base + offset`, [`name`]-encoded.
     fn string(&self, base: usize, offset: u32) -> Result<String, CacheError> {
-        let at = base as u64 + u64::from(offset);
-        let bad = CacheError::BadString { offset: at };
-        let tail = usize::try_from(at)
-            .ok()
-            .and_then(|at| self.bytes.get(at..))
-            .ok_or(bad.clone())?;
-        let len = tail.iter().position(|&b| b == 0).ok_or(bad)?;
+        let at = self.offset(base, offset, self.last_nul())?;
+        let tail = &self.bytes[at..];
+        let len = memchr::memchr(0, tail).unwrap_or(tail.len());
         Ok(name::encode(&tail[..len]).into_owned())
+    }
+
+    /// Where the file's last NUL is: a string starting at or before it is terminated.
+    fn last_nul(&self) -> Option<usize> {
+        memchr::memrchr(0, self.bytes)
+    }
+
+    /// `base + offset`, checked to start a NUL-terminated string inside the file (given
+    /// [`Reader::last_nul`]) without reading it.
+    fn offset(
+        &self,
+        base: usize,
+        offset: u32,
+        last_nul: Option<usize>,
+    ) -> Result<usize, CacheError> {
+        let at = base as u64 + u64::from(offset);
+        usize::try_from(at)
+            .ok()
+            .filter(|at| last_nul.is_some_and(|nul| *at <= nul))
+            .ok_or(CacheError::BadString { offset: at })
     }
 }
 
@@ -280,34 +367,28 @@ fn parse_old(
     order: ByteOrder,
     nlibs: usize,
     strings: usize,
-) -> Result<LdCache, CacheError> {
+) -> Result<Table, CacheError> {
     let r = Reader { bytes, order };
+    let last_nul = r.last_nul();
     let entries = (0..nlibs)
         .map(|i| {
             let at = OLD_HEADER_SIZE + i * OLD_ENTRY_SIZE;
-            Ok(CacheEntry {
+            Ok(RawEntry {
                 flags: r.u32(at, "old-format entry")? as i32,
-                key: r.string(strings, r.u32(at + 4, "old-format entry")?)?,
-                value: r.string(strings, r.u32(at + 8, "old-format entry")?)?,
+                key: r.offset(strings, r.u32(at + 4, "old-format entry")?, last_nul)?,
+                value: r.offset(strings, r.u32(at + 8, "old-format entry")?, last_nul)?,
                 hwcap: 0,
-                hwcaps_subdir: None,
             })
         })
         .collect::<Result<_, CacheError>>()?;
-    Ok(LdCache {
-        format: CacheFormat::Old,
-        byte_order: order,
-        entries,
-        hwcaps_section: Vec::new(),
-        generator: None,
-    })
+    Ok((CacheFormat::Old, order, entries, Vec::new(), None))
 }
 
 /// The new table whose header starts at `base` (0, or inside an old-format file). Entry
 /// strings are relative to the header; extension offsets and the hwcaps section's string
 /// offsets are relative to the start of the file (`cache_extension_load` and
 /// `glibc_hwcaps_compare` add them to the file base).
-fn parse_new(bytes: &[u8], base: usize, format: CacheFormat) -> Result<LdCache, CacheError> {
+fn parse_new(bytes: &[u8], base: usize, format: CacheFormat) -> Result<Table, CacheError> {
     let flags = *bytes
         .get(base + NEW_FLAGS_AT)
         .ok_or(CacheError::Truncated {
@@ -345,29 +426,19 @@ fn parse_new(bytes: &[u8], base: usize, format: CacheFormat) -> Result<LdCache, 
     let extension_offset = r.u32(base + NEW_EXTENSION_OFFSET_AT, "new-format header")?;
     let (hwcaps_section, generator) = parse_extensions(&r, extension_offset)?;
 
+    let last_nul = r.last_nul();
     let entries = (0..nlibs as usize)
         .map(|i| {
             let at = base + NEW_HEADER_SIZE + i * NEW_ENTRY_SIZE;
-            let mut entry = CacheEntry {
+            Ok(RawEntry {
                 flags: r.u32(at, "new-format entry")? as i32,
-                key: r.string(base, r.u32(at + 4, "new-format entry")?)?,
-                value: r.string(base, r.u32(at + 8, "new-format entry")?)?,
+                key: r.offset(base, r.u32(at + 4, "new-format entry")?, last_nul)?,
+                value: r.offset(base, r.u32(at + 8, "new-format entry")?, last_nul)?,
                 hwcap: r.u64(at + 16, "new-format entry")?,
-                hwcaps_subdir: None,
-            };
-            if entry.is_hwcaps_extension() {
-                entry.hwcaps_subdir = hwcaps_section.get(entry.hwcap as u32 as usize).cloned();
-            }
-            Ok(entry)
+            })
         })
         .collect::<Result<_, CacheError>>()?;
-    Ok(LdCache {
-        format,
-        byte_order: order,
-        entries,
-        hwcaps_section,
-        generator,
-    })
+    Ok((format, order, entries, hwcaps_section, generator))
 }
 
 /// `cache_extension_load` and `cache_extension_verify`: returns the hwcaps section's names

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use depclose_elf::name;
 
 use super::flags::AcceptFlags;
-use super::format::{CacheEntry, CacheFormat, LdCache};
+use super::format::{CacheEntry, CacheFormat, LdCache, is_hwcaps_extension, isa_level};
 
 /// `_DL_HWCAP_TLS_MASK` in glibc 2.36 `search_cache`: never excluded by the legacy filter.
 const HWCAP_TLS_MASK: u64 = 1 << 63;
@@ -68,10 +68,10 @@ impl LdCache {
     /// accepted entry replaces an earlier one until an entry with the default id.
     ///
     /// The caller applies `DF_1_NODEFLIB` and opens the returned `value`.
-    pub(crate) fn lookup(&self, name: &str, query: &CacheQuery<'_>) -> Option<&CacheEntry> {
+    pub(crate) fn lookup(&self, name: &str, query: &CacheQuery<'_>) -> Option<CacheEntry> {
         let name = name::decode(name);
         let entries = &self.entries;
-        let key_cmp = |i: usize| libcmp(&name, &name::decode(&entries[i].key));
+        let key_cmp = |i: usize| libcmp(&name, self.key(&entries[i]));
         // glibc computes the priorities once, on the first extension entry it meets.
         let mut priorities: Option<Vec<u32>> = None;
         let mut priority_of = |index: u32| {
@@ -102,7 +102,8 @@ impl LdCache {
                     }
                     let entry = &entries[i];
                     if query.accept.accepts(entry.flags) {
-                        match self.step(entry, best.map(|(_, p)| p), query, &mut priority_of) {
+                        match self.step(entry.hwcap, best.map(|(_, p)| p), query, &mut priority_of)
+                        {
                             Step::Skip => {}
                             Step::Stop => break,
                             Step::Take { named, priority } => {
@@ -118,7 +119,7 @@ impl LdCache {
                         break;
                     }
                 }
-                return best.map(|(i, _)| &entries[i]);
+                return best.map(|(i, _)| self.entry(&entries[i]));
             }
             // The table is sorted descending, so a name below the middle key lies right.
             if cmp == Ordering::Less {
@@ -134,7 +135,7 @@ impl LdCache {
     /// the priority of the entry found so far (0 for a non-extension one).
     fn step(
         &self,
-        entry: &CacheEntry,
+        hwcap: u64,
         best: Option<u32>,
         query: &CacheQuery<'_>,
         priority_of: &mut impl FnMut(u32) -> u32,
@@ -146,8 +147,8 @@ impl LdCache {
                 priority: 0,
             };
         }
-        let named = entry.is_hwcaps_extension();
-        if named && !isa_level_compatible(entry.isa_level(), query.x86_isa_1) {
+        let named = is_hwcaps_extension(hwcap);
+        if named && !isa_level_compatible(isa_level(hwcap), query.x86_isa_1) {
             return Step::Skip;
         }
         // "The entries with named/extension hwcaps have been exhausted (they are listed
@@ -155,7 +156,7 @@ impl LdCache {
         if !named && best.is_some() {
             return Step::Stop;
         }
-        if legacy_hwcap_rejects(entry.hwcap, named, query.legacy_hwcaps) {
+        if legacy_hwcap_rejects(hwcap, named, query.legacy_hwcaps) {
             return Step::Skip;
         }
         if !named {
@@ -163,7 +164,7 @@ impl LdCache {
         }
         // Lower values are preferred; 0 means "do not use". The low 32 bits index the
         // hwcaps section (glibc truncates the u64 to uint32_t).
-        let priority = priority_of(entry.hwcap as u32);
+        let priority = priority_of(hwcap as u32);
         match best {
             _ if priority == 0 => Step::Skip,
             Some(best) if priority >= best => Step::Skip,
@@ -298,7 +299,10 @@ mod tests {
     #[test]
     fn cache_lookup_follows_search_cache() {
         let cache = LdCache::parse(&write(&sample(), ByteOrder::Little, None).unwrap()).unwrap();
-        let value = |q: &CacheQuery<'_>| cache.lookup("libhw.so.2", q).map(|e| e.value.as_str());
+        // Leaked, to compare with literals: a test's few strings.
+        let value = |q: &CacheQuery<'_>| -> Option<&str> {
+            cache.lookup("libhw.so.2", q).map(|e| &*e.value.leak())
+        };
         let none = strings(&[]);
         let x86 = strings(&["x86-64-v4", "x86-64-v3", "x86-64-v2"]);
         let power = strings(&["power10", "power9"]);

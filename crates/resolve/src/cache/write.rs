@@ -281,7 +281,7 @@ mod tests {
         ];
         let bytes = write(&input, ByteOrder::Little, None).unwrap();
         let cache = LdCache::parse(&bytes).unwrap();
-        let order: Vec<&str> = cache.entries().iter().map(|e| e.value.as_str()).collect();
+        let order: Vec<String> = cache.entries().into_iter().map(|e| e.value).collect();
         assert_eq!(
             order,
             [
@@ -312,11 +312,11 @@ mod tests {
         let at = |s: &[u8]| bytes.windows(s.len()).position(|w| w == s);
         assert!(at(b"\0/d\xfe/lib\xc0.so\0").is_some());
         let cache = LdCache::parse(&bytes).unwrap();
-        let keys: Vec<&str> = cache.entries().iter().map(|e| e.key.as_str()).collect();
+        let keys: Vec<String> = cache.entries().into_iter().map(|e| e.key).collect();
         assert_eq!(keys, ["lib\u{e9}.so", stray]);
         let found = cache.lookup(stray, &query(X86_64, &[]));
         assert_eq!(
-            found.map(|e| e.value.as_str()),
+            found.map(|e| e.value).as_deref(),
             Some(input[0].value.as_str())
         );
     }
