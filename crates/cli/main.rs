@@ -613,7 +613,17 @@ fn emit(
 ) -> Result<(u8, Vec<scan::Metadata>), Error> {
     let mut dirs = vec![std::env::temp_dir()];
     dirs.extend(spec.output_dirs());
-    for dir in &dirs {
+    // Where this run puts its temporaries (beside the outputs; in $TMPDIR without one, or
+    // the image a push sends when no file holds it), and so where a killed one left them;
+    // no other directory is listed.
+    let pushes_a_temporary =
+        spec.push.is_some() && !matches!(spec.image, Some(config::ImageOutput::File(_)));
+    let temp_homes = if dirs.len() > 1 && !pushes_a_temporary {
+        &dirs[1..]
+    } else {
+        &dirs[..]
+    };
+    for dir in temp_homes {
         for swept in depclose_pack::sweep(dir) {
             eprintln!(
                 "depclose: note: removed {}, left by depclose process {} (killed before it could)",

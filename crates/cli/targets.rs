@@ -76,7 +76,7 @@ pub(crate) fn expand(
     let elf_objects = |batch: &mut Vec<PathBuf>| -> Vec<PathBuf> {
         std::mem::take(batch)
             .into_par_iter()
-            .filter(|rel| resolver.is_elf_object(&resolved.real.join(rel)))
+            .filter(|rel| resolver.is_listed_elf_object(&resolved.real.join(rel)))
             .map(|rel| path.join(rel))
             .collect()
     };

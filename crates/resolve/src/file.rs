@@ -39,7 +39,16 @@ pub(crate) struct FileEntry {
 impl FileEntry {
     /// Read what the loader would read from the host file `host`.
     pub(crate) fn read(host: &Path) -> FileEntry {
-        match depclose_elf::read_file_with_metadata(host) {
+        FileEntry::from_read(depclose_elf::read_file_with_metadata(host))
+    }
+
+    /// [`FileEntry::read`] of a file a directory listing has just shown to be regular.
+    pub(crate) fn read_listed(host: &Path) -> FileEntry {
+        FileEntry::from_read(depclose_elf::read_listed_file_with_metadata(host))
+    }
+
+    fn from_read(read: Result<(FileKind, std::fs::Metadata), depclose_elf::Error>) -> FileEntry {
+        match read {
             Ok((kind, meta)) => FileEntry {
                 kind: Ok(kind.into()),
                 file_id: (meta.dev(), meta.ino()),

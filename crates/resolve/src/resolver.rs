@@ -299,6 +299,17 @@ impl Resolver {
     /// True when the in-root file `real` (symlinks resolved) is an ELF executable or shared
     /// object: what a directory target analyses. The read is remembered for the analysis.
     pub fn is_elf_object(&self, real: &Path) -> bool {
+        self.elf_object(real, FileEntry::read)
+    }
+
+    /// [`Resolver::is_elf_object`] for a file a directory listing has just shown to be a
+    /// regular file: one system call fewer (see
+    /// [`depclose_elf::read_listed_file_with_metadata`]).
+    pub fn is_listed_elf_object(&self, real: &Path) -> bool {
+        self.elf_object(real, FileEntry::read_listed)
+    }
+
+    fn elf_object(&self, real: &Path, read: fn(&Path) -> FileEntry) -> bool {
         let object = |entry: &FileEntry| {
             matches!(
                 &entry.kind,
@@ -308,7 +319,7 @@ impl Resolver {
         if let Some(e) = self.cached_file(real) {
             return object(&e);
         }
-        let entry = FileEntry::read(&self.root.host_path(real));
+        let entry = read(&self.root.host_path(real));
         let is = object(&entry);
         // A scan meets many more other files than objects: only the objects are analysed,
         // so only they are remembered.
@@ -382,7 +393,7 @@ impl Resolver {
                     x86_isa_1: facts.x86_isa_1(),
                     legacy_hwcaps: facts.cache_legacy_hwcaps(),
                 };
-                cache.lookup(name, &query).map(|e| (e.value, How::Cache))
+                cache.lookup_path(name, &query).map(|p| (p, How::Cache))
             }
             CacheSource::Conf(dirs) => dirs.iter().find_map(|d| {
                 let p = root::loader_join(d, name);

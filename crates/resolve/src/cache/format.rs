@@ -246,11 +246,16 @@ impl LdCache {
         self.string_at(e.key)
     }
 
+    /// The value of `e` (the path), as bytes.
+    pub(super) fn value(&self, e: &RawEntry) -> &[u8] {
+        self.string_at(e.value)
+    }
+
     /// `e` with its strings, [`name`]-encoded.
     pub(super) fn entry(&self, e: &RawEntry) -> CacheEntry {
         CacheEntry {
             key: name::encode(self.key(e)).into_owned(),
-            value: name::encode(self.string_at(e.value)).into_owned(),
+            value: name::encode(self.value(e)).into_owned(),
             flags: e.flags,
             hwcap: e.hwcap,
             hwcaps_subdir: if is_hwcaps_extension(e.hwcap) {

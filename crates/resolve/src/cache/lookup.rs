@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use depclose_elf::name;
 
 use super::flags::AcceptFlags;
-use super::format::{CacheEntry, CacheFormat, LdCache, is_hwcaps_extension, isa_level};
+use super::format::{CacheEntry, CacheFormat, LdCache, RawEntry, is_hwcaps_extension, isa_level};
 
 /// `_DL_HWCAP_TLS_MASK` in glibc 2.36 `search_cache`: never excluded by the legacy filter.
 const HWCAP_TLS_MASK: u64 = 1 << 63;
@@ -69,6 +69,17 @@ impl LdCache {
     ///
     /// The caller applies `DF_1_NODEFLIB` and opens the returned `value`.
     pub(crate) fn lookup(&self, name: &str, query: &CacheQuery<'_>) -> Option<CacheEntry> {
+        self.search(name, query).map(|e| self.entry(e))
+    }
+
+    /// The path of the entry [`LdCache::lookup`] returns, [`name`]-encoded: all the
+    /// loader takes from it.
+    pub(crate) fn lookup_path(&self, name: &str, query: &CacheQuery<'_>) -> Option<String> {
+        self.search(name, query)
+            .map(|e| name::encode(self.value(e)).into_owned())
+    }
+
+    fn search(&self, name: &str, query: &CacheQuery<'_>) -> Option<&RawEntry> {
         let name = name::decode(name);
         let entries = &self.entries;
         let key_cmp = |i: usize| libcmp(&name, self.key(&entries[i]));
@@ -119,7 +130,7 @@ impl LdCache {
                         break;
                     }
                 }
-                return best.map(|(i, _)| self.entry(&entries[i]));
+                return best.map(|(i, _)| &entries[i]);
             }
             // The table is sorted descending, so a name below the middle key lies right.
             if cmp == Ordering::Less {
