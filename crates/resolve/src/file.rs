@@ -39,20 +39,23 @@ pub(crate) struct FileEntry {
 impl FileEntry {
     /// Read what the loader would read from the host file `host`.
     pub(crate) fn read(host: &Path) -> FileEntry {
-        FileEntry::from_read(depclose_elf::read_file_with_metadata(host))
+        FileEntry::from_read(depclose_elf::read_file_with_metadata(host).map(|(k, m)| (k, Some(m))))
     }
 
-    /// [`FileEntry::read`] of a file a directory listing has just shown to be regular.
+    /// [`FileEntry::read`] of a file a directory listing has just shown to be regular (see
+    /// [`depclose_elf::read_listed_file`]: neither ELF nor a script, it has no metadata).
     pub(crate) fn read_listed(host: &Path) -> FileEntry {
-        FileEntry::from_read(depclose_elf::read_listed_file_with_metadata(host))
+        FileEntry::from_read(depclose_elf::read_listed_file(host))
     }
 
-    fn from_read(read: Result<(FileKind, std::fs::Metadata), depclose_elf::Error>) -> FileEntry {
+    fn from_read(
+        read: Result<(FileKind, Option<std::fs::Metadata>), depclose_elf::Error>,
+    ) -> FileEntry {
         match read {
             Ok((kind, meta)) => FileEntry {
                 kind: Ok(kind.into()),
-                file_id: (meta.dev(), meta.ino()),
-                size: meta.len(),
+                file_id: meta.as_ref().map_or((0, 0), |m| (m.dev(), m.ino())),
+                size: meta.map_or(0, |m| m.len()),
             },
             Err(e) => FileEntry {
                 kind: Err(ReadFailure::from(e)),
