@@ -2,6 +2,8 @@
 //! worked out, shared by every closure computed in that root.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -46,7 +48,7 @@ type FactsKey = (String, u16, Class, Data, u32);
 pub struct Resolver {
     root: Root,
     options: ResolveOptions,
-    files: Mutex<HashMap<PathBuf, Arc<FileEntry>>>,
+    files: Mutex<FxHashMap<PathBuf, Arc<FileEntry>>>,
     facts: Mutex<HashMap<FactsKey, Arc<LoaderFacts>>>,
     /// The root's cache, or why it cannot be used (a note in every glibc closure).
     cache: OnceLock<Result<CacheSource, Error>>,
@@ -58,7 +60,7 @@ impl Resolver {
         Resolver {
             root,
             options,
-            files: Mutex::new(HashMap::new()),
+            files: Mutex::new(FxHashMap::default()),
             facts: Mutex::new(HashMap::new()),
             cache: OnceLock::new(),
         }

@@ -1,7 +1,7 @@
 //! A root directory that stands for `/`: every path, symlink and configuration file is read
 //! inside it, the way the kernel would see it after `chroot`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::ffi::OsString;
 use std::fs::Metadata;
 use std::path::{Component, Path, PathBuf};
@@ -37,9 +37,9 @@ pub struct Root {
     dir: PathBuf,
     /// Directories already resolved (the loader, too, remembers which search directories
     /// exist): in-root path → resolved path, or `None` if it is not a directory.
-    dirs: Mutex<HashMap<PathBuf, Option<Resolved>>>,
+    dirs: Mutex<FxHashMap<PathBuf, Option<Resolved>>>,
     /// Paths already resolved: a search tries the same candidates for many programs.
-    paths: Mutex<HashMap<PathBuf, Result<Resolved, Failure>>>,
+    paths: Mutex<FxHashMap<PathBuf, Result<Resolved, Failure>>>,
 }
 
 /// A failed resolution, remembered without the path it is reported under.
@@ -84,8 +84,8 @@ impl Root {
         }
         Ok(Root {
             dir,
-            dirs: Mutex::new(HashMap::new()),
-            paths: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(FxHashMap::default()),
+            paths: Mutex::new(FxHashMap::default()),
         })
     }
 
@@ -203,7 +203,9 @@ impl Root {
         })
     }
 
-    fn lock_paths(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Result<Resolved, Failure>>> {
+    fn lock_paths(
+        &self,
+    ) -> std::sync::MutexGuard<'_, FxHashMap<PathBuf, Result<Resolved, Failure>>> {
         // As for `dirs`: a poisoned lock still guards a consistent map.
         self.paths.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -221,7 +223,7 @@ impl Root {
         r
     }
 
-    fn lock_dirs(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Option<Resolved>>> {
+    fn lock_dirs(&self) -> std::sync::MutexGuard<'_, FxHashMap<PathBuf, Option<Resolved>>> {
         // A poisoned lock only means another thread panicked mid-insert of a cache entry;
         // the map is still consistent.
         self.dirs.lock().unwrap_or_else(|e| e.into_inner())
