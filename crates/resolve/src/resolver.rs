@@ -305,8 +305,8 @@ impl Resolver {
     }
 
     /// [`Resolver::is_elf_object`] for a file a directory listing has just shown to be a
-    /// regular file: one system call fewer (see
-    /// [`depclose_elf::read_listed_file_with_metadata`]).
+    /// regular file: one or two system calls fewer (see
+    /// [`depclose_elf::read_listed_file`]).
     pub fn is_listed_elf_object(&self, real: &Path) -> bool {
         self.elf_object(real, FileEntry::read_listed)
     }
