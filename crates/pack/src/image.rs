@@ -271,7 +271,8 @@ impl<'a> Start<'a> {
         let mut head = documents(&meta, mtime)?;
         let name = blob(&layer.digest);
         let member = member(name.as_bytes(), Kind::File, 0o644, layer.size, mtime);
-        let room = self.layer_offset - head.len() as u64;
+        // The documents are never longer than those sized for the largest layer.
+        let room = self.layer_offset.saturating_sub(head.len() as u64);
         archive::write_header_exact(&mut head, &member, room).map_err(Error::write)?;
 
         let mut tail = Vec::new();
