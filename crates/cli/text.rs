@@ -1,7 +1,7 @@
 //! The text formats: `list`, `tree`, `--why`, and the problem lines on stderr. They are
 //! written through [`Decoded`], so a name that is not UTF-8 is printed as its bytes.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -129,8 +129,8 @@ pub(crate) struct Listing {
     runtime: bool,
     heads: Vec<String>,
     rest: Vec<String>,
-    seen_heads: HashSet<String>,
-    seen_rest: HashSet<String>,
+    seen_heads: FxHashSet<String>,
+    seen_rest: FxHashSet<String>,
 }
 
 impl Listing {
@@ -139,8 +139,8 @@ impl Listing {
             runtime,
             heads: Vec::new(),
             rest: Vec::new(),
-            seen_heads: HashSet::new(),
-            seen_rest: HashSet::new(),
+            seen_heads: FxHashSet::default(),
+            seen_rest: FxHashSet::default(),
         }
     }
 
@@ -496,7 +496,7 @@ fn kind(m: &Missing) -> &'static str {
 /// loader stop stays an error).
 pub(crate) struct Problems {
     allow_missing: bool,
-    said: HashSet<(String, String)>,
+    said: FxHashSet<(String, String)>,
     complete: bool,
     stops: bool,
 }
@@ -505,7 +505,7 @@ impl Problems {
     pub(crate) fn new(allow_missing: bool) -> Problems {
         Problems {
             allow_missing,
-            said: HashSet::new(),
+            said: FxHashSet::default(),
             complete: true,
             stops: false,
         }

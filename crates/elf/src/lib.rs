@@ -43,7 +43,9 @@ pub use read::{
     ObjectType, Script, map_file, parse_bytes, read_file, read_file_with_metadata,
     read_listed_file,
 };
-pub use tables::{DynamicSymbols, Note, Tables, dynamic_symbols, notes, tables, tables_of_bytes};
+pub use tables::{
+    DynamicSymbols, Names, Note, Tables, dynamic_symbols, notes, tables, tables_of_bytes,
+};
 
 /// `EV_CURRENT`, the only ELF version (`EI_VERSION` and `e_version`).
 pub const EV_CURRENT: u8 = goblin::elf::header::EV_CURRENT;

@@ -234,9 +234,8 @@ pub fn read_listed_file(path: &Path) -> Result<(FileKind, Option<std::fs::Metada
         source,
     };
     let file = open_nonblocking(path)?;
-    let mut head = vec![0; HEAD as usize];
-    let n = read_prefix(&file, &mut head).map_err(io)?;
-    head.truncate(n);
+    let head = read_upto(&file, 0, HEAD as usize).map_err(io)?;
+    let n = head.len();
     if !(head.starts_with(ELFMAG) || head.starts_with(b"#!")) {
         return Ok((FileKind::Other, None));
     }
@@ -249,21 +248,6 @@ pub fn read_listed_file(path: &Path) -> Result<(FileKind, Option<std::fs::Metada
         FileSource::new(file, meta.len()).map_err(io)?
     };
     parse(path, &source).map(|kind| (kind, Some(meta)))
-}
-
-/// Up to `buf.len()` bytes from the start of `file` (fewer at its end).
-fn read_prefix(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
-    use std::os::unix::fs::FileExt;
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read_at(&mut buf[n..], n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Open `path` for reading, refused unless it is a non-empty regular file, with the opened
@@ -395,11 +379,29 @@ impl FileSource {
 
 /// `len` bytes at `offset` (the caller checked that they are inside the file).
 fn read_at(file: &File, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
     let len = usize::try_from(len)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "read too large"))?;
-    let mut buf = vec![0; len];
-    file.read_exact_at(&mut buf, offset)?;
+    let buf = read_upto(file, offset, len)?;
+    if buf.len() < len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(buf)
+}
+
+/// Up to `len` bytes of `file` from `offset`, fewer at its end, read into memory that is not
+/// zeroed first (zeroing the buffers was 3.5% of the instructions of a run over /usr/bin).
+fn read_upto(file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        let at = offset.saturating_add(buf.len() as u64);
+        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), at) {
+            Ok(0) => break,
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // The allocation may hold more than asked for, and a read fill it.
+    buf.truncate(len);
     Ok(buf)
 }
 

@@ -21,14 +21,56 @@ use crate::read::map_file;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DynamicSymbols {
     /// Undefined symbols: what it needs from other objects.
-    pub imports: Vec<String>,
+    pub imports: Names,
     /// Defined symbols: what it provides.
-    pub exports: Vec<String>,
+    pub exports: Names,
 }
 
 impl DynamicSymbols {
     pub fn imports(&self, name: &str) -> bool {
-        self.imports.iter().any(|s| s == name)
+        self.imports.contains(name)
+    }
+}
+
+/// Symbol names, in table order, kept in one string: an image's libraries hold ~100k,
+/// and a `String` each took three times their bytes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    /// Each name followed by a NUL (a string table's names hold none).
+    text: String,
+    len: usize,
+}
+
+impl Names {
+    fn push(&mut self, name: &str) {
+        self.text.push_str(name);
+        self.text.push('\0');
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.text.split_terminator('\0')
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        // `name` NUL-terminated, at the start or after a NUL: one substring search.
+        let hay = self.text.as_bytes();
+        let needle = [name.as_bytes(), b"\0"].concat();
+        memchr::memmem::find_iter(hay, &needle).any(|at| at == 0 || hay[at - 1] == 0)
+    }
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -104,9 +146,9 @@ fn collect(symbols: impl Iterator<Item = goblin::elf::Sym>, strtab: &Strtab<'_>)
             continue;
         };
         if sym.st_shndx == SHN_UNDEF as usize {
-            out.imports.push(name.to_owned());
+            out.imports.push(name);
         } else {
-            out.exports.push(name.to_owned());
+            out.exports.push(name);
         }
     }
     out
@@ -233,9 +275,33 @@ mod tests {
             return;
         };
         assert!(libc.exports.iter().any(|s| s == "iconv_open"));
+        assert!(libc.exports.contains("iconv_open"));
         let iconv = dynamic_symbols(Path::new("/usr/bin/iconv")).unwrap();
         assert!(iconv.imports("iconv_open"), "{:?}", iconv.imports);
         assert!(!iconv.exports.iter().any(|s| s == "iconv_open"));
+        assert!(!iconv.exports.contains("iconv_open"));
+    }
+
+    #[test]
+    fn names_are_found_whole() {
+        let mut names = Names::default();
+        for n in ["dlopen", "iconv_open", "x"] {
+            names.push(n);
+        }
+        assert_eq!(names.len(), 3);
+        assert_eq!(
+            names.iter().collect::<Vec<_>>(),
+            ["dlopen", "iconv_open", "x"]
+        );
+        for n in ["dlopen", "iconv_open", "x"] {
+            assert!(names.contains(n), "{n}");
+        }
+        // Parts of a name are not names.
+        for n in ["open", "dl", "iconv", "", "_open"] {
+            assert!(!names.contains(n), "{n}");
+        }
+        assert!(!Names::default().contains(""));
+        assert_eq!(format!("{names:?}"), r#"["dlopen", "iconv_open", "x"]"#);
     }
 
     #[test]

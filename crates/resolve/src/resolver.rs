@@ -2,6 +2,7 @@
 //! worked out, shared by every closure computed in that root.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 
 use rustc_hash::FxHashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -48,7 +49,8 @@ type FactsKey = (String, u16, Class, Data, u32);
 pub struct Resolver {
     root: Root,
     options: ResolveOptions,
-    files: Mutex<FxHashMap<PathBuf, Arc<FileEntry>>>,
+    /// Keyed by the path's bytes: hashing a `Path` walks its components.
+    files: Mutex<FxHashMap<OsString, Arc<FileEntry>>>,
     facts: Mutex<HashMap<FactsKey, Arc<LoaderFacts>>>,
     /// The root's cache, or why it cannot be used (a note in every glibc closure).
     cache: OnceLock<Result<CacheSource, Error>>,
@@ -345,7 +347,7 @@ impl Resolver {
         self.files
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(real)
+            .get(real.as_os_str())
             .cloned()
     }
 
@@ -353,7 +355,7 @@ impl Resolver {
         self.files
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(real.to_path_buf(), entry);
+            .insert(real.as_os_str().to_owned(), entry);
     }
 
     fn cache_source(&self) -> &Result<CacheSource, Error> {

@@ -4,6 +4,7 @@
 use rustc_hash::FxHashMap;
 use std::ffi::OsString;
 use std::fs::Metadata;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -35,11 +36,14 @@ pub struct Resolved {
 #[derive(Debug)]
 pub struct Root {
     dir: PathBuf,
+    /// `dir` is `/`.
+    host: bool,
     /// Directories already resolved (the loader, too, remembers which search directories
     /// exist): in-root path → resolved path, or `None` if it is not a directory.
-    dirs: Mutex<FxHashMap<PathBuf, Option<Resolved>>>,
+    /// Both caches are keyed by the path's bytes: hashing a `Path` walks its components.
+    dirs: Mutex<FxHashMap<OsString, Option<Resolved>>>,
     /// Paths already resolved: a search tries the same candidates for many programs.
-    paths: Mutex<FxHashMap<PathBuf, Result<Resolved, Failure>>>,
+    paths: Mutex<FxHashMap<OsString, Result<Resolved, Failure>>>,
 }
 
 /// A failed resolution, remembered without the path it is reported under.
@@ -83,6 +87,7 @@ impl Root {
             return Err(Error::RootNotDirectory { path: dir });
         }
         Ok(Root {
+            host: dir == Path::new("/"),
             dir,
             dirs: Mutex::new(FxHashMap::default()),
             paths: Mutex::new(FxHashMap::default()),
@@ -96,12 +101,17 @@ impl Root {
 
     /// True when the root is the host's own `/`.
     pub fn is_host(&self) -> bool {
-        self.dir == Path::new("/")
+        self.host
     }
 
     /// The host path of an in-root absolute path, without resolving anything. Only for
     /// paths already resolved with [`Root::resolve`] (or known to hold no symlinks).
     pub fn host_path(&self, path: &Path) -> PathBuf {
+        // The host's own root: an absolute path is its host path already (`strip_prefix`
+        // and `join` parse the components, ~1,000 instructions a call, many calls a file).
+        if self.host && path.as_os_str().as_bytes().first() == Some(&b'/') {
+            return path.to_path_buf();
+        }
         let rel = path.strip_prefix("/").unwrap_or(path);
         if rel.as_os_str().is_empty() {
             self.dir.clone()
@@ -120,13 +130,13 @@ impl Root {
     /// Resolve `path` (absolute inside the root) like the kernel: symlinks followed inside
     /// the root (an absolute target restarts at the root, `..` stops at it).
     pub fn resolve(&self, path: &Path) -> Result<Resolved, Error> {
-        let cached = self.lock_paths().get(path).cloned();
+        let cached = self.lock_paths().get(path.as_os_str()).cloned();
         if let Some(hit) = cached {
             return hit.map_err(|f| f.error(path));
         }
         let r = self.resolve_in(path, 0);
         let memo = r.as_ref().map(Clone::clone).map_err(Failure::of);
-        self.lock_paths().insert(path.to_path_buf(), memo);
+        self.lock_paths().insert(path.as_os_str().to_owned(), memo);
         r
     }
 
@@ -205,25 +215,26 @@ impl Root {
 
     fn lock_paths(
         &self,
-    ) -> std::sync::MutexGuard<'_, FxHashMap<PathBuf, Result<Resolved, Failure>>> {
+    ) -> std::sync::MutexGuard<'_, FxHashMap<OsString, Result<Resolved, Failure>>> {
         // As for `dirs`: a poisoned lock still guards a consistent map.
         self.paths.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Resolve `dir` if it is a directory, remembering the answer.
     pub fn resolve_dir(&self, dir: &Path) -> Option<Resolved> {
-        if let Some(hit) = self.lock_dirs().get(dir) {
+        if let Some(hit) = self.lock_dirs().get(dir.as_os_str()) {
             return hit.clone();
         }
         let r = self
             .walk(dir)
             .ok()
             .filter(|r| self.host_path(&r.real).is_dir());
-        self.lock_dirs().insert(dir.to_path_buf(), r.clone());
+        self.lock_dirs()
+            .insert(dir.as_os_str().to_owned(), r.clone());
         r
     }
 
-    fn lock_dirs(&self) -> std::sync::MutexGuard<'_, FxHashMap<PathBuf, Option<Resolved>>> {
+    fn lock_dirs(&self) -> std::sync::MutexGuard<'_, FxHashMap<OsString, Option<Resolved>>> {
         // A poisoned lock only means another thread panicked mid-insert of a cache entry;
         // the map is still consistent.
         self.dirs.lock().unwrap_or_else(|e| e.into_inner())

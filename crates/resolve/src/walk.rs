@@ -2,7 +2,7 @@
 //! the rules of `elf/dl-load.c` `_dl_map_object` (glibc) or `ldso/dynlink.c`
 //! `load_library` (musl).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,7 +49,7 @@ pub(crate) struct Walk<'r> {
     /// The interpreter, loaded from the start but placed where it is first needed.
     rtld: Option<Object>,
     rtld_index: Option<usize>,
-    by_file: HashMap<(u64, u64), usize>,
+    by_file: FxHashMap<(u64, u64), usize>,
     trace: Vec<Attempt>,
     /// The search list (object indices), which is also the order `ld.so --list` prints.
     list: Vec<usize>,
@@ -71,7 +71,7 @@ impl<'r> Walk<'r> {
     ) -> Self {
         // The program and the interpreter are mapped by the kernel: glibc gives them no file
         // id, so only loaded libraries are matched by (device, inode).
-        let by_file = HashMap::new();
+        let by_file = FxHashMap::default();
         Walk {
             r,
             facts: facts.clone(),

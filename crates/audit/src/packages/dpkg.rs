@@ -141,12 +141,14 @@ impl Packages {
     /// An installed package with no `.list` file is taken to have no files, as dpkg does.
     pub fn read(root: &Root) -> Result<Option<Packages>, Error> {
         let mut packages = Vec::new();
-        let mut listing = Listing::default();
+        // All lists first: the index is then allocated once, at its size (it is most of
+        // the memory of an image's run, and growing it by doubling held 1.5 times that).
+        let mut lists = Vec::new();
         let status = read_optional(root, STATUS)?;
         if let Some(status) = &status {
             for package in stanzas(status, STATUS, false)? {
                 if let Some(list) = list(root, &package)? {
-                    listing.add(packages.len(), list);
+                    lists.push((packages.len(), list));
                 }
                 packages.push(package);
             }
@@ -156,9 +158,10 @@ impl Packages {
             return Ok(None);
         }
         for (package, list) in status_d.unwrap_or_default() {
-            listing.add(packages.len(), list);
+            lists.push((packages.len(), list));
             packages.push(package);
         }
+        let mut listing = Listing::with_lists(lists);
         listing.sort();
         let mut db = Packages {
             packages,
@@ -235,60 +238,88 @@ impl Packages {
 /// Every path the packages list, as bytes, found by file name.
 #[derive(Debug, Default)]
 struct Listing {
-    /// The packages' lists as read, a path a line.
+    /// The packages' lists as read, a path a line, in the packages' order.
     lists: Vec<Vec<u8>>,
+    /// The package of each list.
+    owners: Vec<usize>,
     /// One per path, sorted by the hash of its file name.
     entries: Vec<Listed>,
 }
 
+/// 16 bytes: a database lists ~130k paths.
 #[derive(Debug, Clone, Copy)]
 struct Listed {
-    name_hash: u64,
-    package: usize,
-    /// The line of `lists[list]` from `start` to `end`.
-    list: usize,
-    start: usize,
-    end: usize,
+    /// The low half of the file name's hash (a match is checked by name).
+    name_hash: u32,
+    /// Its list, an index into `lists`.
+    list: u32,
+    /// Where its line of the list starts (it ends at the next newline).
+    start: u64,
 }
 
 impl Listing {
-    /// The lines of a package's list; dpkg's `/.` entry for the root is left out.
-    fn add(&mut self, package: usize, list: Vec<u8>) {
-        let mut start = 0;
-        for line in list.split(|&b| b == b'\n') {
-            let end = start + line.len();
-            if !line.is_empty() && line != b"/." {
-                self.entries.push(Listed {
-                    name_hash: name_hash(file_name(line)),
-                    package,
-                    list: self.lists.len(),
-                    start,
-                    end,
-                });
+    /// The lines of each package's list; dpkg's `/.` entry for the root is left out.
+    fn with_lists(lists: Vec<(usize, Vec<u8>)>) -> Listing {
+        let lines = lists
+            .iter()
+            .map(|(_, list)| memchr::memchr_iter(b'\n', list).count() + 1)
+            .sum();
+        let mut listing = Listing {
+            lists: Vec::with_capacity(lists.len()),
+            owners: Vec::with_capacity(lists.len()),
+            entries: Vec::with_capacity(lines),
+        };
+        for (package, list) in lists {
+            // More lists than `u32` counts would be 4 billion files of the root's
+            // database, read into memory first: the index keeps no more.
+            let Ok(index) = u32::try_from(listing.lists.len()) else {
+                break;
+            };
+            let mut start = 0;
+            for line in list.split(|&b| b == b'\n') {
+                if !line.is_empty() && line != b"/." {
+                    listing.entries.push(Listed {
+                        // Truncated on purpose: half the hash is enough to find a name's few
+                        // entries among the rest.
+                        name_hash: name_hash(file_name(line)) as u32,
+                        list: index,
+                        start: start as u64,
+                    });
+                }
+                start += line.len() + 1;
             }
-            start = end + 1;
+            listing.lists.push(list);
+            listing.owners.push(package);
         }
-        self.lists.push(list);
+        listing
     }
 
     fn sort(&mut self) {
         self.entries.sort_unstable_by_key(|e| e.name_hash);
     }
 
+    /// The line of `e`.
+    fn line(&self, e: &Listed) -> &[u8] {
+        let list = &self.lists[e.list as usize];
+        let rest = usize::try_from(e.start).map_or(&[][..], |start| &list[start..]);
+        memchr::memchr(b'\n', rest).map_or(rest, |end| &rest[..end])
+    }
+
     /// The listed paths whose file name is `name`, with their packages, in the packages'
     /// order (the sort did not keep it; a name has a few entries).
     fn named<'s>(&'s self, name: &'s OsStr) -> impl Iterator<Item = (usize, &'s Path)> + 's {
-        let hash = name_hash(name.as_bytes());
+        let hash = name_hash(name.as_bytes()) as u32;
         let first = self.entries.partition_point(|e| e.name_hash < hash);
         let mut same: Vec<&Listed> = self.entries[first..]
             .iter()
             .take_while(|e| e.name_hash == hash)
             .collect();
-        same.sort_unstable_by_key(|e| (e.package, e.list, e.start));
+        // Lists are in the packages' order.
+        same.sort_unstable_by_key(|e| (e.list, e.start));
         same.into_iter()
             .map(|e| {
-                let line = &self.lists[e.list][e.start..e.end];
-                (e.package, Path::new(OsStr::from_bytes(line)))
+                let package = self.owners[e.list as usize];
+                (package, Path::new(OsStr::from_bytes(self.line(e))))
             })
             .filter(move |(_, path)| path.file_name() == Some(name))
     }
