@@ -41,7 +41,7 @@ pub use image::LoadedImage;
 pub use read::{
     Class, Data, Dependency, DependencyKind, ElfInfo, FileKind, Identity, Linkage, NonRegular,
     ObjectType, Script, map_file, parse_bytes, read_file, read_file_with_metadata,
-    read_listed_file,
+    read_listed_file, read_regular_file,
 };
 pub use tables::{
     DynamicSymbols, Names, Note, Tables, dynamic_symbols, notes, tables, tables_of_bytes,

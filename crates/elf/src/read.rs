@@ -215,6 +215,27 @@ pub fn read_file(path: &Path) -> Result<FileKind, Error> {
 /// (device, inode) as the loader does).
 pub fn read_file_with_metadata(path: &Path) -> Result<(FileKind, std::fs::Metadata), Error> {
     let (file, meta) = open_regular(path)?;
+    read_opened(path, file, meta)
+}
+
+/// [`read_file_with_metadata`] for a path an `lstat` has just shown to be a regular file:
+/// that was the check before the open, so there is no `stat`; the `fstat` after it checks
+/// the file opened, as always.
+pub fn read_regular_file(path: &Path) -> Result<(FileKind, std::fs::Metadata), Error> {
+    let file = open_nonblocking(path)?;
+    let meta = file.metadata().map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    check_regular(path, &meta)?;
+    read_opened(path, file, meta)
+}
+
+fn read_opened(
+    path: &Path,
+    file: File,
+    meta: std::fs::Metadata,
+) -> Result<(FileKind, std::fs::Metadata), Error> {
     let source = FileSource::new(file, meta.len()).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,

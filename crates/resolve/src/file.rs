@@ -38,8 +38,15 @@ pub(crate) struct FileEntry {
 
 impl FileEntry {
     /// Read what the loader would read from the host file `host`.
-    pub(crate) fn read(host: &Path) -> FileEntry {
-        FileEntry::from_read(depclose_elf::read_file_with_metadata(host).map(|(k, m)| (k, Some(m))))
+    /// `regular`: an `lstat` of it has just shown a regular file, so the `stat` before the
+    /// open, which keeps special files unopened, is not needed again.
+    pub(crate) fn read(host: &Path, regular: bool) -> FileEntry {
+        let read = if regular {
+            depclose_elf::read_regular_file(host)
+        } else {
+            depclose_elf::read_file_with_metadata(host)
+        };
+        FileEntry::from_read(read.map(|(k, m)| (k, Some(m))))
     }
 
     /// [`FileEntry::read`] of a file a directory listing has just shown to be regular (see

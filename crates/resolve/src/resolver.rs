@@ -115,7 +115,7 @@ impl Resolver {
             }
             // Read through the cache, which a directory target's scan has usually filled; on
             // an error, read again for the typed error.
-            let kind = match &self.read_file(&resolved.real).kind {
+            let kind = match &self.read_file(&resolved).kind {
                 Ok(kind) => kind.clone(),
                 Err(_) => {
                     let host = self.root.host_path(&resolved.real);
@@ -303,7 +303,7 @@ impl Resolver {
     /// True when the in-root file `real` (symlinks resolved) is an ELF executable or shared
     /// object: what a directory target analyses. The read is remembered for the analysis.
     pub fn is_elf_object(&self, real: &Path) -> bool {
-        self.elf_object(real, FileEntry::read)
+        self.elf_object(real, |host| FileEntry::read(host, false))
     }
 
     /// [`Resolver::is_elf_object`] for a file a directory listing has just shown to be a
@@ -334,11 +334,13 @@ impl Resolver {
     }
 
     /// Read (once) what the loader would read from a resolved in-root path.
-    pub(crate) fn read_file(&self, real: &Path) -> Arc<FileEntry> {
+    pub(crate) fn read_file(&self, resolved: &Resolved) -> Arc<FileEntry> {
+        let real = &resolved.real;
         if let Some(e) = self.cached_file(real) {
             return e;
         }
-        let entry = Arc::new(FileEntry::read(&self.root.host_path(real)));
+        let regular = resolved.meta.as_ref().is_some_and(|m| m.is_file());
+        let entry = Arc::new(FileEntry::read(&self.root.host_path(real), regular));
         self.remember_file(real, entry.clone());
         entry
     }

@@ -24,12 +24,16 @@ pub struct SymlinkHop {
 }
 
 /// A path resolved inside a root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Resolved {
     /// The path with every symlink and `..` resolved, absolute inside the root.
     pub real: PathBuf,
     /// Every symlink followed on the way, in the order they were met.
     pub hops: Vec<SymlinkHop>,
+    /// The `lstat` of `real` that ended the resolution (no symlink, so the file's own): what
+    /// [`Root::metadata`] returns and what lets a read skip its `stat` before the open.
+    /// `None` for the root itself.
+    pub meta: Option<Metadata>,
 }
 
 /// A directory standing for `/` (the host's own `/`, or a sysroot).
@@ -177,6 +181,7 @@ impl Root {
             return Ok(Resolved {
                 real: candidate,
                 hops,
+                meta: Some(meta),
             });
         }
         if links >= MAX_SYMLINKS {
@@ -210,6 +215,7 @@ impl Root {
         Ok(Resolved {
             real: rest.real,
             hops,
+            meta: rest.meta,
         })
     }
 
@@ -225,10 +231,10 @@ impl Root {
         if let Some(hit) = self.lock_dirs().get(dir.as_os_str()) {
             return hit.clone();
         }
-        let r = self
-            .walk(dir)
-            .ok()
-            .filter(|r| self.host_path(&r.real).is_dir());
+        let r = self.walk(dir).ok().filter(|r| match &r.meta {
+            Some(m) => m.is_dir(),
+            None => self.host_path(&r.real).is_dir(),
+        });
         self.lock_dirs()
             .insert(dir.as_os_str().to_owned(), r.clone());
         r
@@ -243,11 +249,15 @@ impl Root {
     /// `stat` of a path after resolving it inside the root.
     pub fn metadata(&self, path: &Path) -> Result<(Resolved, Metadata), Error> {
         let r = self.resolve(path)?;
-        let host = self.host_path(&r.real);
-        let m = std::fs::symlink_metadata(&host).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let m = match &r.meta {
+            Some(m) => m.clone(),
+            None => {
+                std::fs::symlink_metadata(self.host_path(&r.real)).map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?
+            }
+        };
         Ok((r, m))
     }
 
@@ -269,9 +279,12 @@ impl Root {
         let mut todo: Vec<OsString> = Vec::new();
         push_components(&mut todo, path);
         let mut done = PathBuf::from("/");
+        let mut last = None;
         while let Some(name) = todo.pop() {
             if name == ".." {
                 done.pop();
+                // A directory already walked: its `lstat` is not at hand.
+                last = None;
                 continue;
             }
             let candidate = done.join(&name);
@@ -297,6 +310,8 @@ impl Root {
                 }
             };
             if meta.file_type().is_symlink() {
+                // Where the link leads is not `lstat`ed yet (it may be a directory walked).
+                last = None;
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return Err(Error::SymlinkLoop {
@@ -323,9 +338,14 @@ impl Root {
                     });
                 }
                 done = candidate;
+                last = Some(meta);
             }
         }
-        Ok(Resolved { real: done, hops })
+        Ok(Resolved {
+            real: done,
+            hops,
+            meta: last,
+        })
     }
 }
 
@@ -373,7 +393,7 @@ pub(crate) fn loader_dirname(path: &str) -> &str {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{MetadataExt, symlink};
 
     fn tree() -> (tempfile::TempDir, Root) {
         let t = tempfile::tempdir().unwrap();
@@ -432,6 +452,53 @@ mod tests {
             r.resolve(Path::new("/loop1")),
             Err(Error::SymlinkLoop { .. })
         ));
+    }
+
+    #[test]
+    fn the_lstat_that_ends_a_resolution_is_the_files_own() {
+        let (t, r) = tree();
+        symlink("/", t.path().join("usr/top")).unwrap();
+        let file = std::fs::metadata(t.path().join("usr/lib/x/libz.so.1.2")).unwrap();
+        let dir = std::fs::metadata(t.path().join("usr/lib")).unwrap();
+        // Through symlinks, the fast way and the component walk (`..`).
+        for (path, want) in [
+            ("/lib/x/libz.so.1", &file),
+            ("/abs", &file),
+            ("/usr/lib/x/../x/libz.so.1", &file),
+            ("/lib", &dir),
+        ] {
+            let got = r.resolve(Path::new(path)).unwrap();
+            let meta = got
+                .meta
+                .as_ref()
+                .unwrap_or_else(|| panic!("{path}: no meta"));
+            assert_eq!(
+                (meta.ino(), meta.is_file()),
+                (want.ino(), want.is_file()),
+                "{path}"
+            );
+            let (_, m) = r.metadata(Path::new(path)).unwrap();
+            assert_eq!(m.ino(), want.ino(), "{path}");
+        }
+        // Ended by a symlink to the root or by `..`: no `lstat` of the result is at hand,
+        // and `metadata` makes one.
+        for (path, real) in [
+            ("/usr/top", "/"),
+            ("/usr/..", "/"),
+            ("/usr/lib/x/..", "/usr/lib"),
+        ] {
+            let got = r.resolve(Path::new(path)).unwrap();
+            assert_eq!(got.real, Path::new(real), "{path}");
+            assert!(got.meta.is_none(), "{path}");
+            let (_, m) = r.metadata(Path::new(path)).unwrap();
+            assert_eq!(
+                m.ino(),
+                std::fs::metadata(r.host_path(Path::new(real)))
+                    .unwrap()
+                    .ino(),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -509,7 +509,7 @@ impl<'r> Walk<'r> {
             Err(Error::SymlinkLoop { .. }) => return Err(self.note(path, Outcome::SymlinkLoop)),
             Err(_) => return Err(self.note(path, Outcome::Absent)),
         };
-        let entry = self.r.read_file(&resolved.real);
+        let entry = self.r.read_file(&resolved);
         if let Err(ReadFailure::PermissionDenied(_)) = &entry.kind {
             return Err(self.note(path, Outcome::Unreadable));
         }
