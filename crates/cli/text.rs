@@ -4,6 +4,7 @@
 use rustc_hash::FxHashSet;
 use std::io::{self, Write};
 use std::path::Path;
+use std::rc::Rc;
 
 use depclose_elf::name;
 use depclose_resolve::{
@@ -115,9 +116,8 @@ pub(crate) fn list(
         .map(|(p, _)| name::from_path(p))
         .chain(user_paths)
         .chain(metadata.iter().map(|m| name::from_path(&m.path)))
-        .map(|p| p.into_owned())
     {
-        listing.push_rest(path);
+        listing.push_rest(&path);
     }
     listing.write(out)
 }
@@ -127,10 +127,13 @@ pub(crate) fn list(
 pub(crate) struct Listing {
     /// Objects loaded at run time are listed too.
     runtime: bool,
-    heads: Vec<String>,
-    rest: Vec<String>,
-    seen_heads: FxHashSet<String>,
-    seen_rest: FxHashSet<String>,
+    /// Each path once, in the order first met: the vectors keep the order, the sets (sharing
+    /// the strings) the membership. Most objects of a run are met many times (libc by
+    /// every program), and are looked up without a copy.
+    heads: Vec<Rc<str>>,
+    rest: Vec<Rc<str>>,
+    seen_heads: FxHashSet<Rc<str>>,
+    seen_rest: FxHashSet<Rc<str>>,
 }
 
 impl Listing {
@@ -145,25 +148,22 @@ impl Listing {
     }
 
     pub(crate) fn add(&mut self, c: &Closure) {
-        let scripts = c
-            .scripts
-            .iter()
-            .map(|s| name::from_path(&s.path).into_owned());
-        for p in scripts.chain([c.objects[0].path.clone()]) {
-            if self.seen_heads.insert(p.clone()) {
-                self.heads.push(p);
-            }
+        for s in &c.scripts {
+            once(
+                &mut self.heads,
+                &mut self.seen_heads,
+                &name::from_path(&s.path),
+            );
         }
+        once(&mut self.heads, &mut self.seen_heads, &c.objects[0].path);
         let runtime = self.runtime;
         for o in c.objects[1..].iter().filter(|o| runtime || !o.runtime) {
-            self.push_rest(o.path.clone());
+            self.push_rest(&o.path);
         }
     }
 
-    fn push_rest(&mut self, path: String) {
-        if self.seen_rest.insert(path.clone()) {
-            self.rest.push(path);
-        }
+    fn push_rest(&mut self, path: &str) {
+        once(&mut self.rest, &mut self.seen_rest, path);
     }
 
     /// A path that is a target is listed with the targets only.
@@ -171,10 +171,23 @@ impl Listing {
         for p in &self.heads {
             writeln!(out, "{p}")?;
         }
-        for p in self.rest.iter().filter(|p| !self.seen_heads.contains(*p)) {
+        for p in self
+            .rest
+            .iter()
+            .filter(|p| !self.seen_heads.contains(&***p))
+        {
             writeln!(out, "{p}")?;
         }
         Ok(())
+    }
+}
+
+/// Put `path` in `list` unless `seen` has it.
+fn once(list: &mut Vec<Rc<str>>, seen: &mut FxHashSet<Rc<str>>, path: &str) {
+    if !seen.contains(path) {
+        let path: Rc<str> = Rc::from(path);
+        seen.insert(path.clone());
+        list.push(path);
     }
 }
 

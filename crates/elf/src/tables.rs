@@ -10,7 +10,7 @@ use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::Elf;
 use goblin::elf::header::Header;
 use goblin::elf::program_header::{PT_NOTE, ProgramHeader};
-use goblin::elf::section_header::{SHN_UNDEF, SHT_DYNSYM, SectionHeader};
+use goblin::elf::section_header::{SHN_UNDEF, SHT_DYNSYM, SHT_NOBITS, SectionHeader};
 use goblin::elf::sym::Symtab;
 use goblin::strtab::Strtab;
 
@@ -89,6 +89,33 @@ pub(crate) fn header_ctx(bytes: &[u8]) -> Result<(Header, Ctx), String> {
     let container = header.container().map_err(|e| e.to_string())?;
     let endian = header.endianness().map_err(|e| e.to_string())?;
     Ok((header, Ctx::new(container, endian)))
+}
+
+/// The bytes of the section named `name` (`.rodata`) of an ELF file's bytes; `None` when
+/// it has no section headers, no such section, or one that is not in the file.
+pub fn section_bytes<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let (header, ctx) = header_ctx(bytes).ok()?;
+    let off = usize::try_from(header.e_shoff).ok().filter(|&o| o != 0)?;
+    let sections = SectionHeader::parse(bytes, off, usize::from(header.e_shnum), ctx).ok()?;
+    let names = sections.get(usize::from(header.e_shstrndx))?;
+    let in_file = |s: &SectionHeader| {
+        let start = usize::try_from(s.sh_offset).ok()?;
+        let len = usize::try_from(s.sh_size).ok()?;
+        (s.sh_type != SHT_NOBITS)
+            .then(|| bytes.get(start..start.checked_add(len)?))
+            .flatten()
+    };
+    let names = Strtab::parse(
+        bytes,
+        usize::try_from(names.sh_offset).ok()?,
+        usize::try_from(names.sh_size).ok()?,
+        0,
+    )
+    .ok()?;
+    sections
+        .iter()
+        .find(|s| names.get_at(s.sh_name) == Some(name))
+        .and_then(in_file)
 }
 
 /// Read the dynamic symbols of the ELF file at `path` (versions are not part of the names):
@@ -280,6 +307,25 @@ mod tests {
         assert!(iconv.imports("iconv_open"), "{:?}", iconv.imports);
         assert!(!iconv.exports.iter().any(|s| s == "iconv_open"));
         assert!(!iconv.exports.contains("iconv_open"));
+    }
+
+    #[test]
+    fn sections_by_name() {
+        let Ok(bytes) = std::fs::read("/lib64/ld-linux-x86-64.so.2") else {
+            println!("SKIPPED sections_by_name: no x86-64 loader");
+            return;
+        };
+        let rodata = section_bytes(&bytes, ".rodata").unwrap();
+        assert!(rodata.len() < bytes.len());
+        assert!(memchr::memmem::find(rodata, b"release version ").is_some());
+        assert_eq!(section_bytes(&bytes, ".no-such-section"), None);
+        // `.bss` takes no room in the file.
+        assert_eq!(section_bytes(&bytes, ".bss"), None);
+        assert_eq!(
+            section_bytes(b"\x7fELF\x02\x01\x01garbage", ".rodata"),
+            None
+        );
+        assert_eq!(section_bytes(&bytes[..64], ".rodata"), None);
     }
 
     #[test]

@@ -308,7 +308,11 @@ impl LoaderFacts {
             size_of::<u32>()
         };
         let big = data == Data::Big;
-        let from_binary = binary.as_deref().and_then(|b| system_dirs_in(b, ptr, big));
+        // The facts are constants of `.rodata`, a tenth of the loader: searched there first,
+        // then, if they are not all there (or it has no section headers), in the whole file.
+        let whole = binary.as_deref();
+        let rodata = whole.and_then(|b| depclose_elf::section_bytes(b, ".rodata"));
+        let from_binary = in_loader(rodata, whole, |b| system_dirs_in(b, ptr, big));
         let source = if from_binary.is_some() {
             FactsSource::LoaderBinary
         } else {
@@ -325,11 +329,9 @@ impl LoaderFacts {
             Some((a, _)) => vec![format!("{}/", a.slibdir), format!("/usr{}/", a.slibdir)],
             None => vec!["/lib/".to_owned(), "/usr/lib/".to_owned()],
         });
-        let lib = binary
-            .as_deref()
-            .and_then(dst_lib_in)
+        let lib = in_loader(rodata, whole, dst_lib_in)
             .unwrap_or_else(|| system_dirs[0].trim_matches('/').to_owned());
-        let glibc_version = binary.as_deref().and_then(glibc_version_in);
+        let glibc_version = in_loader(rodata, whole, glibc_version_in);
         let known_hwcaps: Vec<String> = arch
             .map(|(a, _)| a.hwcaps.iter().map(|s| (*s).to_owned()).collect())
             .unwrap_or_default();
@@ -542,6 +544,15 @@ fn glibc_version_in(bin: &[u8]) -> Option<(u32, u32)> {
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
+/// A fact found by `find` in the loader's `.rodata`, else in the whole file.
+fn in_loader<T>(
+    rodata: Option<&[u8]>,
+    whole: Option<&[u8]>,
+    find: impl Fn(&[u8]) -> Option<T>,
+) -> Option<T> {
+    rodata.and_then(&find).or_else(|| whole.and_then(&find))
+}
+
 /// The loader binary is scanned a few times per run: a SIMD substring search keeps that
 /// below the cost of reading it.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -609,6 +620,33 @@ fn musl_facts(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The facts read from `.rodata` are the whole file's, on every loader at hand.
+    #[test]
+    fn loader_facts_are_in_rodata() {
+        let mut seen = 0;
+        for (path, ptr, big) in [
+            ("/lib64/ld-linux-x86-64.so.2", 8, false),
+            ("/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1", 8, false),
+            ("/usr/s390x-linux-gnu/lib/ld64.so.1", 8, true),
+            ("/usr/powerpc-linux-gnu/lib/ld.so.1", 4, true),
+            ("/usr/lib32/ld-linux.so.2", 4, false),
+        ] {
+            let Ok(whole) = std::fs::read(path) else {
+                println!("SKIPPED loader_facts_are_in_rodata: no {path}");
+                continue;
+            };
+            let rodata = depclose_elf::section_bytes(&whole, ".rodata").unwrap();
+            let dirs = system_dirs_in(&whole, ptr, big);
+            assert!(dirs.is_some(), "{path}");
+            assert_eq!(system_dirs_in(rodata, ptr, big), dirs, "{path}");
+            assert_eq!(dst_lib_in(rodata), dst_lib_in(&whole), "{path}");
+            assert!(glibc_version_in(&whole).is_some(), "{path}");
+            assert_eq!(glibc_version_in(rodata), glibc_version_in(&whole), "{path}");
+            seen += 1;
+        }
+        println!("loader_facts_are_in_rodata: {seen} loaders");
+    }
 
     #[test]
     fn system_dirs_need_their_length_table() {

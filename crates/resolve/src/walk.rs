@@ -3,6 +3,7 @@
 //! `load_library` (musl).
 
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -190,8 +191,9 @@ impl<'r> Walk<'r> {
                 self.done.resize(id + 1, false);
             }
             self.done[id] = true;
-            let deps = self.c.objects[id].elf.dependencies.clone();
-            for dep in deps {
+            // The facts are shared: their list is walked without a copy.
+            let elf = Arc::clone(&self.c.objects[id].elf);
+            for dep in &elf.dependencies {
                 let kind = match dep.kind {
                     DependencyKind::Needed => MissingKind::Needed,
                     DependencyKind::Filter => MissingKind::Filter,
@@ -210,7 +212,7 @@ impl<'r> Walk<'r> {
                     }
                 }
                 self.c.objects[id].deps.push(Edge {
-                    name: dep.name,
+                    name: dep.name.clone(),
                     kind: dep.kind,
                     target,
                 });
@@ -305,9 +307,10 @@ impl<'r> Walk<'r> {
                 "DST not allowed in SUID/SGID programs",
             );
         }
-        let name = if self.facts.flavor == Flavor::Glibc && dst::has_dst(name) {
+        // Borrowed unless expanded: most names are looked up, found loaded, and dropped.
+        let name: Cow<'_, str> = if self.facts.flavor == Flavor::Glibc && dst::has_dst(name) {
             match dst::expand(name, &self.dst_values(requester)) {
-                Some(n) if !n.is_empty() => n,
+                Some(n) if !n.is_empty() => Cow::Owned(n),
                 // dl-deps.c skips a DT_NEEDED or DT_FILTER whose tokens have no value, and
                 // fails on such a DT_AUXILIARY (its `fatal` argument is inverted).
                 _ if dep == DependencyKind::Auxiliary => {
@@ -327,14 +330,14 @@ impl<'r> Walk<'r> {
                 }
             }
         } else {
-            name.to_owned()
+            Cow::Borrowed(name)
         };
         if let Some(id) = self.already_loaded(&name) {
             return self.link(requester, id, &name);
         }
         // The kernel's vDSO is loaded before anything else, under its soname (rtld.c
         // `setup_vdso`); it is no file.
-        if self.facts.flavor == Flavor::Glibc && self.facts.vdso == Some(name.as_str()) {
+        if self.facts.flavor == Flavor::Glibc && self.facts.vdso == Some(&*name) {
             return EdgeTarget::Vdso;
         }
         if self.facts.flavor == Flavor::Musl
@@ -356,7 +359,7 @@ impl<'r> Walk<'r> {
                     return self.link(requester, id, &name);
                 }
                 let mut obj = self.object(opened, found, Some(requester));
-                obj.names.push(name.clone());
+                obj.names.push(name.to_string());
                 let id = self.c.objects.len();
                 self.by_file.insert(obj.file_id, id);
                 self.c.objects.push(obj);
@@ -372,7 +375,7 @@ impl<'r> Walk<'r> {
             }
             Search::Fatal(path, reason) => {
                 self.c.fatal = Some(Fatal {
-                    name: name.clone(),
+                    name: name.to_string(),
                     requester,
                     path,
                     reason,
@@ -493,9 +496,9 @@ impl<'r> Walk<'r> {
     /// Open a path the loader built (in-root; relative paths are relative to the cwd).
     fn open(&mut self, path: &str) -> Result<Opened, Outcome> {
         let abs = if path.starts_with('/') {
-            name::to_path_buf(path)
+            name::to_path(path)
         } else {
-            self.r.options().cwd.join(name::to_path(path))
+            Cow::Owned(self.r.options().cwd.join(name::to_path(path)))
         };
         let resolved = match self.r.root().resolve(&abs) {
             Ok(r) => r,
