@@ -386,21 +386,28 @@ struct Producer<'a> {
     path_var: &'a str,
 }
 
+/// A target, whether it may be skipped, and its closure.
+type Analysed = (bool, Result<Closure, depclose_resolve::Error>);
+
 impl Producer<'_> {
-    /// Closures computed at once: enough to keep both cores busy, few enough to hold.
-    const CHUNK: usize = 256;
+    /// Closures computed at once: enough to keep both cores busy, few enough to hold (two
+    /// chunks are: one taken while the next is computed), and small enough that little of
+    /// the taking is left after the last is computed (64 was ~5% faster than 256 over
+    /// /usr/bin and /usr/sbin).
+    const CHUNK: usize = 64;
 
     fn each(&self, mut take: impl FnMut(Closure)) -> Result<(), Error> {
         let analyse = |t: &PathBuf| ((self.skippable)(t), self.resolver.closure(t));
-        let mut through_env = Vec::new();
-        for chunk in self.targets.chunks(Self::CHUNK) {
+        let compute = |chunk: &[PathBuf]| -> Vec<Analysed> {
             // A thread pool costs more than one program's closure takes.
-            let results: Vec<(bool, Result<Closure, depclose_resolve::Error>)> = if chunk.len() > 1
-            {
+            if chunk.len() > 1 {
                 chunk.par_iter().map(analyse).collect()
             } else {
                 chunk.iter().map(analyse).collect()
-            };
+            }
+        };
+        let mut through_env = Vec::new();
+        let mut consume = |results: Vec<Analysed>| -> Result<(), Error> {
             for (skippable, r) in results {
                 match r {
                     Ok(c) => {
@@ -410,6 +417,24 @@ impl Producer<'_> {
                     Err(e) if skippable => eprintln!("depclose: warning: skipped: {e}"),
                     Err(e) => return Err(e.into()),
                 }
+            }
+            Ok(())
+        };
+        let mut chunks = self.targets.chunks(Self::CHUNK);
+        let mut ready = chunks.next().map(compute);
+        while let Some(results) = ready.take() {
+            match chunks.next() {
+                // The pool computes the next chunk while this thread takes the last one
+                // (printing, and dropping, is a third of the work over /usr/bin).
+                Some(next) => {
+                    let mut computed = None;
+                    rayon::in_place_scope(|s| {
+                        s.spawn(|_| computed = Some(compute(next)));
+                        consume(results)
+                    })?;
+                    ready = computed;
+                }
+                None => consume(results)?,
             }
         }
         through_env.into_iter().for_each(take);
