@@ -1,6 +1,6 @@
 //! Every fixture ELF file and a few host files, damaged in many ways, fed to both readers
 //! (the loader's view, `parse_bytes`, and what an audit reads, `audit_facts` and the
-//! tables): truncated at many offsets, bytes flipped by a fixed-seed generator, and header,
+//! tables, and the section lookup the resolver reads a loader's facts through): truncated at many offsets, bytes flipped by a fixed-seed generator, and header,
 //! program header, dynamic and section fields set to absurd counts and offsets. Each must
 //! give a value or an error — no panic — quickly, and within a bounded address space: the
 //! mutations run in a child process (this test binary again) under `RLIMIT_AS`, so that
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use depclose_elf::{audit_facts_of_bytes, parse_bytes, tables_of_bytes};
+use depclose_elf::{audit_facts_of_bytes, parse_bytes, section_bytes, tables_of_bytes};
 
 /// Set in the child that runs the mutations.
 const CHILD: &str = "DEPCLOSE_ELF_MUTATIONS_CHILD";
@@ -29,6 +29,8 @@ const HOST_FILES: &[&str] = &[
     "/usr/bin/true",
     "/usr/bin/env",
     "/lib/x86_64-linux-gnu/libz.so.1",
+    // The resolver reads its facts from the loader's `.rodata`.
+    "/lib64/ld-linux-x86-64.so.2",
 ];
 
 #[test]
@@ -77,6 +79,7 @@ fn damaged_elf_files_are_errors_within_bounds() {
             let _ = parse_bytes(file, &damaged);
             let _ = audit_facts_of_bytes(file, &damaged);
             let _ = tables_of_bytes(file, &damaged);
+            let _ = section_bytes(&damaged, ".rodata");
             let took = start.elapsed();
             assert!(took < BOUND, "{}: a mutation took {took:?}", file.display());
         }
