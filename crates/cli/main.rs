@@ -670,8 +670,8 @@ fn emit(
     // The check's skeleton is the tree the closures and the recipes made: what the scanners'
     // metadata adds (dpkg's status, md5 sums and copyright files, os-release, their
     // directories) neither the loader nor a recipe reads, and making its ~800 inodes was
-    // most of the skeleton's cost (ffmpeg: 196 packages).
-    let checked = tree.clone();
+    // most of the skeleton's cost (ffmpeg: 196 packages). Kept apart only when it is added.
+    let before_metadata = spec.package_metadata.then(|| tree.clone());
     let root = resolver.root();
     let packages = match packages {
         Some(read) => read
@@ -701,7 +701,7 @@ fn emit(
     let skeleton = scratch.path().join("rootfs");
     interrupt::check()?;
     let tree = &tree;
-    let checked = &checked;
+    let checked = before_metadata.as_ref().unwrap_or(tree);
     // The check runs beside the writing, which its verdict gates: nothing reaches a
     // destination (the image's first byte, the rootfs's rename, a push) before it passed.
     let (verdict, written) = std::thread::scope(|s| {

@@ -171,12 +171,10 @@ impl Listing {
         for p in &self.heads {
             writeln!(out, "{p}")?;
         }
-        for p in self
-            .rest
-            .iter()
-            .filter(|p| !self.seen_heads.contains(&***p))
-        {
-            writeln!(out, "{p}")?;
+        for p in &self.rest {
+            if !self.seen_heads.contains(&**p) {
+                writeln!(out, "{p}")?;
+            }
         }
         Ok(())
     }

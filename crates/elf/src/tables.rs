@@ -61,10 +61,10 @@ impl Names {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        // `name` NUL-terminated, at the start or after a NUL: one substring search.
+        // `name` whole: at the start or after a NUL, and followed by one.
         let hay = self.text.as_bytes();
-        let needle = [name.as_bytes(), b"\0"].concat();
-        memchr::memmem::find_iter(hay, &needle).any(|at| at == 0 || hay[at - 1] == 0)
+        memchr::memmem::find_iter(hay, name.as_bytes())
+            .any(|at| (at == 0 || hay[at - 1] == 0) && hay.get(at + name.len()) == Some(&0))
     }
 }
 
@@ -95,8 +95,7 @@ pub(crate) fn header_ctx(bytes: &[u8]) -> Result<(Header, Ctx), String> {
 /// it has no section headers, no such section, or one that is not in the file.
 pub fn section_bytes<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let (header, ctx) = header_ctx(bytes).ok()?;
-    let off = usize::try_from(header.e_shoff).ok().filter(|&o| o != 0)?;
-    let sections = SectionHeader::parse(bytes, off, usize::from(header.e_shnum), ctx).ok()?;
+    let sections = section_headers(bytes, &header, ctx);
     let names = sections.get(usize::from(header.e_shstrndx))?;
     let in_file = |s: &SectionHeader| {
         let start = usize::try_from(s.sh_offset).ok()?;
@@ -118,6 +117,15 @@ pub fn section_bytes<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
         .and_then(in_file)
 }
 
+/// The section headers, or none when the file has none (or they are not in it).
+fn section_headers(bytes: &[u8], header: &Header, ctx: Ctx) -> Vec<SectionHeader> {
+    usize::try_from(header.e_shoff)
+        .ok()
+        .filter(|&off| off != 0)
+        .and_then(|off| SectionHeader::parse(bytes, off, usize::from(header.e_shnum), ctx).ok())
+        .unwrap_or_default()
+}
+
 /// Read the dynamic symbols of the ELF file at `path` (versions are not part of the names):
 /// the `SHT_DYNSYM` section and its string table; a file without section headers is parsed
 /// whole (goblin then finds the table through the dynamic section).
@@ -133,11 +141,7 @@ fn symbols_of(path: &Path, bytes: &[u8]) -> Result<DynamicSymbols, Error> {
         reason,
         identity: None,
     };
-    let sections = usize::try_from(header.e_shoff)
-        .ok()
-        .filter(|&off| off != 0)
-        .and_then(|off| SectionHeader::parse(bytes, off, usize::from(header.e_shnum), ctx).ok())
-        .unwrap_or_default();
+    let sections = section_headers(bytes, &header, ctx);
     let Some(dynsym) = sections.iter().find(|s| s.sh_type == SHT_DYNSYM) else {
         let elf = Elf::parse(bytes).map_err(|e| malformed(e.to_string()))?;
         return Ok(collect(elf.dynsyms.iter(), &elf.dynstrtab));

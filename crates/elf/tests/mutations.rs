@@ -1,8 +1,9 @@
 //! Every fixture ELF file and a few host files, damaged in many ways, fed to both readers
 //! (the loader's view, `parse_bytes`, and what an audit reads, `audit_facts` and the
-//! tables, and the section lookup the resolver reads a loader's facts through): truncated at many offsets, bytes flipped by a fixed-seed generator, and header,
-//! program header, dynamic and section fields set to absurd counts and offsets. Each must
-//! give a value or an error — no panic — quickly, and within a bounded address space: the
+//! tables) and to the section lookup the resolver reads a loader's facts through:
+//! truncated at many offsets, bytes flipped by a fixed-seed generator, and header, program
+//! header, dynamic and section fields set to absurd counts and offsets. Each must give a
+//! value or an error — no panic — quickly, and within a bounded address space: the
 //! mutations run in a child process (this test binary again) under `RLIMIT_AS`, so that
 //! an allocation sized by a damaged count fails the test instead of the machine.
 
