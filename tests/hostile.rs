@@ -423,7 +423,8 @@ fn own_libraries() -> &'static [PathBuf] {
 
 /// Whether `path` is one the loader tries for depclose's own library `lib` (without a
 /// usable cache, as in the namespace): in `lib`'s directory, its hwcaps and legacy
-/// subdirectories, then the file's name.
+/// subdirectories (glibc < 2.37: `tls`, the platform — `haswell` or `xeon_phi` on some
+/// CPUs — and the hwcaps `x86_64` and, with AVX-512, `avx512_1`), then the file's name.
 fn own_library_search(lib: &Path, path: &Path) -> bool {
     const SUBDIRS: &[&str] = &[
         "glibc-hwcaps",
@@ -432,6 +433,9 @@ fn own_library_search(lib: &Path, path: &Path) -> bool {
         "x86-64-v4",
         "tls",
         "x86_64",
+        "haswell",
+        "xeon_phi",
+        "avx512_1",
     ];
     let (Some(dir), Some(name)) = (lib.parent(), lib.file_name()) else {
         return false;
