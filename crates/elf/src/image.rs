@@ -3,8 +3,6 @@
 //! For reading data structures a program keeps in its own image (httpd's table of built-in
 //! modules), never for running anything.
 
-use std::collections::HashMap;
-
 use goblin::elf::Elf;
 use goblin::elf::program_header::PT_LOAD;
 
@@ -14,10 +12,11 @@ pub struct LoadedImage<'a> {
     bytes: &'a [u8],
     /// `(vaddr, file offset, file size)` of each `PT_LOAD`.
     loads: Vec<(u64, u64, u64)>,
-    /// Relocation offset → addend, for relocations with an addend (`RELA`).
-    addends: HashMap<u64, i64>,
-    /// Defined symbols (dynamic and static tables) → value.
-    symbols: HashMap<String, u64>,
+    /// `(offset, addend)` of the relocations with an addend (`RELA`), by offset: httpd has
+    /// 16k, and hashing them cost more than the rest of its recipe's binary reading.
+    addends: Vec<(u64, i64)>,
+    /// The symbol tables, searched by name: only a few names are ever asked for.
+    elf: Elf<'a>,
     pointer_size: u64,
     little: bool,
 }
@@ -29,20 +28,12 @@ impl<'a> LoadedImage<'a> {
     /// `None` when the bytes are not an ELF file goblin can parse.
     pub fn parse(bytes: &'a [u8]) -> Option<LoadedImage<'a>> {
         let elf = Elf::parse(bytes).ok()?;
-        let mut symbols = HashMap::new();
-        for (sym, strtab) in elf
-            .dynsyms
+        let mut addends: Vec<(u64, i64)> = elf
+            .dynrelas
             .iter()
-            .map(|s| (s, &elf.dynstrtab))
-            .chain(elf.syms.iter().map(|s| (s, &elf.strtab)))
-        {
-            if sym.st_value == 0 {
-                continue;
-            }
-            if let Some(name) = strtab.get_at(sym.st_name).filter(|n| !n.is_empty()) {
-                symbols.entry(name.to_owned()).or_insert(sym.st_value);
-            }
-        }
+            .filter_map(|r| Some((r.r_offset, r.r_addend?)))
+            .collect();
+        addends.sort_unstable_by_key(|&(offset, _)| offset);
         Some(LoadedImage {
             bytes,
             loads: elf
@@ -51,20 +42,23 @@ impl<'a> LoadedImage<'a> {
                 .filter(|p| p.p_type == PT_LOAD)
                 .map(|p| (p.p_vaddr, p.p_offset, p.p_filesz))
                 .collect(),
-            addends: elf
-                .dynrelas
-                .iter()
-                .filter_map(|r| Some((r.r_offset, r.r_addend?)))
-                .collect(),
-            symbols,
+            addends,
             pointer_size: if elf.is_64 { 8 } else { 4 },
             little: elf.little_endian,
+            elf,
         })
     }
 
-    /// The address of a defined symbol.
+    /// The address of a defined symbol: the first of that name in the dynamic table, then
+    /// in the static one.
     pub fn symbol(&self, name: &str) -> Option<u64> {
-        self.symbols.get(name).copied()
+        let elf = &self.elf;
+        elf.dynsyms
+            .iter()
+            .map(|s| (s, &elf.dynstrtab))
+            .chain(elf.syms.iter().map(|s| (s, &elf.strtab)))
+            .find(|(sym, strtab)| sym.st_value != 0 && strtab.get_at(sym.st_name) == Some(name))
+            .map(|(sym, _)| sym.st_value)
     }
 
     /// 8 for a 64-bit file, 4 for a 32-bit one.
@@ -87,8 +81,11 @@ impl<'a> LoadedImage<'a> {
     /// The pointer stored at `vaddr` once relocated (for a relative relocation the addend is
     /// the target; otherwise the file's value).
     pub fn pointer(&self, vaddr: u64) -> Option<u64> {
-        if let Some(&a) = self.addends.get(&vaddr) {
-            return u64::try_from(a).ok();
+        if let Ok(i) = self
+            .addends
+            .binary_search_by_key(&vaddr, |&(offset, _)| offset)
+        {
+            return u64::try_from(self.addends[i].1).ok();
         }
         let raw = self.at(vaddr, self.pointer_size)?;
         let mut v = 0u64;

@@ -44,8 +44,8 @@ pub use read::{
     read_listed_file, read_regular_file,
 };
 pub use tables::{
-    DynamicSymbols, Names, Note, Tables, dynamic_symbols, notes, section_bytes, tables,
-    tables_of_bytes,
+    DynamicSymbols, Names, Note, Tables, data_ranges, dynamic_symbols, notes, section_bytes,
+    tables, tables_of_bytes,
 };
 
 /// `EV_CURRENT`, the only ELF version (`EI_VERSION` and `e_version`).

@@ -10,12 +10,13 @@ use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::Elf;
 use goblin::elf::header::Header;
 use goblin::elf::program_header::{PT_NOTE, ProgramHeader};
-use goblin::elf::section_header::{SHN_UNDEF, SHT_DYNSYM, SHT_NOBITS, SectionHeader};
+use goblin::elf::section_header::{
+    SHF_ALLOC, SHF_EXECINSTR, SHN_UNDEF, SHT_DYNSYM, SHT_NOBITS, SHT_PROGBITS, SectionHeader,
+};
 use goblin::elf::sym::Symtab;
-use goblin::strtab::Strtab;
 
 use crate::Error;
-use crate::read::map_file;
+use crate::read::{map_file, read_upto};
 
 /// The names in an object's `.dynsym`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -104,17 +105,63 @@ pub fn section_bytes<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
             .then(|| bytes.get(start..start.checked_add(len)?))
             .flatten()
     };
-    let names = Strtab::parse(
-        bytes,
-        usize::try_from(names.sh_offset).ok()?,
-        usize::try_from(names.sh_size).ok()?,
-        0,
-    )
-    .ok()?;
+    let names = in_file(names)?;
     sections
         .iter()
-        .find(|s| names.get_at(s.sh_name) == Some(name))
+        .find(|s| name_at(names, s.sh_name) == Some(name))
         .and_then(in_file)
+}
+
+/// The name at `offset` of a string table's bytes: up to its NUL (or the table's end); `None`
+/// past the end or when it is not UTF-8. Looked up where needed: goblin's `Strtab::parse`
+/// splits the whole table first (libc's: 3,000 names), which was most of reading a table.
+fn name_at(table: &[u8], offset: usize) -> Option<&str> {
+    let tail = table.get(offset..)?;
+    let end = memchr::memchr(0, tail).unwrap_or(tail.len());
+    std::str::from_utf8(&tail[..end]).ok()
+}
+
+/// The `(offset, length)` file ranges of an ELF file's data: its `SHT_PROGBITS` sections
+/// that are mapped (`SHF_ALLOC`) and not code (`SHF_EXECINSTR`), in file order, adjacent
+/// and overlapping ones joined. A library's values (its directories, the names it loads)
+/// are there (`.rodata`, `.data`); its code, most of its bytes, its symbol and relocation
+/// tables and its debug information hold none a program uses. `None` when the file is not
+/// ELF or has no section headers: then every byte is data.
+pub fn data_ranges(file: &std::fs::File) -> Option<Vec<(u64, u64)>> {
+    let head = read_upto(file, 0, 64).ok()?;
+    let (header, ctx) = header_ctx(&head).ok()?;
+    let count = usize::from(header.e_shnum);
+    // The class's entry size, which also bounds the read (at most 4 MiB).
+    let entry = SectionHeader::size(ctx);
+    if header.e_shoff == 0 || count == 0 || usize::from(header.e_shentsize) != entry {
+        return None;
+    }
+    let table = read_upto(file, header.e_shoff, count * entry).ok()?;
+    let sections = SectionHeader::parse_from(&table, 0, count, ctx).ok()?;
+    let mut ranges: Vec<(u64, u64)> = sections
+        .iter()
+        .filter(|s| {
+            s.sh_type == SHT_PROGBITS
+                && s.sh_flags & u64::from(SHF_ALLOC) != 0
+                && s.sh_flags & u64::from(SHF_EXECINSTR) == 0
+                && s.sh_size > 0
+        })
+        .map(|s| (s.sh_offset, s.sh_offset.saturating_add(s.sh_size)))
+        .collect();
+    ranges.sort_unstable();
+    let mut joined: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for (start, end) in ranges {
+        match joined.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => joined.push((start, end)),
+        }
+    }
+    Some(
+        joined
+            .into_iter()
+            .map(|(start, end)| (start, end - start))
+            .collect(),
+    )
 }
 
 /// The section headers, or none when the file has none (or they are not in it).
@@ -144,7 +191,7 @@ fn symbols_of(path: &Path, bytes: &[u8]) -> Result<DynamicSymbols, Error> {
     let sections = section_headers(bytes, &header, ctx);
     let Some(dynsym) = sections.iter().find(|s| s.sh_type == SHT_DYNSYM) else {
         let elf = Elf::parse(bytes).map_err(|e| malformed(e.to_string()))?;
-        return Ok(collect(elf.dynsyms.iter(), &elf.dynstrtab));
+        return Ok(collect(elf.dynsyms.iter(), |at| elf.dynstrtab.get_at(at)));
     };
     let strings = sections
         .get(dynsym.sh_link as usize)
@@ -160,20 +207,21 @@ fn symbols_of(path: &Path, bytes: &[u8]) -> Result<DynamicSymbols, Error> {
         |v: u64| usize::try_from(v).map_err(|_| malformed("offset too large".to_owned()));
     let symtab = Symtab::parse(bytes, to_usize(dynsym.sh_offset)?, to_usize(count)?, ctx)
         .map_err(|e| malformed(e.to_string()))?;
-    let strtab = Strtab::parse(
-        bytes,
-        to_usize(strings.sh_offset)?,
-        to_usize(strings.sh_size)?,
-        0,
-    )
-    .map_err(|e| malformed(e.to_string()))?;
-    Ok(collect(symtab.iter(), &strtab))
+    let start = to_usize(strings.sh_offset)?;
+    let strtab = start
+        .checked_add(to_usize(strings.sh_size)?)
+        .and_then(|end| bytes.get(start..end))
+        .ok_or_else(|| malformed("the dynamic string table is not in the file".to_owned()))?;
+    Ok(collect(symtab.iter(), |at| name_at(strtab, at)))
 }
 
-fn collect(symbols: impl Iterator<Item = goblin::elf::Sym>, strtab: &Strtab<'_>) -> DynamicSymbols {
+fn collect<'a>(
+    symbols: impl Iterator<Item = goblin::elf::Sym>,
+    name_at: impl Fn(usize) -> Option<&'a str>,
+) -> DynamicSymbols {
     let mut out = DynamicSymbols::default();
     for sym in symbols {
-        let Some(name) = strtab.get_at(sym.st_name).filter(|n| !n.is_empty()) else {
+        let Some(name) = name_at(sym.st_name).filter(|n| !n.is_empty()) else {
             continue;
         };
         if sym.st_shndx == SHN_UNDEF as usize {
@@ -311,6 +359,72 @@ mod tests {
         assert!(iconv.imports("iconv_open"), "{:?}", iconv.imports);
         assert!(!iconv.exports.iter().any(|s| s == "iconv_open"));
         assert!(!iconv.exports.contains("iconv_open"));
+    }
+
+    #[test]
+    fn symbols_are_those_goblin_reads_whole() {
+        // The table by its section headers and names looked up one by one, against goblin's
+        // parse of the whole file through the dynamic section, on the host's libraries.
+        let dir = Path::new("/usr/lib/x86_64-linux-gnu");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            println!(
+                "SKIPPED symbols_are_those_goblin_reads_whole: no {}",
+                dir.display()
+            );
+            return;
+        };
+        let mut compared = 0;
+        for path in entries.flatten().map(|e| e.path()) {
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            let Ok(elf) = Elf::parse(&bytes) else {
+                continue;
+            };
+            if elf.dynsyms.is_empty() {
+                continue;
+            }
+            let whole = collect(elf.dynsyms.iter(), |at| elf.dynstrtab.get_at(at));
+            assert_eq!(
+                symbols_of(&path, &bytes).unwrap(),
+                whole,
+                "{}",
+                path.display()
+            );
+            compared += 1;
+        }
+        assert!(compared > 10, "{compared} libraries compared");
+    }
+
+    #[test]
+    fn data_is_the_mapped_sections_that_are_not_code() {
+        let path = Path::new("/lib/x86_64-linux-gnu/libc.so.6");
+        let (Ok(file), Ok(bytes)) = (std::fs::File::open(path), std::fs::read(path)) else {
+            println!("SKIPPED data_is_the_mapped_sections_that_are_not_code: no x86-64 libc");
+            return;
+        };
+        let ranges = data_ranges(&file).unwrap();
+        let covers = |s: &[u8]| {
+            let at = (s.as_ptr() as usize - bytes.as_ptr() as usize) as u64;
+            ranges
+                .iter()
+                .any(|&(o, l)| o <= at && at + s.len() as u64 <= o + l)
+        };
+        assert!(covers(section_bytes(&bytes, ".rodata").unwrap()));
+        let text = section_bytes(&bytes, ".text").unwrap();
+        let text_at = (text.as_ptr() as usize - bytes.as_ptr() as usize) as u64;
+        assert!(
+            ranges
+                .iter()
+                .all(|&(o, l)| o + l <= text_at || o >= text_at + text.len() as u64)
+        );
+        assert!(!covers(section_bytes(&bytes, ".dynstr").unwrap()));
+        // In file order, apart.
+        assert!(ranges.windows(2).all(|w| w[0].0 + w[0].1 < w[1].0));
+        // Not ELF, or no section headers: no ranges.
+        let mut plain = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut plain, b"#!/bin/sh\n").unwrap();
+        assert_eq!(data_ranges(&plain), None);
     }
 
     #[test]

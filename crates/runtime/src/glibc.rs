@@ -176,10 +176,12 @@ impl Recipe for Gconv {
         };
         let libc_real = &closure.objects[libc].real;
         // The directory is compiled into libc as the cache's path.
-        let Some(dir) = cx.strings(libc_real).iter().find_map(|s| {
-            s.strip_suffix(&format!("/{GCONV_CACHE}"))
-                .map(PathBuf::from)
-        }) else {
+        let cache = format!("/{GCONV_CACHE}");
+        let Some(dir) = cx
+            .strings(libc_real)
+            .iter()
+            .find_map(|s| s.strip_suffix(&cache).map(PathBuf::from))
+        else {
             return Ok(Vec::new());
         };
         let symbol = Reason {

@@ -386,7 +386,7 @@ impl<'a> Context<'a> {
             Some(file) => {
                 let key = file.metadata().ok().map(|m| file_key(&m));
                 Reads::get(&self.reads.strings, key, || {
-                    Arc::new(CStrings::read(file).unwrap_or_default())
+                    Arc::new(CStrings::of_file(&file).unwrap_or_default())
                 })
             }
             None => Arc::default(),
