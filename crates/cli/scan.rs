@@ -87,7 +87,7 @@ fn owned<'p>(root: &Root, packages: &'p Packages, tree: &Tree) -> Vec<Owned<'p>>
                 Entry::File { source } => (root.in_root(source)?, Some(source.to_path_buf())),
                 // A link to a directory (merged-/usr's `/lib`) is a directory to dpkg, which
                 // lists it for every package with files below it.
-                Entry::Symlink { .. } if root.resolve_dir(&path).is_some() => return None,
+                Entry::Symlink { .. } if root.is_dir(&path) => return None,
                 Entry::Symlink { target } => {
                     let there = std::fs::read_link(root.host_path(&path)).ok()?;
                     (there.as_os_str() == target).then(|| (path.clone(), None))?

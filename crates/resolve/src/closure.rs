@@ -17,7 +17,7 @@ use std::sync::Arc;
 use depclose_elf::{DependencyKind, ElfInfo, Linkage, name};
 
 use crate::facts::LoaderFacts;
-use crate::root::{SymlinkHop, loader_dirname};
+use crate::root::{Hops, loader_dirname};
 
 #[derive(Debug, Clone)]
 pub struct Closure {
@@ -69,7 +69,7 @@ pub struct Object {
     /// The file behind it, symlinks resolved (in-root absolute).
     pub real: PathBuf,
     /// The symlinks followed from `path` to `real`.
-    pub hops: Vec<SymlinkHop>,
+    pub hops: Hops,
     pub size: u64,
     pub elf: Arc<ElfInfo>,
     /// Every name it was requested by (`l_libname`).
@@ -249,7 +249,7 @@ impl Object {
     pub(crate) fn program(
         path: String,
         real: PathBuf,
-        hops: Vec<SymlinkHop>,
+        hops: Hops,
         meta: &Metadata,
         elf: Arc<ElfInfo>,
     ) -> Object {

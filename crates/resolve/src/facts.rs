@@ -436,9 +436,8 @@ fn vdso_name(machine: u16, class: Class) -> Option<&'static str> {
 }
 
 fn is_multiarch(root: &Root, triplet: &str) -> bool {
-    root.resolve_dir(&Path::new("/usr/lib").join(triplet))
-        .is_some()
-        || root.resolve_dir(&Path::new("/lib").join(triplet)).is_some()
+    root.is_dir(&Path::new("/usr/lib").join(triplet))
+        || root.is_dir(&Path::new("/lib").join(triplet))
 }
 
 /// `$PLATFORM` as the kernel's AT_PLATFORM gives it. glibc on x86-64 replaces it with

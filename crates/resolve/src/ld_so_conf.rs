@@ -123,7 +123,7 @@ fn glob_in_root(root: &Root, pattern: &Path) -> Vec<PathBuf> {
                 let keep = if last {
                     root.resolve(&p).is_ok()
                 } else {
-                    root.resolve_dir(&p).is_some()
+                    root.is_dir(&p)
                 };
                 if keep {
                     next.push(p);

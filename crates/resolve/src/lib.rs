@@ -50,4 +50,4 @@ pub use image_cache::image_ld_so_cache;
 pub use ld_so_conf::glob_components;
 pub use options::{CacheMode, ResolveOptions};
 pub use resolver::{DEFAULT_PATH, Resolver};
-pub use root::{Resolved, Root, SymlinkHop};
+pub use root::{Hops, Resolved, Root, SymlinkHop};

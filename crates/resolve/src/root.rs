@@ -23,13 +23,18 @@ pub struct SymlinkHop {
     pub target: PathBuf,
 }
 
+/// The symlinks a resolution followed.
+pub type Hops = std::sync::Arc<[SymlinkHop]>;
+
 /// A path resolved inside a root.
 #[derive(Debug, Clone)]
 pub struct Resolved {
     /// The path with every symlink and `..` resolved, absolute inside the root.
     pub real: PathBuf,
-    /// Every symlink followed on the way, in the order they were met.
-    pub hops: Vec<SymlinkHop>,
+    /// Every symlink followed on the way, in the order they were met; shared, since the
+    /// remembered resolutions are handed out for every program that asks (on a merged-/usr
+    /// host every library's path has a hop or two).
+    pub hops: Hops,
     /// The `lstat` of `real` that ended the resolution (no symlink, so the file's own): what
     /// [`Root::metadata`] returns and what lets a read skip its `stat` before the open.
     /// `None` for the root itself.
@@ -157,12 +162,14 @@ impl Root {
         {
             return self.walk(path);
         }
-        let Some(dir) = self.resolve_dir(parent) else {
+        // The directory's path and hops, not a copy of its whole resolution.
+        let Some((candidate, dir_hops)) =
+            self.with_dir(parent, |d| d.map(|d| (d.real.join(name), Hops::clone(&d.hops))))
+        else {
             return Err(Error::NotFound {
                 path: path.to_path_buf(),
             });
         };
-        let candidate = dir.real.join(name);
         let host = self.host_path(&candidate);
         let meta = std::fs::symlink_metadata(&host).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
@@ -176,11 +183,10 @@ impl Root {
                 }
             }
         })?;
-        let mut hops = dir.hops;
         if !meta.file_type().is_symlink() {
             return Ok(Resolved {
                 real: candidate,
-                hops,
+                hops: dir_hops,
                 meta: Some(meta),
             });
         }
@@ -193,11 +199,12 @@ impl Root {
             path: candidate.clone(),
             source,
         })?;
-        let next = if target.is_absolute() {
-            target.clone()
-        } else {
-            dir.real.join(&target)
+        let next = match candidate.parent() {
+            // Relative to the directory that holds the link.
+            Some(dir) if !target.is_absolute() => dir.join(&target),
+            _ => target.clone(),
         };
+        let mut hops = dir_hops.to_vec();
         hops.push(SymlinkHop {
             link: candidate,
             target,
@@ -211,10 +218,10 @@ impl Root {
             },
             other => other,
         })?;
-        hops.extend(rest.hops);
+        hops.extend(rest.hops.iter().cloned());
         Ok(Resolved {
             real: rest.real,
-            hops,
+            hops: hops.into(),
             meta: rest.meta,
         })
     }
@@ -228,16 +235,29 @@ impl Root {
 
     /// Resolve `dir` if it is a directory, remembering the answer.
     pub fn resolve_dir(&self, dir: &Path) -> Option<Resolved> {
+        self.with_dir(dir, |r| r.cloned())
+    }
+
+    /// Whether `dir` resolves to a directory (remembered as [`Root::resolve_dir`] is, and
+    /// answered from memory without a copy of the resolution: a search asks this of every
+    /// directory it tries).
+    pub fn is_dir(&self, dir: &Path) -> bool {
+        self.with_dir(dir, |r| r.is_some())
+    }
+
+    /// `f` of the remembered resolution of `dir` as a directory, resolving it first if it
+    /// is not remembered yet.
+    fn with_dir<T>(&self, dir: &Path, f: impl FnOnce(Option<&Resolved>) -> T) -> T {
         if let Some(hit) = self.lock_dirs().get(dir.as_os_str()) {
-            return hit.clone();
+            return f(hit.as_ref());
         }
         let r = self.walk(dir).ok().filter(|r| match &r.meta {
             Some(m) => m.is_dir(),
             None => self.host_path(&r.real).is_dir(),
         });
-        self.lock_dirs()
-            .insert(dir.as_os_str().to_owned(), r.clone());
-        r
+        let answer = f(r.as_ref());
+        self.lock_dirs().insert(dir.as_os_str().to_owned(), r);
+        answer
     }
 
     fn lock_dirs(&self) -> std::sync::MutexGuard<'_, FxHashMap<OsString, Option<Resolved>>> {
@@ -343,7 +363,7 @@ impl Root {
         }
         Ok(Resolved {
             real: done,
-            hops,
+            hops: hops.into(),
             meta: last,
         })
     }

@@ -19,14 +19,14 @@ use crate::closure::{
 use crate::dst::{self, DstValues};
 use crate::facts::{Flavor, LoaderFacts};
 use crate::file::{FileEntry, Kind, ReadFailure};
-use crate::root::{SymlinkHop, loader_dirname};
+use crate::root::{Hops, loader_dirname};
 use crate::{Error, Resolver};
 
 /// One opened candidate.
 struct Opened {
     path: String,
     real: PathBuf,
-    hops: Vec<SymlinkHop>,
+    hops: Hops,
     entry: Arc<FileEntry>,
 }
 
@@ -684,7 +684,7 @@ impl<'r> Walk<'r> {
     }
 
     fn dir_exists(&self, dir: &str) -> bool {
-        self.r.root().resolve_dir(&name::to_path(dir)).is_some()
+        self.r.root().is_dir(&name::to_path(dir))
     }
 
     fn dst_values(&self, id: usize) -> DstValues<'_> {
