@@ -163,9 +163,9 @@ impl Root {
             return self.walk(path);
         }
         // The directory's path and hops, not a copy of its whole resolution.
-        let Some((candidate, dir_hops)) =
-            self.with_dir(parent, |d| d.map(|d| (d.real.join(name), Hops::clone(&d.hops))))
-        else {
+        let Some((candidate, dir_hops)) = self.with_dir(parent, |d| {
+            d.map(|d| (d.real.join(name), Hops::clone(&d.hops)))
+        }) else {
             return Err(Error::NotFound {
                 path: path.to_path_buf(),
             });
