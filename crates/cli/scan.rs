@@ -2,7 +2,7 @@
 //! glue from the staged tree and the root's dpkg database to `depclose-audit`'s status.d
 //! stanzas and SBOM documents.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use md5::Md5;
@@ -80,8 +80,16 @@ struct Owned<'p> {
 /// Which package ships each file and symlink of the tree, as `dpkg -S` answers for its path
 /// in the root. A file is the root's when its source is inside the root; a symlink when the
 /// root has the same link at the same path, to a file. Generated files are nobody's.
-fn owned<'p>(root: &Root, packages: &'p Packages, tree: &Tree) -> Vec<Owned<'p>> {
+/// Only the paths not in `asked` are looked up, and they join it: a tree that grows asks
+/// about its new entries alone.
+fn owned<'p>(
+    root: &Root,
+    packages: &'p Packages,
+    tree: &Tree,
+    asked: &mut HashSet<PathBuf>,
+) -> Vec<Owned<'p>> {
     tree.entries()
+        .filter(|(path, _)| asked.insert(path.clone()))
         .filter_map(|(path, entry)| {
             let (in_root, file) = match entry {
                 Entry::File { source } => (root.in_root(source)?, Some(source.to_path_buf())),
@@ -149,14 +157,16 @@ pub(crate) fn stage_metadata(
     // Until no package joins: a doc directory may link into another package's (Debian's
     // libgcc-s1 → gcc-12-base), whose copyright file makes that package an owner too.
     let mut done: BTreeSet<(&str, &str)> = BTreeSet::new();
-    let owned = loop {
-        let owned = owned(root, packages, tree);
+    let mut owned = Vec::new();
+    let mut asked = HashSet::new();
+    loop {
+        owned.extend(self::owned(root, packages, tree, &mut asked));
         let new: Vec<&Package> = owners(&owned)
             .into_values()
             .filter(|p| !done.contains(&key(p)))
             .collect();
         if new.is_empty() {
-            break owned;
+            break;
         }
         for p in new {
             done.insert(key(p));
@@ -171,7 +181,7 @@ pub(crate) fn stage_metadata(
                 });
             }
         }
-    };
+    }
     let by_package = owners(&owned);
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (name, _) in by_package.keys() {
@@ -247,7 +257,9 @@ pub(crate) fn sbom_facts<'p>(
     closures: &[Closure],
     moved: &HashMap<PathBuf, PathBuf>,
 ) -> Result<SbomFacts<'p>, Error> {
-    let owned = packages.map(|p| owned(root, p, tree)).unwrap_or_default();
+    let owned = packages
+        .map(|p| owned(root, p, tree, &mut HashSet::new()))
+        .unwrap_or_default();
     let by_package = owners(&owned);
     let index: HashMap<(&str, &str), usize> = by_package
         .keys()

@@ -275,7 +275,7 @@ pub fn read_listed_file(path: &Path) -> Result<(FileKind, Option<std::fs::Metada
 /// file's metadata. Special files are refused before they are opened (opening a FIFO would
 /// block, a device may act); one swapped in between the `stat` and the `open` is opened
 /// without blocking ([`open_nonblocking`]) and refused by the `fstat` after it.
-fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), Error> {
+pub(crate) fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -342,7 +342,7 @@ pub fn map_file(path: &Path) -> Result<(memmap2::Mmap, std::fs::Metadata), Error
 /// The bytes of a file as parsing asks for them: all in memory, or read from the file on
 /// demand ([`FileSource`]), so that the loader's view of a 2 MB library costs a few small
 /// reads instead of a mapping and its page faults.
-trait Source {
+pub(crate) trait Source {
     /// The file's length.
     fn len(&self) -> u64;
     /// `len` bytes at `offset`; `None` when they are not all inside the file.
@@ -373,7 +373,7 @@ const HEAD: u64 = 4096;
 const WINDOW_MAX: u64 = 1 << 20;
 
 /// A file read with `pread`: its head at once, then what is asked for.
-struct FileSource {
+pub(crate) struct FileSource {
     file: File,
     len: u64,
     head: Vec<u8>,
@@ -382,7 +382,7 @@ struct FileSource {
 }
 
 impl FileSource {
-    fn new(file: File, len: u64) -> std::io::Result<FileSource> {
+    pub(crate) fn new(file: File, len: u64) -> std::io::Result<FileSource> {
         let head = read_at(&file, 0, len.min(HEAD))?;
         Ok(FileSource::with_head(file, len, head))
     }

@@ -16,7 +16,7 @@ use goblin::elf::section_header::{
 use goblin::elf::sym::Symtab;
 
 use crate::Error;
-use crate::read::{map_file, read_upto};
+use crate::read::{FileSource, Source, open_regular, read_upto};
 
 /// The names in an object's `.dynsym`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -173,12 +173,125 @@ fn section_headers(bytes: &[u8], header: &Header, ctx: Ctx) -> Vec<SectionHeader
         .unwrap_or_default()
 }
 
+/// Where `.dynsym`'s entries and its string table are in the file.
+struct DynsymLayout {
+    /// The table's offset and its number of entries.
+    symbols: (u64, u64),
+    /// The string table's offset and size.
+    strings: (u64, u64),
+}
+
+/// The [`DynsymLayout`] the section headers give; `None` without a `SHT_DYNSYM` section.
+fn dynsym_layout(sections: &[SectionHeader], ctx: Ctx) -> Result<Option<DynsymLayout>, String> {
+    let Some(dynsym) = sections.iter().find(|s| s.sh_type == SHT_DYNSYM) else {
+        return Ok(None);
+    };
+    let strings = sections
+        .get(dynsym.sh_link as usize)
+        .ok_or_else(|| ".dynsym links to no string table".to_owned())?;
+    // An entry's size is the section's `sh_entsize`, or the class's symbol size.
+    let entsize = match dynsym.sh_entsize {
+        0 => sym_size(ctx),
+        n => n,
+    };
+    Ok(Some(DynsymLayout {
+        symbols: (dynsym.sh_offset, dynsym.sh_size / entsize),
+        strings: (strings.sh_offset, strings.sh_size),
+    }))
+}
+
+/// The size of a symbol table entry of the class.
+fn sym_size(ctx: Ctx) -> u64 {
+    match ctx.container {
+        Container::Big => goblin::elf::sym::sym64::SIZEOF_SYM as u64,
+        Container::Little => goblin::elf::sym::sym32::SIZEOF_SYM as u64,
+    }
+}
+
+/// The dynamic symbols of a file read in pieces (its header, its section headers, the
+/// table and its strings: a few reads, where mapping the file cost a `munmap`, which stops
+/// every other thread of the process for a TLB flush); `None` unless all are where the
+/// headers say, inside the file, for the whole file to be parsed as [`symbols_of`] does.
+fn symbols_in_pieces<S: Source + ?Sized>(src: &S) -> Result<Option<DynamicSymbols>, String> {
+    let Some(head) = src.get(0, src.len().min(64))? else {
+        return Ok(None);
+    };
+    let Ok((header, ctx)) = header_ctx(&head) else {
+        return Ok(None);
+    };
+    let entry = SectionHeader::size(ctx) as u64;
+    // As goblin reads them: no count means the first header's `sh_size` holds it.
+    let Some(first) = src
+        .get(header.e_shoff, entry)?
+        .filter(|_| header.e_shoff != 0)
+    else {
+        return Ok(None);
+    };
+    let Ok(first) = SectionHeader::parse_from(&first, 0, 1, ctx) else {
+        return Ok(None);
+    };
+    let count = match header.e_shnum {
+        0 => first.first().map_or(0, |s| s.sh_size),
+        n => u64::from(n),
+    };
+    let Some(table) = count
+        .checked_mul(entry)
+        .filter(|&len| count > 0 && len <= src.len())
+        .map(|len| src.get(header.e_shoff, len))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(None);
+    };
+    let Ok(sections) = SectionHeader::parse_from(&table, 0, count as usize, ctx) else {
+        return Ok(None);
+    };
+    let Ok(Some(DynsymLayout {
+        symbols: (offset, count),
+        strings: (strings, size),
+    })) = dynsym_layout(&sections, ctx)
+    else {
+        return Ok(None);
+    };
+    let Some(symbols) = count
+        .checked_mul(sym_size(ctx))
+        .filter(|_| count > 0)
+        .map(|len| src.get(offset, len))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(None);
+    };
+    let Some(strtab) = src.get(strings, size)? else {
+        return Ok(None);
+    };
+    let Ok(symtab) = Symtab::parse(&symbols, 0, count as usize, ctx) else {
+        return Ok(None);
+    };
+    Ok(Some(collect(symtab.iter(), |at| name_at(&strtab, at))))
+}
+
 /// Read the dynamic symbols of the ELF file at `path` (versions are not part of the names):
 /// the `SHT_DYNSYM` section and its string table; a file without section headers is parsed
 /// whole (goblin then finds the table through the dynamic section).
 pub fn dynamic_symbols(path: &Path) -> Result<DynamicSymbols, Error> {
-    let (map, _) = map_file(path)?;
-    symbols_of(path, &map)
+    symbols_of_file(path, &file_source(path)?)
+}
+
+/// [`symbols_of`] of a file, read in pieces where it can be.
+fn symbols_of_file(path: &Path, src: &FileSource) -> Result<DynamicSymbols, Error> {
+    let reading = |reason| Error::Malformed {
+        path: path.to_path_buf(),
+        reason,
+        identity: None,
+    };
+    match symbols_in_pieces(src).map_err(reading)? {
+        Some(symbols) => Ok(symbols),
+        None => {
+            let whole = src.get(0, src.len()).map_err(reading)?.unwrap_or_default();
+            symbols_of(path, &whole)
+        }
+    }
 }
 
 fn symbols_of(path: &Path, bytes: &[u8]) -> Result<DynamicSymbols, Error> {
@@ -189,27 +302,21 @@ fn symbols_of(path: &Path, bytes: &[u8]) -> Result<DynamicSymbols, Error> {
         identity: None,
     };
     let sections = section_headers(bytes, &header, ctx);
-    let Some(dynsym) = sections.iter().find(|s| s.sh_type == SHT_DYNSYM) else {
+    let Some(DynsymLayout {
+        symbols: (offset, count),
+        strings: (start, size),
+    }) = dynsym_layout(&sections, ctx).map_err(malformed)?
+    else {
         let elf = Elf::parse(bytes).map_err(|e| malformed(e.to_string()))?;
         return Ok(collect(elf.dynsyms.iter(), |at| elf.dynstrtab.get_at(at)));
     };
-    let strings = sections
-        .get(dynsym.sh_link as usize)
-        .ok_or_else(|| malformed(".dynsym links to no string table".to_owned()))?;
-    // An entry's size is the section's `sh_entsize`, or the class's symbol size.
-    let entsize = match (dynsym.sh_entsize, ctx.container) {
-        (0, Container::Big) => goblin::elf::sym::sym64::SIZEOF_SYM as u64,
-        (0, Container::Little) => goblin::elf::sym::sym32::SIZEOF_SYM as u64,
-        (n, _) => n,
-    };
-    let count = dynsym.sh_size / entsize;
     let to_usize =
         |v: u64| usize::try_from(v).map_err(|_| malformed("offset too large".to_owned()));
-    let symtab = Symtab::parse(bytes, to_usize(dynsym.sh_offset)?, to_usize(count)?, ctx)
+    let symtab = Symtab::parse(bytes, to_usize(offset)?, to_usize(count)?, ctx)
         .map_err(|e| malformed(e.to_string()))?;
-    let start = to_usize(strings.sh_offset)?;
+    let start = to_usize(start)?;
     let strtab = start
-        .checked_add(to_usize(strings.sh_size)?)
+        .checked_add(to_usize(size)?)
         .and_then(|end| bytes.get(start..end))
         .ok_or_else(|| malformed("the dynamic string table is not in the file".to_owned()))?;
     Ok(collect(symtab.iter(), |at| name_at(strtab, at)))
@@ -236,8 +343,7 @@ fn collect<'a>(
 /// The descriptors of the notes of owner `owner` and type `n_type` in the `PT_NOTE`
 /// segments (what the loader maps, and what a stripped file keeps).
 pub fn notes(path: &Path, owner: &str, n_type: u32) -> Result<Vec<Vec<u8>>, Error> {
-    let (map, _) = map_file(path)?;
-    Ok(notes_of(path, &map)?
+    Ok(notes_of(path, &file_source(path)?)?
         .into_iter()
         .filter(|n| n.owner == owner && n.n_type == n_type)
         .map(|n| n.desc)
@@ -262,8 +368,20 @@ pub struct Tables {
 
 /// The dynamic symbols and the notes of the ELF file at `path`, reading the file once.
 pub fn tables(path: &Path) -> Result<Tables, Error> {
-    let (map, _) = map_file(path)?;
-    tables_of_bytes(path, &map)
+    let src = file_source(path)?;
+    Ok(Tables {
+        symbols: symbols_of_file(path, &src)?,
+        notes: notes_of(path, &src)?,
+    })
+}
+
+/// The regular file at `path`, to be read in pieces.
+fn file_source(path: &Path) -> Result<FileSource, Error> {
+    let (file, meta) = open_regular(path)?;
+    FileSource::new(file, meta.len()).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// [`tables`] of a file's bytes already in memory, with `path` for the error: the entry
@@ -276,23 +394,33 @@ pub fn tables_of_bytes(path: &Path, bytes: &[u8]) -> Result<Tables, Error> {
     })
 }
 
-fn notes_of(path: &Path, bytes: &[u8]) -> Result<Vec<Note>, Error> {
-    let (header, ctx) = header(path, bytes)?;
-    let phoff = usize::try_from(header.e_phoff).unwrap_or(usize::MAX);
-    let Ok(segments) = ProgramHeader::parse(bytes, phoff, usize::from(header.e_phnum), ctx) else {
+fn notes_of<S: Source + ?Sized>(path: &Path, src: &S) -> Result<Vec<Note>, Error> {
+    let reading = |reason| Error::Malformed {
+        path: path.to_path_buf(),
+        reason,
+        identity: None,
+    };
+    let head = src
+        .get(0, src.len().min(64))
+        .map_err(reading)?
+        .unwrap_or_default();
+    let (header, ctx) = header(path, &head)?;
+    let count = usize::from(header.e_phnum);
+    let table = src
+        .get(header.e_phoff, (count * ProgramHeader::size(ctx)) as u64)
+        .map_err(reading)?;
+    let Some(Ok(segments)) = table.map(|t| ProgramHeader::parse(&t, 0, count, ctx)) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for p in segments.iter().filter(|p| p.p_type == PT_NOTE) {
-        let start = usize::try_from(p.p_offset).unwrap_or(usize::MAX);
-        let len = usize::try_from(p.p_filesz).unwrap_or(usize::MAX);
-        let Some(data) = start.checked_add(len).and_then(|end| bytes.get(start..end)) else {
+        let Some(data) = src.get(p.p_offset, p.p_filesz).map_err(reading)? else {
             continue;
         };
         // Notes are 4-byte aligned, or 8 in a segment aligned so (`.note.gnu.property`).
         let align = if p.p_align == 8 { 8 } else { 4 };
         out.extend(
-            note_entries(data, ctx.le, align).map(|(name, n_type, desc)| Note {
+            note_entries(&data, ctx.le, align).map(|(name, n_type, desc)| Note {
                 owner: String::from_utf8_lossy(name).into_owned(),
                 n_type,
                 desc: desc.to_vec(),
@@ -394,6 +522,75 @@ mod tests {
             compared += 1;
         }
         assert!(compared > 10, "{compared} libraries compared");
+    }
+
+    /// `tables` (read in pieces) and `tables_of_bytes` (the whole file in memory) agree on
+    /// `path`: the same tables, or errors that say the same.
+    fn same_in_pieces_and_whole(path: &Path) {
+        let Ok(bytes) = std::fs::read(path) else {
+            return;
+        };
+        let (pieces, whole) = (tables(path), tables_of_bytes(path, &bytes));
+        match (&pieces, &whole) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", path.display()),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("{}: {pieces:?} against {whole:?}", path.display()),
+        }
+    }
+
+    #[test]
+    fn tables_read_in_pieces_are_those_of_the_whole_file() {
+        let dir = Path::new("/usr/lib/x86_64-linux-gnu");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            println!(
+                "SKIPPED tables_read_in_pieces_are_those_of_the_whole_file: no {}",
+                dir.display()
+            );
+            return;
+        };
+        let mut in_pieces = 0;
+        for path in entries.flatten().map(|e| e.path()) {
+            if !path.is_file() {
+                continue;
+            }
+            same_in_pieces_and_whole(&path);
+            if file_source(&path)
+                .is_ok_and(|src| symbols_in_pieces(&src).is_ok_and(|s| s.is_some()))
+            {
+                in_pieces += 1;
+            }
+        }
+        assert!(in_pieces > 10, "{in_pieces} libraries read in pieces");
+        // Damaged files fall back to the whole file, and fail or not as it does: libc cut
+        // short inside each of its headers and tables, and a few more (not to nothing: an
+        // empty file is refused when it is opened).
+        let libc = Path::new("/lib/x86_64-linux-gnu/libc.so.6");
+        let Ok(bytes) = std::fs::read(libc) else {
+            return;
+        };
+        let (header, ctx) = header_ctx(&bytes).unwrap();
+        let sections = section_headers(&bytes, &header, ctx);
+        let mut cuts: Vec<usize> = vec![1, 16, 63, 64, 65, 4095, 4096, 4097];
+        let (shoff, phoff) = (header.e_shoff as usize, header.e_phoff as usize);
+        cuts.extend([phoff + 10, shoff, shoff + 70, bytes.len() - 1]);
+        if let Ok(Some(DynsymLayout {
+            symbols: (offset, _),
+            strings: (strings, size),
+        })) = dynsym_layout(&sections, ctx)
+        {
+            cuts.extend([offset as usize + 30, (strings + size) as usize - 1]);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cut = dir.path().join("libc.so.6");
+        for len in cuts.into_iter().filter(|&l| l <= bytes.len()) {
+            std::fs::write(&cut, &bytes[..len]).unwrap();
+            same_in_pieces_and_whole(&cut);
+        }
+        // A section count in the first header's `sh_size` (`e_shnum` 0), as goblin reads it.
+        let mut moved = bytes.clone();
+        moved[60..62].copy_from_slice(&0u16.to_le_bytes());
+        std::fs::write(&cut, &moved).unwrap();
+        same_in_pieces_and_whole(&cut);
     }
 
     #[test]

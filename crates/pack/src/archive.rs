@@ -7,6 +7,8 @@
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
@@ -19,38 +21,97 @@ const NAME_FIELD: usize = 100;
 const OCTAL_MAX: u64 = 0o77_777_777_777;
 const COPY_BUFFER: usize = 128 * 1024;
 
+/// Chunks queued for the hashing thread: with the one being filled and the one being
+/// hashed, a layer's write holds at most six chunks (768 KiB).
+const CHUNKS_QUEUED: usize = 4;
+
 /// A writer that hashes and counts what goes through it, so a layer's digest costs no
-/// second pass.
-pub(crate) struct HashWriter<W> {
+/// second pass; and costs the writing no time, being hashed on a thread of its own: what
+/// goes through is written to `inner` in chunks of [`COPY_BUFFER`] bytes (it buffers, as a
+/// `BufWriter` would), and each written chunk goes to the hashing thread (sha256 was a
+/// third of a layer's write).
+pub(crate) struct HashWriter<'scope, W> {
     inner: W,
-    hasher: Sha256,
+    chunk: Vec<u8>,
+    /// To the hashing thread, in order.
+    full: SyncSender<Vec<u8>>,
+    /// Hashed chunks, back for reuse.
+    free: Receiver<Vec<u8>>,
+    hasher: ScopedJoinHandle<'scope, Sha256>,
     written: u64,
 }
 
-impl<W: Write> HashWriter<W> {
-    pub(crate) fn new(inner: W) -> Self {
+impl<'scope, W: Write> HashWriter<'scope, W> {
+    pub(crate) fn new<'env>(scope: &'scope Scope<'scope, 'env>, inner: W) -> Self {
+        let (full, queued) = sync_channel::<Vec<u8>>(CHUNKS_QUEUED);
+        let (hashed, free) = channel();
+        let hasher = scope.spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in queued {
+                hasher.update(&chunk);
+                // The writer may be gone (it failed); the chunk is then dropped here.
+                let _ = hashed.send(chunk);
+            }
+            hasher
+        });
         HashWriter {
             inner,
-            hasher: Sha256::new(),
+            chunk: Vec::with_capacity(COPY_BUFFER),
+            full,
+            free,
+            hasher,
             written: 0,
         }
     }
 
-    /// Returns `sha256:<hex>`, the byte count and the inner writer.
-    pub(crate) fn finish(self) -> (String, u64, W) {
-        (sha256_string(self.hasher), self.written, self.inner)
+    /// Write the chunk and hand it to the hashing thread.
+    fn pass_on(&mut self) -> io::Result<()> {
+        self.inner.write_all(&self.chunk)?;
+        let next = self
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(COPY_BUFFER));
+        let chunk = std::mem::replace(&mut self.chunk, next);
+        self.chunk.clear();
+        self.full
+            .send(chunk)
+            .map_err(|_| io::Error::other("the hashing thread stopped"))
+    }
+
+    /// Writes what is buffered and returns `sha256:<hex>`, the byte count and the inner
+    /// writer.
+    pub(crate) fn finish(mut self) -> io::Result<(String, u64, W)> {
+        self.flush()?;
+        let HashWriter {
+            inner,
+            full,
+            hasher,
+            written,
+            ..
+        } = self;
+        drop(full);
+        let hasher = hasher
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        Ok((sha256_string(hasher), written, inner))
     }
 }
 
-impl<W: Write> Write for HashWriter<W> {
+impl<W: Write> Write for HashWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        let n = buf.len().min(COPY_BUFFER - self.chunk.len());
+        self.chunk.extend_from_slice(&buf[..n]);
+        if self.chunk.len() == COPY_BUFFER {
+            self.pass_on()?;
+        }
         self.written += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if !self.chunk.is_empty() {
+            self.pass_on()?;
+        }
         self.inner.flush()
     }
 }

@@ -1,7 +1,7 @@
 //! The layer tar: the tree's entries as tar members.
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -33,17 +33,16 @@ impl Tree {
         out: W,
         options: &WriteOptions<'_>,
     ) -> Result<LayerSummary, Error> {
-        let mut out = HashWriter::new(BufWriter::with_capacity(128 * 1024, out));
-        let contents = self.write_members(&mut out, options)?;
-        archive::finish(&mut out).map_err(Error::write)?;
-        let (digest, size, buffered) = out.finish();
-        buffered
-            .into_inner()
-            .map_err(|e| Error::write(e.into_error()))?;
-        Ok(LayerSummary {
-            digest,
-            size,
-            contents,
+        std::thread::scope(|scope| {
+            let mut out = HashWriter::new(scope, out);
+            let contents = self.write_members(&mut out, options)?;
+            archive::finish(&mut out).map_err(Error::write)?;
+            let (digest, size, _) = out.finish().map_err(Error::write)?;
+            Ok(LayerSummary {
+                digest,
+                size,
+                contents,
+            })
         })
     }
 

@@ -251,18 +251,25 @@ impl Files for Root {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Some(Entry::Dir);
         };
+        // The root remembers what it resolved, with the `lstat` that ended it and the links
+        // on the way: a configuration reader asks of the same paths again and again (an
+        // overlay resolves through this, a component at a time), and each was a `statx`.
+        if let Ok(r) = Root::resolve(self, path) {
+            match (&r.meta, r.hops.first()) {
+                (Some(meta), _) if r.real == path => return Some(kind(meta)),
+                (_, Some(hop)) if hop.link == path => {
+                    return Some(Entry::Symlink(hop.target.clone()));
+                }
+                _ => {}
+            }
+        }
         let real = self.resolve_dir(parent)?.real.join(name);
         let host = self.host_path(&real);
         let meta = std::fs::symlink_metadata(&host).ok()?;
-        let ft = meta.file_type();
-        Some(if ft.is_symlink() {
+        Some(if meta.file_type().is_symlink() {
             Entry::Symlink(std::fs::read_link(&host).ok()?)
-        } else if ft.is_dir() {
-            Entry::Dir
-        } else if ft.is_file() {
-            Entry::File
         } else {
-            Entry::Other
+            kind(&meta)
         })
     }
 
@@ -279,6 +286,17 @@ impl Files for Root {
     /// The root's own resolver, whose answers it remembers.
     fn resolve(&self, path: &Path) -> Option<PathBuf> {
         Root::resolve(self, path).ok().map(|r| r.real)
+    }
+}
+
+/// What an `lstat` that is not of a symlink says is there.
+fn kind(meta: &std::fs::Metadata) -> Entry {
+    if meta.is_dir() {
+        Entry::Dir
+    } else if meta.is_file() {
+        Entry::File
+    } else {
+        Entry::Other
     }
 }
 

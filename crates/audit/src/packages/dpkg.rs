@@ -295,7 +295,9 @@ impl Listing {
     }
 
     fn sort(&mut self) {
-        self.entries.sort_unstable_by_key(|e| e.name_hash);
+        // A radix sort: ~130k entries by a `u32` in four passes (a comparison sort was 117M
+        // of the 149M instructions of reading the database for the Apache image).
+        radsort::sort_by_key(&mut self.entries, |e| e.name_hash);
     }
 
     /// The line of `e`.
