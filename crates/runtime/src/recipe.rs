@@ -122,6 +122,8 @@ struct Memo {
     /// `dlopen(name)` from an object (by its target and file): the path it would open,
     /// which depends on the program's RPATH too.
     load_paths: HashMap<(PathBuf, PathBuf, String), Option<String>>,
+    /// What a recipe of a program's own configuration wants, by recipe and program.
+    programs: HashMap<(&'static str, PathBuf), Vec<Addition>>,
 }
 
 /// What recipes read from files (symbols, notes, strings), kept by the file's identity:
@@ -305,6 +307,29 @@ impl<'a> Context<'a> {
             return None;
         }
         self.resolver.root().read(&program.real).ok()
+    }
+
+    /// `wants` of `recipe` for the program of `closure`, worked out once: for a recipe
+    /// whose wants depend on the program alone (its file, the configuration it reads, the
+    /// command), not on what else the closure holds, which a fixpoint round asks again
+    /// (httpd's whole configuration, parsed again, was a fifth of an image's recipes).
+    pub fn per_program(
+        &self,
+        recipe: &'static str,
+        closure: &Closure,
+        wants: impl FnOnce() -> Result<Vec<Addition>, Error>,
+    ) -> Result<Vec<Addition>, Error> {
+        let Some(program) = closure.objects.first() else {
+            return wants();
+        };
+        let key = (recipe, program.real.clone());
+        let memo = || self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = memo().programs.get(&key) {
+            return Ok(known.clone());
+        }
+        let found = wants()?;
+        memo().programs.insert(key, found.clone());
+        Ok(found)
     }
 
     /// Whether `dlopen(name)` from object `from` of `closure` would find a file.

@@ -71,6 +71,13 @@ impl Recipe for Httpd {
     }
 
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
+        cx.per_program(self.name(), closure, || self.configured(cx, closure))
+    }
+}
+
+impl Httpd {
+    /// What the program's configuration names: [`Recipe::wants`], once per program.
+    fn configured(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
         let program = &closure.objects[0];
         let Some(defaults) = cx
             .program_bytes(closure, &["apache2", "httpd"])
@@ -206,9 +213,7 @@ impl Recipe for Httpd {
         out.extend(self.image_settings(cx, &uses, &main_reason));
         Ok(out)
     }
-}
 
-impl Httpd {
     /// What an image of httpd needs to start: the accounts it switches to, the directories
     /// it writes into, the programs its piped logs start (said, not added), and a Cmd that
     /// keeps it in the foreground.

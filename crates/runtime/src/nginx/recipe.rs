@@ -51,6 +51,13 @@ impl Recipe for Nginx {
     }
 
     fn wants(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
+        cx.per_program(self.name(), closure, || self.configured(cx, closure))
+    }
+}
+
+impl Nginx {
+    /// What the program's configuration names: [`Recipe::wants`], once per program.
+    fn configured(&self, cx: &Context<'_>, closure: &Closure) -> Result<Vec<Addition>, Error> {
         let program = &closure.objects[0];
         let is_nginx = program
             .real
