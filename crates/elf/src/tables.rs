@@ -1,8 +1,9 @@
 //! What the loader does not read: the dynamic symbol table (what an object imports and
 //! exports) and notes. Read only when asked (the run-time recipes ask which objects import
 //! `iconv_open`, and for `.note.dlopen`); the loader's view in [`crate::read_file`] never
-//! touches them. Both read the headers they need and the one table, from the mapped file:
-//! a recipe asks this of every object of a closure.
+//! touches them. Both read the headers they need and the one table with `pread`, not a
+//! mapping (a recipe asks this of every object of a closure, and each `munmap` stopped the
+//! process's other threads for a TLB flush).
 
 use std::path::Path;
 
