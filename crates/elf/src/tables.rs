@@ -76,13 +76,18 @@ impl std::fmt::Debug for Names {
     }
 }
 
-/// The ELF header of `bytes` and the parsing context it gives.
-fn header(path: &Path, bytes: &[u8]) -> Result<(Header, Ctx), Error> {
-    header_ctx(bytes).map_err(|reason| Error::Malformed {
+/// The error for `path` that `reason` says is wrong with it.
+fn malformed(path: &Path) -> impl Fn(String) -> Error + Copy + '_ {
+    move |reason| Error::Malformed {
         path: path.to_path_buf(),
         reason,
         identity: None,
-    })
+    }
+}
+
+/// The ELF header of `bytes` and the parsing context it gives.
+fn header(path: &Path, bytes: &[u8]) -> Result<(Header, Ctx), Error> {
+    header_ctx(bytes).map_err(malformed(path))
 }
 
 /// [`header`], with the reason alone for callers that add the path once.
@@ -220,19 +225,21 @@ fn symbols_in_pieces<S: Source + ?Sized>(src: &S) -> Result<Option<DynamicSymbol
     let Ok((header, ctx)) = header_ctx(&head) else {
         return Ok(None);
     };
+    if header.e_shoff == 0 {
+        return Ok(None);
+    }
     let entry = SectionHeader::size(ctx) as u64;
-    // As goblin reads them: no count means the first header's `sh_size` holds it.
-    let Some(first) = src
-        .get(header.e_shoff, entry)?
-        .filter(|_| header.e_shoff != 0)
-    else {
-        return Ok(None);
-    };
-    let Ok(first) = SectionHeader::parse_from(&first, 0, 1, ctx) else {
-        return Ok(None);
-    };
     let count = match header.e_shnum {
-        0 => first.first().map_or(0, |s| s.sh_size),
+        // As goblin reads them: no count means the first header's `sh_size` holds it.
+        0 => {
+            let Some(first) = src.get(header.e_shoff, entry)? else {
+                return Ok(None);
+            };
+            match SectionHeader::parse_from(&first, 0, 1, ctx) {
+                Ok(first) => first.first().map_or(0, |s| s.sh_size),
+                Err(_) => return Ok(None),
+            }
+        }
         n => u64::from(n),
     };
     let Some(table) = count
@@ -281,11 +288,7 @@ pub fn dynamic_symbols(path: &Path) -> Result<DynamicSymbols, Error> {
 
 /// [`symbols_of`] of a file, read in pieces where it can be.
 fn symbols_of_file(path: &Path, src: &FileSource) -> Result<DynamicSymbols, Error> {
-    let reading = |reason| Error::Malformed {
-        path: path.to_path_buf(),
-        reason,
-        identity: None,
-    };
+    let reading = malformed(path);
     match symbols_in_pieces(src).map_err(reading)? {
         Some(symbols) => Ok(symbols),
         None => {
@@ -297,11 +300,7 @@ fn symbols_of_file(path: &Path, src: &FileSource) -> Result<DynamicSymbols, Erro
 
 fn symbols_of(path: &Path, bytes: &[u8]) -> Result<DynamicSymbols, Error> {
     let (header, ctx) = header(path, bytes)?;
-    let malformed = |reason: String| Error::Malformed {
-        path: path.to_path_buf(),
-        reason,
-        identity: None,
-    };
+    let malformed = malformed(path);
     let sections = section_headers(bytes, &header, ctx);
     let Some(DynsymLayout {
         symbols: (offset, count),
@@ -400,11 +399,7 @@ pub fn tables_of_bytes(path: &Path, bytes: &[u8]) -> Result<Tables, Error> {
 }
 
 fn notes_of<S: Source + ?Sized>(path: &Path, src: &S) -> Result<Vec<Note>, Error> {
-    let reading = |reason| Error::Malformed {
-        path: path.to_path_buf(),
-        reason,
-        identity: None,
-    };
+    let reading = malformed(path);
     let head = src
         .get(0, src.len().min(64))
         .map_err(reading)?
@@ -498,16 +493,11 @@ mod tests {
     fn symbols_are_those_goblin_reads_whole() {
         // The table by its section headers and names looked up one by one, against goblin's
         // parse of the whole file through the dynamic section, on the host's libraries.
-        let dir = Path::new("/usr/lib/x86_64-linux-gnu");
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            println!(
-                "SKIPPED symbols_are_those_goblin_reads_whole: no {}",
-                dir.display()
-            );
+        let Some(libraries) = host_libraries("symbols_are_those_goblin_reads_whole") else {
             return;
         };
         let mut compared = 0;
-        for path in entries.flatten().map(|e| e.path()) {
+        for path in libraries {
             let Ok(bytes) = std::fs::read(&path) else {
                 continue;
             };
@@ -529,6 +519,17 @@ mod tests {
         assert!(compared > 10, "{compared} libraries compared");
     }
 
+    /// The entries of the host's library directory; `None`, with the test's skip line,
+    /// when it has none.
+    fn host_libraries(test: &str) -> Option<impl Iterator<Item = std::path::PathBuf>> {
+        let dir = Path::new("/usr/lib/x86_64-linux-gnu");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            println!("SKIPPED {test}: no {}", dir.display());
+            return None;
+        };
+        Some(entries.flatten().map(|e| e.path()))
+    }
+
     /// `tables` (read in pieces) and `tables_of_bytes` (the whole file in memory) agree on
     /// `path`: the same tables, or errors that say the same.
     fn same_in_pieces_and_whole(path: &Path) {
@@ -545,19 +546,12 @@ mod tests {
 
     #[test]
     fn tables_read_in_pieces_are_those_of_the_whole_file() {
-        let dir = Path::new("/usr/lib/x86_64-linux-gnu");
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            println!(
-                "SKIPPED tables_read_in_pieces_are_those_of_the_whole_file: no {}",
-                dir.display()
-            );
+        let Some(libraries) = host_libraries("tables_read_in_pieces_are_those_of_the_whole_file")
+        else {
             return;
         };
         let mut in_pieces = 0;
-        for path in entries.flatten().map(|e| e.path()) {
-            if !path.is_file() {
-                continue;
-            }
+        for path in libraries.filter(|p| p.is_file()) {
             same_in_pieces_and_whole(&path);
             if file_source(&path)
                 .is_ok_and(|src| symbols_in_pieces(&src).is_ok_and(|s| s.is_some()))

@@ -332,8 +332,8 @@ impl Listing {
 }
 
 /// rustc-hash's: words at a time (FNV's multiply chain, a byte at a time, was another 1.3
-/// ms of indexing the 124k names), and a fixed hash is enough for an index built and searched in one
-/// process over a database the root controls anyway.
+/// ms of indexing the 124k names), and a fixed hash is enough for an index built and
+/// searched in one process over a database the root controls anyway.
 fn name_hash(name: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut hasher = rustc_hash::FxHasher::default();
