@@ -28,10 +28,9 @@ pub struct Package {
     pub source: String,
     /// The source package's version: the one `Source: name (version)` gives, else its own.
     pub source_version: String,
-    /// Its whole status stanza, in order, each value as the file writes it (continuation
-    /// lines after `\n`, their leading space kept), so the stanza can be written again.
-    /// Empty for a package named by a `.note.package` note.
-    pub fields: Vec<(String, String)>,
+    /// Its whole status stanza, so that it can be written again. Empty for a package named
+    /// by a `.note.package` note.
+    pub(crate) stanza: Paragraph,
 }
 
 impl Package {
@@ -43,7 +42,7 @@ impl Package {
             name,
             version,
             architecture,
-            fields: Vec::new(),
+            stanza: Paragraph::default(),
         }
     }
 
@@ -91,7 +90,7 @@ impl Package {
             architecture,
             source,
             source_version,
-            fields: stanza.fields,
+            stanza,
         }))
     }
 }
@@ -588,10 +587,11 @@ Version: 1
             (libc.source.as_str(), libc.source_version.as_str()),
             ("glibc", "2.36-9+deb12u4")
         );
-        assert_eq!(libc.fields.len(), 7);
-        assert_eq!(libc.fields[3], ("Multi-Arch".into(), "same".into()));
+        let fields: Vec<_> = libc.stanza.fields().collect();
+        assert_eq!(fields.len(), 7);
+        assert_eq!(fields[3], ("Multi-Arch", "same"));
         assert_eq!(
-            libc.fields[6].1,
+            fields[6].1,
             "GNU C Library: Shared libraries\n Contains the standard libraries that are used by nearly all programs on\n the system.\n .\n This package includes shared versions of the standard C library."
         );
         assert_eq!(db.listed_paths(), 3 + 4 + 2 + 1);

@@ -1,7 +1,7 @@
 //! Which package ships a file: the root's dpkg database, or an object's `.note.package`;
 //! and the package metadata an image carries for scanners (`status.d`).
 
-mod deb822;
+pub(crate) mod deb822;
 mod dpkg;
 mod error;
 mod license;

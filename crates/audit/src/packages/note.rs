@@ -48,7 +48,7 @@ mod tests {
             (p.source.as_str(), p.source_version.as_str()),
             ("coreutils", "9.4-7.fc40")
         );
-        assert!(p.fields.is_empty());
+        assert!(p.stanza().is_empty());
     }
 
     #[test]

@@ -20,27 +20,13 @@ impl Package {
     /// The package's status stanza as dpkg wrote it: every field in its order, continuation
     /// lines as they were, ending in a newline. Empty for a package with no stanza (one a
     /// `.note.package` note named).
-    pub fn stanza(&self) -> String {
-        let mut out = String::new();
-        for (name, value) in &self.fields {
-            out.push_str(name);
-            out.push(':');
-            // A value that starts on the next line (`Conffiles:`) has no space after the colon.
-            if !value.is_empty() && !value.starts_with('\n') {
-                out.push(' ');
-            }
-            out.push_str(value);
-            out.push('\n');
-        }
-        out
+    pub fn stanza(&self) -> &str {
+        self.stanza.text()
     }
 
     /// The value of one of its status fields (names compared without case, as dpkg does).
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.stanza.get(name)
     }
 }
 

@@ -8,10 +8,10 @@ fn package(name: &str, version: &str, source: &str, maintainer: &str) -> Package
     let mut p = Package::named(name.into(), version.into(), "amd64".into());
     p.source = source.into();
     p.source_version = version.into();
-    p.fields = vec![
-        ("Package".into(), name.into()),
-        ("Maintainer".into(), maintainer.into()),
-    ];
+    let stanza = format!("Package: {name}\nMaintainer: {maintainer}\n");
+    p.stanza = crate::packages::deb822::paragraphs(&stanza)
+        .unwrap()
+        .remove(0);
     p
 }
 
