@@ -44,8 +44,17 @@ impl Paragraph {
     pub(crate) fn text(&self) -> &str {
         &self.text
     }
+}
 
-    fn start(&mut self, name: &str, value: &str) {
+/// A paragraph being read: its text grows in one buffer, used again for every paragraph, and
+/// each is then copied out at its size.
+struct Current {
+    line: usize,
+    text: String,
+}
+
+impl Current {
+    fn field(&mut self, name: &str, value: &str) {
         self.text.push_str(name);
         self.text.push(':');
         if !value.is_empty() {
@@ -55,9 +64,19 @@ impl Paragraph {
         self.text.push('\n');
     }
 
-    fn continue_with(&mut self, line: &str) {
+    fn continuation(&mut self, line: &str) {
         self.text.push_str(line);
         self.text.push('\n');
+    }
+
+    /// The paragraph read, if it has a field; the buffer is left empty.
+    fn take(&mut self) -> Option<Paragraph> {
+        let paragraph = (!self.text.is_empty()).then(|| Paragraph {
+            line: self.line,
+            text: self.text.as_str().to_owned(),
+        });
+        self.text.clear();
+        paragraph
     }
 }
 
@@ -73,7 +92,10 @@ pub(crate) struct SyntaxError {
 /// does; a line starting with `#` is a comment (no field name may start with it).
 pub(crate) fn paragraphs(text: &str) -> Result<Vec<Paragraph>, SyntaxError> {
     let mut out = Vec::new();
-    let mut current: Option<Paragraph> = None;
+    let mut current = Current {
+        line: 0,
+        text: String::new(),
+    };
     for (i, line) in text.lines().enumerate() {
         let number = i + 1;
         if line.trim().is_empty() {
@@ -84,13 +106,13 @@ pub(crate) fn paragraphs(text: &str) -> Result<Vec<Paragraph>, SyntaxError> {
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            let Some(paragraph) = current.as_mut() else {
+            if current.text.is_empty() {
                 return Err(SyntaxError {
                     line: number,
                     reason: "a continuation line with no field before it",
                 });
-            };
-            paragraph.continue_with(line);
+            }
+            current.continuation(line);
             continue;
         }
         let Some((name, value)) = line.split_once(':') else {
@@ -105,14 +127,12 @@ pub(crate) fn paragraphs(text: &str) -> Result<Vec<Paragraph>, SyntaxError> {
                 reason: "a field name that is empty or holds a space",
             });
         }
-        current
-            .get_or_insert_with(|| Paragraph {
-                line: number,
-                text: String::new(),
-            })
-            .start(name, value.trim());
+        if current.text.is_empty() {
+            current.line = number;
+        }
+        current.field(name, value.trim());
     }
-    out.extend(current);
+    out.extend(current.take());
     Ok(out)
 }
 

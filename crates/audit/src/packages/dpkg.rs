@@ -55,16 +55,24 @@ impl Package {
         file: &str,
         status_d: bool,
     ) -> Result<Option<Package>, Error> {
-        let installed = match stanza.get("Status") {
+        // The fields read here, in one pass (the first of each, as `get` finds it).
+        const READ: [&str; 5] = ["Status", "Package", "Version", "Architecture", "Source"];
+        let mut found: [Option<&str>; 5] = [None; 5];
+        for (name, value) in stanza.fields() {
+            if let Some(i) = READ.iter().position(|r| r.eq_ignore_ascii_case(name)) {
+                found[i].get_or_insert(value);
+            }
+        }
+        let [status, package, version, architecture, source] = found;
+        let installed = match status {
             Some(s) => s.split_whitespace().nth(2) == Some("installed"),
             None => status_d,
         };
         if !installed {
             return Ok(None);
         }
-        let required = |field: &str, reason: &'static str| {
-            stanza
-                .get(field)
+        let required = |value: Option<&str>, reason: &'static str| {
+            value
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
                 .ok_or(Error::Malformed {
@@ -73,13 +81,13 @@ impl Package {
                     reason,
                 })
         };
-        let name = required("Package", "an installed package without a Package field")?;
-        let version = required("Version", "an installed package without a Version field")?;
+        let name = required(package, "an installed package without a Package field")?;
+        let version = required(version, "an installed package without a Version field")?;
         let architecture = required(
-            "Architecture",
+            architecture,
             "an installed package without an Architecture field",
         )?;
-        let (source, source_version) = match stanza.get("Source").and_then(source_field) {
+        let (source, source_version) = match source.and_then(source_field) {
             Some((source, Some(v))) => (source.to_owned(), v.to_owned()),
             Some((source, None)) => (source.to_owned(), version.clone()),
             None => (name.clone(), version.clone()),
