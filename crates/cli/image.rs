@@ -48,7 +48,7 @@ fn stage_path_with(
         match c {
             Component::ParentDir => {
                 if let Some(r) = root.resolve_dir(&prefix) {
-                    stage_hops(tree, &r.hops)?;
+                    stage_hops(tree, root, &r.hops)?;
                     // `..` at the root stays there (`/..` is `/`), which every image has.
                     if r.real != Path::new("/") {
                         tree.add_dir(&r.real, None)?;
@@ -61,16 +61,20 @@ fn stage_path_with(
         }
     }
     let r = root.resolve(&abs)?;
-    stage_hops(tree, &r.hops)?;
+    stage_hops(tree, root, &r.hops)?;
     if !(yield_to_added && tree.contains(&r.real)) {
         tree.add_file(&r.real, root.host_path(&r.real))?;
     }
     Ok(())
 }
 
-fn stage_hops(tree: &mut Tree, hops: &[depclose_resolve::SymlinkHop]) -> Result<(), Error> {
+fn stage_hops(
+    tree: &mut Tree,
+    root: &Root,
+    hops: &[depclose_resolve::SymlinkHop],
+) -> Result<(), Error> {
     for h in hops {
-        tree.add_symlink(&h.link, &h.target)?;
+        tree.add_host_symlink(&h.link, &h.target, root.host_path(&h.link))?;
     }
     Ok(())
 }
@@ -149,13 +153,13 @@ pub(crate) fn stage(resolver: &Resolver, staged: &Staged<'_>) -> Result<Tree, Er
     for add in staged.additions {
         if add.dest.is_none() {
             let hops = root.resolve(&add.src).map_err(Error::Addition)?.hops;
-            stage_hops(&mut tree, &hops)?;
+            stage_hops(&mut tree, root, &hops)?;
         }
         add.for_each_entry(root, &mut |src, dest, kind| {
             match kind {
                 Entry::Dir => tree.add_dir(dest, Some(&root.host_path(src))),
                 Entry::File => tree.add_file(dest, root.host_path(src)),
-                Entry::Symlink(t) => tree.add_symlink(dest, t),
+                Entry::Symlink(t) => tree.add_host_symlink(dest, t, root.host_path(src)),
             }?;
             Ok(())
         })?;
@@ -240,7 +244,7 @@ fn stage_tree(
     except: &[PathBuf],
 ) -> Result<(), Error> {
     let hops = root.resolve(path)?.hops;
-    stage_hops(tree, &hops)?;
+    stage_hops(tree, root, &hops)?;
     let add = Addition {
         src: path.to_path_buf(),
         dest: None,
@@ -255,7 +259,7 @@ fn stage_tree(
             Entry::Dir => tree.add_dir(dest, Some(&root.host_path(src)))?,
             Entry::File => tree.add_file(dest, root.host_path(src))?,
             Entry::Symlink(t) => {
-                tree.add_symlink(dest, &t)?;
+                tree.add_host_symlink(dest, &t, root.host_path(src))?;
                 targets.push(src.to_path_buf());
             }
         }
@@ -293,7 +297,7 @@ fn stage_dir(tree: &mut Tree, root: &Root, path: &Path, mode: u32) -> Result<(),
     };
     let mut dir = match resolved {
         Some(r) => {
-            stage_hops(tree, &r.hops)?;
+            stage_hops(tree, root, &r.hops)?;
             r.real
         }
         None => PathBuf::from("/"),

@@ -37,7 +37,7 @@ impl Tree {
             let entry = match node {
                 Node::Dir { .. } => Entry::Dir,
                 Node::File(f) => Entry::File { source: &f.path },
-                Node::Symlink { target } => Entry::Symlink { target },
+                Node::Symlink { target, .. } => Entry::Symlink { target },
                 Node::Bytes { contents, .. } => Entry::Bytes { contents },
             };
             (image_path(rel), entry)

@@ -70,7 +70,7 @@ impl Tree {
                     member.mode = *mode;
                     archive::write_header(out, &member).map_err(Error::write)?;
                 }
-                Node::Symlink { target } => {
+                Node::Symlink { target, .. } => {
                     member.kind = Kind::Symlink;
                     member.mode = 0o777;
                     member.link = Some(target.as_bytes());

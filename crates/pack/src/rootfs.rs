@@ -1,6 +1,7 @@
 //! The tree as a directory: what extracting the layer would give, without the tar.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -76,13 +77,30 @@ impl Tree {
                 Node::Dir { .. } => fs::create_dir(&at),
                 Node::File(source) => fs::hard_link(&source.path, &at)
                     .or_else(|_| fs::copy(&source.path, &at).map(drop)),
-                Node::Symlink { target } => std::os::unix::fs::symlink(target, &at),
+                Node::Symlink { target, host } => skeleton_symlink(host.as_deref(), target, &at),
                 Node::Bytes { contents, .. } => fs::write(&at, contents),
             };
             done.map_err(Error::io(&at))?;
         }
         Ok(())
     }
+}
+
+/// A symlink to `target` at `at` in a skeleton: a hard link to `host` when that is a link
+/// to the same target, else a new one. A new symlink is an inode to allocate, which ext4
+/// makes slow beside a large write (ffmpeg's image: 0.7 ms each for its 507 links, a hard
+/// link 0.07 ms). The target is read from the linked inode, which no rename can change.
+fn skeleton_symlink(host: Option<&Path>, target: &OsStr, at: &Path) -> io::Result<()> {
+    if let Some(host) = host {
+        // Flags 0: the link is to the symlink itself, never followed.
+        if rustix::fs::linkat(CWD, host, CWD, at, AtFlags::empty()).is_ok() {
+            if fs::read_link(at).is_ok_and(|t| t.as_os_str() == target) {
+                return Ok(());
+            }
+            fs::remove_file(at)?;
+        }
+    }
+    std::os::unix::fs::symlink(target, at)
 }
 
 struct Materializer<'a> {
@@ -131,7 +149,7 @@ impl<'a> Materializer<'a> {
                     self.chown(&path)?;
                     dirs.push((path, *mode));
                 }
-                Node::Symlink { target } => {
+                Node::Symlink { target, .. } => {
                     std::os::unix::fs::symlink(target, &path).map_err(Error::io(&path))?;
                     if self.as_root {
                         std::os::unix::fs::lchown(&path, Some(0), Some(0))
@@ -278,7 +296,7 @@ mod tests {
             match node {
                 Node::Dir { .. } => assert!(meta.is_dir(), "{at:?}"),
                 Node::File(f) => assert_eq!((meta.dev(), meta.ino()), (f.dev, f.ino), "{at:?}"),
-                Node::Symlink { target } => assert_eq!(fs::read_link(&at).unwrap(), *target),
+                Node::Symlink { target, .. } => assert_eq!(fs::read_link(&at).unwrap(), *target),
                 Node::Bytes { contents, .. } => assert_eq!(fs::read(&at).unwrap(), *contents),
             }
         }
@@ -288,6 +306,44 @@ mod tests {
             assert_eq!(now.mtime(), was.mtime(), "{path:?}");
             assert_eq!((now.uid(), now.gid()), (was.uid(), was.gid()), "{path:?}");
         }
+    }
+
+    /// A symlink the host has with the same target is linked, not made again; one whose
+    /// host link now points elsewhere (or is gone) is made with the tree's target.
+    #[test]
+    fn skeleton_links_host_symlinks_with_the_same_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("host");
+        fs::create_dir(&host).unwrap();
+        std::os::unix::fs::symlink("libz.so.1.3", host.join("same")).unwrap();
+        std::os::unix::fs::symlink("elsewhere", host.join("changed")).unwrap();
+        let mut tree = Tree::new();
+        tree.add_host_symlink("/l/same", "libz.so.1.3", host.join("same"))
+            .unwrap();
+        tree.add_host_symlink("/l/changed", "libz.so.1.3", host.join("changed"))
+            .unwrap();
+        tree.add_host_symlink("/l/gone", "libz.so.1.3", host.join("gone"))
+            .unwrap();
+        let dest = dir.path().join("skeleton");
+        tree.write_skeleton(&dest).unwrap();
+        let inode = |p: &Path| {
+            let m = fs::symlink_metadata(p).unwrap();
+            (m.dev(), m.ino())
+        };
+        assert_eq!(inode(&dest.join("l/same")), inode(&host.join("same")));
+        assert_ne!(inode(&dest.join("l/changed")), inode(&host.join("changed")));
+        for name in ["same", "changed", "gone"] {
+            let at = dest.join("l").join(name);
+            assert_eq!(
+                fs::read_link(&at).unwrap(),
+                Path::new("libz.so.1.3"),
+                "{at:?}"
+            );
+        }
+        assert_eq!(
+            fs::read_link(host.join("changed")).unwrap(),
+            Path::new("elsewhere")
+        );
     }
 
     #[test]

@@ -27,10 +27,21 @@ pub struct Tree {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
-    Dir { mode: u32, explicit: bool },
+    Dir {
+        mode: u32,
+        explicit: bool,
+    },
     File(FileSource),
-    Symlink { target: OsString },
-    Bytes { contents: Vec<u8>, mode: u32 },
+    /// `host`: where the same link is on the host, for [`Tree::write_skeleton`] to link
+    /// rather than make (a hard link to a symlink allocates no inode).
+    Symlink {
+        target: OsString,
+        host: Option<PathBuf>,
+    },
+    Bytes {
+        contents: Vec<u8>,
+        mode: u32,
+    },
 }
 
 /// A host file, as it was when it was added; the writers check it has not changed.
@@ -98,7 +109,7 @@ impl Node {
                 (a.dev, a.ino, a.mode, a.size, &a.capability)
                     == (b.dev, b.ino, b.mode, b.size, &b.capability)
             }
-            (Node::Symlink { target: a }, Node::Symlink { target: b }) => a == b,
+            (Node::Symlink { target: a, .. }, Node::Symlink { target: b, .. }) => a == b,
             (
                 Node::Bytes {
                     contents: a,
@@ -122,7 +133,7 @@ impl Node {
                 f.mode,
                 f.size
             ),
-            Node::Symlink { target } => format!("a symlink to {}", Path::new(target).display()),
+            Node::Symlink { target, .. } => format!("a symlink to {}", Path::new(target).display()),
             Node::Bytes { contents, mode } => {
                 format!(
                     "generated contents (mode {mode:04o}, {} bytes)",
@@ -232,7 +243,29 @@ impl Tree {
         dest: impl AsRef<Path>,
         target: impl AsRef<Path>,
     ) -> Result<(), Error> {
-        let target = target.as_ref().as_os_str();
+        self.add_symlink_with(dest.as_ref(), target.as_ref(), None)
+    }
+
+    /// Adds a symlink that is also at `host` (a host path, with the same target when it was
+    /// read). The image holds `target` whatever `host` becomes; `host` only spares
+    /// [`Tree::write_skeleton`] making a new inode.
+    pub fn add_host_symlink(
+        &mut self,
+        dest: impl AsRef<Path>,
+        target: impl AsRef<Path>,
+        host: impl AsRef<Path>,
+    ) -> Result<(), Error> {
+        let host = host.as_ref().to_path_buf();
+        self.add_symlink_with(dest.as_ref(), target.as_ref(), Some(host))
+    }
+
+    fn add_symlink_with(
+        &mut self,
+        dest: &Path,
+        target: &Path,
+        host: Option<PathBuf>,
+    ) -> Result<(), Error> {
+        let target = target.as_os_str();
         let reason = if target.is_empty() {
             Some("empty")
         } else if target.as_bytes().contains(&0) {
@@ -242,15 +275,16 @@ impl Tree {
         };
         if let Some(reason) = reason {
             return Err(Error::InvalidLinkTarget {
-                path: image_path(&normalize(dest.as_ref())?),
+                path: image_path(&normalize(dest)?),
                 target: PathBuf::from(target),
                 reason,
             });
         }
         self.insert(
-            dest.as_ref(),
+            dest,
             Node::Symlink {
                 target: target.to_os_string(),
+                host,
             },
         )
     }
@@ -376,7 +410,7 @@ impl Tree {
             }
             let next = at.join(name);
             match self.nodes.get(&next)? {
-                Node::Symlink { target } => {
+                Node::Symlink { target, .. } => {
                     links += 1;
                     if links > MAX_LINKS {
                         return None;
@@ -609,7 +643,7 @@ mod tests {
         t.add_file("/usr/lib/x/libtinfo.so.6", &lib).unwrap();
         assert!(matches!(
             &t.nodes[Path::new("usr/lib/x/libtinfo.so.6")],
-            Node::Symlink { target } if target == "libtinfo.so.6.4"
+            Node::Symlink { target, .. } if target == "libtinfo.so.6.4"
         ));
         assert_eq!(t.len(), before);
         // Another file at the symlink's path still conflicts.
