@@ -214,7 +214,7 @@ impl Packages {
             .named(name)
             .filter_map(move |(package, listed)| {
                 let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
-                (located(listed, |dir| dirs.real(root, dir)) == key).then_some(package)
+                is_located_at(listed, key, |dir| dirs.real_ref(root, dir)).then_some(package)
             })
     }
 
@@ -376,6 +376,30 @@ pub(super) fn located(path: &Path, real_dir: impl FnOnce(&Path) -> Option<PathBu
     }
 }
 
+/// Whether [`located`] puts `path` at `key`, without making the located path: a file name
+/// shared by every package (`copyright`) has ~900 listed paths to compare.
+fn is_located_at<'d>(
+    path: &Path,
+    key: &OsStr,
+    real_dir: impl FnOnce(&Path) -> Option<&'d Path>,
+) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return path.as_os_str() == key;
+    };
+    let Some(real) = real_dir(dir) else {
+        return path.as_os_str() == key;
+    };
+    // `real.join(name)`: a separator unless `real` is empty or ends in one.
+    let (real, name, key) = (real.as_os_str().as_bytes(), name.as_bytes(), key.as_bytes());
+    let separator = !real.is_empty() && !real.ends_with(b"/");
+    key.strip_prefix(real)
+        .and_then(|rest| match separator {
+            true => rest.strip_prefix(b"/"),
+            false => Some(rest),
+        })
+        .is_some_and(|rest| rest == name)
+}
+
 /// Listed directories resolved in the root, each once: a listing names ~100k paths in ~10k
 /// directories, and resolving each from the root up would look at every component again.
 #[derive(Debug, Default)]
@@ -410,6 +434,14 @@ impl Dirs {
         };
         self.known.insert(dir.as_os_str().to_owned(), real.clone());
         real
+    }
+
+    /// [`Dirs::real`], borrowed from what is remembered.
+    fn real_ref(&mut self, root: &Root, dir: &Path) -> Option<&Path> {
+        if !self.known.contains_key(dir.as_os_str()) {
+            self.real(root, dir);
+        }
+        self.known.get(dir.as_os_str())?.as_deref()
     }
 }
 
@@ -722,6 +754,42 @@ Version: 1
             let want = path.file_name().map_or(&[][..], OsStr::as_bytes);
             assert_eq!((file_name(line), want), (name, name), "{path:?}");
         }
+    }
+
+    #[test]
+    fn is_located_at_is_located_compared() {
+        let real = |dir: &Path| match dir.to_str() {
+            Some("/lib/x") => Some(PathBuf::from("/usr/lib/x")),
+            Some("/") => Some(PathBuf::from("/")),
+            Some("/gone") => None,
+            _ => Some(dir.to_path_buf()),
+        };
+        let paths = [
+            "/lib/x/libc.so.6",
+            "/usr/lib/x/libc.so.6",
+            "/libc.so.6",
+            "/gone/libc.so.6",
+            "/",
+            "/usr/lib/x/",
+            "/usr/lib/x/..",
+            "relative/libc.so.6",
+        ];
+        let dirs: HashMap<&Path, Option<PathBuf>> = paths
+            .iter()
+            .filter_map(|p| Path::new(p).parent())
+            .map(|d| (d, real(d)))
+            .collect();
+        for path in paths.map(Path::new) {
+            for key in paths.map(|k| located(Path::new(k), real)) {
+                let got = is_located_at(path, &key, |dir| dirs.get(dir)?.as_deref());
+                assert_eq!(got, located(path, real) == key, "{path:?} at {key:?}");
+            }
+        }
+        assert!(is_located_at(
+            Path::new("/lib/x/libc.so.6"),
+            OsStr::new("/usr/lib/x/libc.so.6"),
+            |_| Some(Path::new("/usr/lib/x"))
+        ));
     }
 
     #[test]
