@@ -65,7 +65,9 @@ impl Tree {
     /// A throwaway view of the tree, for reading it back (depclose re-resolves a staged image
     /// in one before writing it): directories and symlinks as in the tree, generated files
     /// written, regular files hard-linked to their sources — copied where a link is
-    /// impossible (another filesystem). Nothing sets ownership, modes or times, so a linked
+    /// impossible (another filesystem) — and symlinks added with
+    /// [`Tree::add_host_symlink`] hard-linked to the host's link while it has the same
+    /// target. Nothing sets ownership, modes or times, so a linked
     /// source is never changed; unlike [`Tree::write_rootfs`], it is neither reproducible
     /// nor atomic. `dest` must not exist.
     pub fn write_skeleton(&self, dest: &Path) -> Result<(), Error> {
