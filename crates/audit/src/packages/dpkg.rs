@@ -406,24 +406,37 @@ fn is_located_at<'d>(
 pub(super) struct Dirs {
     /// Listed spelling → real path, or `None` when it is not a directory of the root.
     known: HashMap<OsString, Option<PathBuf>>,
+    /// By real directory: how many of its entries were `lstat`ed, or, once that passed
+    /// [`LIST_AFTER`], what each entry is from one listing (`/usr/share/doc` has an entry
+    /// a package, and every package lists its copyright file there).
+    entries: HashMap<PathBuf, Entries>,
+}
+
+/// The `lstat`s of one directory's entries after which it is read whole instead.
+const LIST_AFTER: u32 = 32;
+
+#[derive(Debug)]
+enum Entries {
+    Asked(u32),
+    /// Each entry's type, as its directory entry gives it: a directory, a symlink.
+    Listed(HashMap<OsString, (bool, bool)>),
 }
 
 impl Dirs {
     /// `dir` resolved in `root` (always the same one): its parent's real path (remembered)
-    /// and one `lstat` of its name; only a symlink is resolved by [`Root::resolve_dir`].
+    /// and the type of its name, never followed; only a symlink is resolved by
+    /// [`Root::resolve_dir`].
     pub(super) fn real(&mut self, root: &Root, dir: &Path) -> Option<PathBuf> {
         if let Some(hit) = self.known.get(dir.as_os_str()) {
             return hit.clone();
         }
         let real = match (dir.parent(), dir.file_name()) {
             (Some(parent), Some(name)) => self.real(root, parent).and_then(|parent| {
+                let (is_dir, is_symlink) = self.entry_type(root, &parent, name)?;
                 let candidate = parent.join(name);
-                // The parent is resolved and `lstat` does not follow the name: a host path
-                // inside the root.
-                let meta = std::fs::symlink_metadata(root.host_path(&candidate)).ok()?;
-                if meta.is_dir() {
+                if is_dir {
                     Some(candidate)
-                } else if meta.is_symlink() {
+                } else if is_symlink {
                     root.resolve_dir(&candidate).map(|r| r.real)
                 } else {
                     None
@@ -434,6 +447,38 @@ impl Dirs {
         };
         self.known.insert(dir.as_os_str().to_owned(), real.clone());
         real
+    }
+
+    /// Whether `name` in the real directory `parent` is a directory, a symlink; `None` if
+    /// it is not there. The parent is resolved, and neither `lstat` nor a listing follows
+    /// the name: a host path inside the root.
+    fn entry_type(&mut self, root: &Root, parent: &Path, name: &OsStr) -> Option<(bool, bool)> {
+        let kind = |t: std::fs::FileType| (t.is_dir(), t.is_symlink());
+        if !self.entries.contains_key(parent) {
+            self.entries.insert(parent.to_path_buf(), Entries::Asked(0));
+        }
+        let entries = self.entries.get_mut(parent)?;
+        if matches!(entries, Entries::Asked(n) if *n >= LIST_AFTER) {
+            // A listing that fails leaves the `lstat`s to answer.
+            if let Ok(list) = std::fs::read_dir(root.host_path(parent)) {
+                let types = list
+                    .filter_map(Result::ok)
+                    // The entry's type: no `stat` unless the filesystem gives none.
+                    .filter_map(|e| Some((e.file_name(), kind(e.file_type().ok()?))))
+                    .collect();
+                *entries = Entries::Listed(types);
+            }
+        }
+        match entries {
+            Entries::Listed(types) => types.get(name).copied(),
+            Entries::Asked(n) => {
+                *n += 1;
+                let host = root.host_path(&parent.join(name));
+                std::fs::symlink_metadata(host)
+                    .ok()
+                    .map(|m| kind(m.file_type()))
+            }
+        }
     }
 
     /// [`Dirs::real`], borrowed from what is remembered.
@@ -789,6 +834,42 @@ Version: 1
             Path::new("/lib/x/libc.so.6"),
             OsStr::new("/usr/lib/x/libc.so.6"),
             |_| Some(Path::new("/usr/lib/x"))
+        ));
+    }
+
+    /// A directory many entries of which are asked about is listed once, and answers as the
+    /// `lstat`s did: directories, symlinks to one, other files, names not there.
+    #[test]
+    fn a_directory_listed_answers_as_its_lstats() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("d");
+        std::fs::create_dir(&d).unwrap();
+        let count = LIST_AFTER as usize + 8;
+        for i in 0..count {
+            std::fs::create_dir(d.join(format!("a{i}"))).unwrap();
+        }
+        for i in 0..4 {
+            std::os::unix::fs::symlink("a0", d.join(format!("l{i}"))).unwrap();
+            std::fs::write(d.join(format!("f{i}")), "").unwrap();
+        }
+        let root = Root::new(t.path()).unwrap();
+        let want = |name: &str| match name.as_bytes()[0] {
+            b'a' => Some(PathBuf::from(format!("/d/{name}"))),
+            b'l' => Some(PathBuf::from("/d/a0")),
+            _ => None,
+        };
+        let names: Vec<String> = (0..count)
+            .map(|i| format!("a{i}"))
+            .chain((0..4).flat_map(|i| [format!("l{i}"), format!("f{i}"), format!("x{i}")]))
+            .collect();
+        let mut dirs = Dirs::default();
+        for name in &names {
+            let got = dirs.real(&root, &Path::new("/d").join(name));
+            assert_eq!(got, want(name), "{name}");
+        }
+        assert!(matches!(
+            dirs.entries.get(Path::new("/d")),
+            Some(Entries::Listed(_))
         ));
     }
 
