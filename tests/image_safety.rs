@@ -110,9 +110,7 @@ fn a_full_disk_leaves_no_partial_image() {
     let env = TestEnv::new();
     let r = depclose(&env, 0, &["/usr/bin/true", "--emit-rootfs", "probe"]);
     r.assert_code(0);
-    // `wrote probe: N files, B bytes`: room for less than the layer (the copy depclose checks
-    // fits, but it is removed as soon as the check is done, which may be before the writing
-    // runs out of room).
+    // `wrote probe: N files, B bytes`: room for less than the layer.
     let bytes: u64 = r
         .stderr
         .lines()
@@ -133,9 +131,30 @@ fn a_full_disk_leaves_no_partial_image() {
         return;
     }
     let _mounted = Mount(small.clone());
-    let r = depclose(&env, 0, &["/usr/bin/true", "--emit", "small/out.tar"]);
+    fs::create_dir(env.join("big")).unwrap();
+    // The check's skeleton goes beside the first output, the rootfs: on the disk of the host's
+    // files, where it is hard-linked, so that the image's own write is what runs out of room.
+    let r = depclose(
+        &env,
+        0,
+        &[
+            "/usr/bin/true",
+            "--emit-rootfs",
+            "big/root",
+            "--emit",
+            "small/out.tar",
+        ],
+    );
     r.assert_code(2);
-    assert!(r.stderr.contains("No space left on device"), "{r}");
+    let full = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("No space left on device"))
+        .unwrap_or_else(|| panic!("no ENOSPC in\n{r}"));
+    assert!(
+        full.contains("out.tar") && !full.contains(".depclose-verify-"),
+        "{r}"
+    );
     assert_eq!(listing(&small), Vec::<String>::new(), "{r}");
 }
 

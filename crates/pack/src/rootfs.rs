@@ -72,6 +72,7 @@ impl Tree {
     /// nor atomic. `dest` must not exist.
     pub fn write_skeleton(&self, dest: &Path) -> Result<(), Error> {
         fs::create_dir(dest).map_err(Error::io(dest))?;
+        let mut link_symlinks = true;
         // Sorted by components: every parent comes before what it holds.
         for (path, node) in &self.nodes {
             let at = dest.join(path);
@@ -79,7 +80,10 @@ impl Tree {
                 Node::Dir { .. } => fs::create_dir(&at),
                 Node::File(source) => fs::hard_link(&source.path, &at)
                     .or_else(|_| fs::copy(&source.path, &at).map(drop)),
-                Node::Symlink { target, host } => skeleton_symlink(host.as_deref(), target, &at),
+                Node::Symlink { target, host } => {
+                    let host = host.as_deref().filter(|_| link_symlinks);
+                    skeleton_symlink(host, target, &at, &mut link_symlinks)
+                }
                 Node::Bytes { contents, .. } => fs::write(&at, contents),
             };
             done.map_err(Error::io(&at))?;
@@ -92,14 +96,25 @@ impl Tree {
 /// to the same target, else a new one. A new symlink is an inode to allocate, which ext4
 /// makes slow beside a large write (ffmpeg's image: 0.7 ms each for its 507 links, a hard
 /// link 0.07 ms). The target is read from the linked inode, which no rename can change.
-fn skeleton_symlink(host: Option<&Path>, target: &OsStr, at: &Path) -> io::Result<()> {
+/// `linking` turns false where no link will work (another filesystem; links to others'
+/// files refused, `fs.protected_hardlinks`, each refusal an audit record).
+fn skeleton_symlink(
+    host: Option<&Path>,
+    target: &OsStr,
+    at: &Path,
+    linking: &mut bool,
+) -> io::Result<()> {
     if let Some(host) = host {
         // Flags 0: the link is to the symlink itself, never followed.
-        if rustix::fs::linkat(CWD, host, CWD, at, AtFlags::empty()).is_ok() {
-            if fs::read_link(at).is_ok_and(|t| t.as_os_str() == target) {
-                return Ok(());
+        match rustix::fs::linkat(CWD, host, CWD, at, AtFlags::empty()) {
+            Ok(()) => {
+                if fs::read_link(at).is_ok_and(|t| t.as_os_str() == target) {
+                    return Ok(());
+                }
+                fs::remove_file(at)?;
             }
-            fs::remove_file(at)?;
+            Err(rustix::io::Errno::XDEV | rustix::io::Errno::PERM) => *linking = false,
+            Err(_) => {}
         }
     }
     std::os::unix::fs::symlink(target, at)

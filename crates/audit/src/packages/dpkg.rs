@@ -420,6 +420,8 @@ enum Entries {
     Asked(u32),
     /// Each entry's type, as its directory entry gives it: a directory, a symlink.
     Listed(HashMap<OsString, (bool, bool)>),
+    /// Its listing failed, or an entry's type could not be had: `lstat`s answer.
+    Unlistable,
 }
 
 impl Dirs {
@@ -459,20 +461,19 @@ impl Dirs {
         }
         let entries = self.entries.get_mut(parent)?;
         if matches!(entries, Entries::Asked(n) if *n >= LIST_AFTER) {
-            // A listing that fails leaves the `lstat`s to answer.
-            if let Ok(list) = std::fs::read_dir(root.host_path(parent)) {
-                let types = list
-                    .filter_map(Result::ok)
-                    // The entry's type: no `stat` unless the filesystem gives none.
-                    .filter_map(|e| Some((e.file_name(), kind(e.file_type().ok()?))))
-                    .collect();
-                *entries = Entries::Listed(types);
-            }
+            // The entry's type: no `stat` unless the filesystem gives none.
+            let types = std::fs::read_dir(root.host_path(parent)).and_then(|list| {
+                list.map(|e| e.and_then(|e| Ok((e.file_name(), kind(e.file_type()?)))))
+                    .collect()
+            });
+            *entries = types.map_or(Entries::Unlistable, Entries::Listed);
         }
         match entries {
             Entries::Listed(types) => types.get(name).copied(),
-            Entries::Asked(n) => {
-                *n += 1;
+            Entries::Asked(_) | Entries::Unlistable => {
+                if let Entries::Asked(n) = entries {
+                    *n += 1;
+                }
                 let host = root.host_path(&parent.join(name));
                 std::fs::symlink_metadata(host)
                     .ok()
@@ -817,7 +818,9 @@ Version: 1
             "/",
             "/usr/lib/x/",
             "/usr/lib/x/..",
+            "/usr/lib/xlibc.so.6",
             "relative/libc.so.6",
+            "libc.so.6",
         ];
         let dirs: HashMap<&Path, Option<PathBuf>> = paths
             .iter()
