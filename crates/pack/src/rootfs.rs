@@ -72,17 +72,19 @@ impl Tree {
     /// nor atomic. `dest` must not exist.
     pub fn write_skeleton(&self, dest: &Path) -> Result<(), Error> {
         fs::create_dir(dest).map_err(Error::io(dest))?;
-        let mut link_symlinks = true;
+        // Until a link is refused for want of a filesystem or a right, which the next would be.
+        let mut linking = true;
         // Sorted by components: every parent comes before what it holds.
         for (path, node) in &self.nodes {
             let at = dest.join(path);
             let done = match node {
                 Node::Dir { .. } => fs::create_dir(&at),
-                Node::File(source) => fs::hard_link(&source.path, &at)
-                    .or_else(|_| fs::copy(&source.path, &at).map(drop)),
+                Node::File(source) => match skeleton_link(&source.path, &at, &mut linking) {
+                    true => Ok(()),
+                    false => fs::copy(&source.path, &at).map(drop),
+                },
                 Node::Symlink { target, host } => {
-                    let host = host.as_deref().filter(|_| link_symlinks);
-                    skeleton_symlink(host, target, &at, &mut link_symlinks)
+                    skeleton_symlink(host.as_deref(), target, &at, &mut linking)
                 }
                 Node::Bytes { contents, .. } => fs::write(&at, contents),
             };
@@ -92,12 +94,28 @@ impl Tree {
     }
 }
 
+/// Whether `source` could be hard-linked at `at` in a skeleton (flags 0: a symlink itself,
+/// never followed). `linking` turns false, and no link is tried again, where none will work:
+/// another filesystem, or links to others' files refused (`fs.protected_hardlinks`, each
+/// refusal an audit record).
+fn skeleton_link(source: &Path, at: &Path, linking: &mut bool) -> bool {
+    if !*linking {
+        return false;
+    }
+    match rustix::fs::linkat(CWD, source, CWD, at, AtFlags::empty()) {
+        Ok(()) => true,
+        Err(rustix::io::Errno::XDEV | rustix::io::Errno::PERM) => {
+            *linking = false;
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// A symlink to `target` at `at` in a skeleton: a hard link to `host` when that is a link
 /// to the same target, else a new one. A new symlink is an inode to allocate, which ext4
 /// makes slow beside a large write (ffmpeg's image: 0.7 ms each for its 507 links, a hard
 /// link 0.07 ms). The target is read from the linked inode, which no rename can change.
-/// `linking` turns false where no link will work (another filesystem; links to others'
-/// files refused, `fs.protected_hardlinks`, each refusal an audit record).
 fn skeleton_symlink(
     host: Option<&Path>,
     target: &OsStr,
@@ -105,16 +123,11 @@ fn skeleton_symlink(
     linking: &mut bool,
 ) -> io::Result<()> {
     if let Some(host) = host {
-        // Flags 0: the link is to the symlink itself, never followed.
-        match rustix::fs::linkat(CWD, host, CWD, at, AtFlags::empty()) {
-            Ok(()) => {
-                if fs::read_link(at).is_ok_and(|t| t.as_os_str() == target) {
-                    return Ok(());
-                }
-                fs::remove_file(at)?;
+        if skeleton_link(host, at, linking) {
+            if fs::read_link(at).is_ok_and(|t| t.as_os_str() == target) {
+                return Ok(());
             }
-            Err(rustix::io::Errno::XDEV | rustix::io::Errno::PERM) => *linking = false,
-            Err(_) => {}
+            fs::remove_file(at)?;
         }
     }
     std::os::unix::fs::symlink(target, at)
@@ -361,6 +374,35 @@ mod tests {
             fs::read_link(host.join("changed")).unwrap(),
             Path::new("elsewhere")
         );
+    }
+
+    /// On another filesystem than the sources, where no link works, files are copied and
+    /// symlinks made.
+    #[test]
+    fn skeleton_on_another_filesystem_copies() {
+        const TEST: &str = "skeleton_on_another_filesystem_copies";
+        let s = testutil::sample();
+        let other = Path::new("/dev/shm");
+        let device = |p: &Path| fs::metadata(p).map(|m| m.dev()).ok();
+        if device(other).is_none() || device(other) == device(s.dir.path()) {
+            eprintln!("SKIPPED {TEST}: /dev/shm is not another filesystem here");
+            return;
+        }
+        let scratch = tempfile::tempdir_in(other).unwrap();
+        let dest = scratch.path().join("skeleton");
+        s.tree.write_skeleton(&dest).unwrap();
+        for (path, node) in &s.tree.nodes {
+            let at = dest.join(path);
+            match node {
+                Node::File(f) => {
+                    assert_eq!(fs::read(&at).unwrap(), fs::read(&f.path).unwrap(), "{at:?}");
+                    assert_ne!(fs::metadata(&at).unwrap().ino(), f.ino, "{at:?}");
+                }
+                Node::Symlink { target, .. } => assert_eq!(fs::read_link(&at).unwrap(), *target),
+                Node::Dir { .. } => assert!(fs::symlink_metadata(&at).unwrap().is_dir()),
+                Node::Bytes { contents, .. } => assert_eq!(fs::read(&at).unwrap(), *contents),
+            }
+        }
     }
 
     #[test]

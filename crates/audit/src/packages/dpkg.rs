@@ -502,17 +502,14 @@ impl Dirs {
             *entries = types.map_or(Entries::Unlistable, Entries::Listed);
         }
         match entries {
-            Entries::Listed(types) => types.get(name).copied(),
-            Entries::Asked(_) | Entries::Unlistable => {
-                if let Entries::Asked(n) = entries {
-                    *n += 1;
-                }
-                let host = root.host_path(&parent.join(name));
-                std::fs::symlink_metadata(host)
-                    .ok()
-                    .map(|m| kind(m.file_type()))
-            }
+            Entries::Listed(types) => return types.get(name).copied(),
+            Entries::Asked(n) => *n += 1,
+            Entries::Unlistable => {}
         }
+        let host = root.host_path(&parent.join(name));
+        std::fs::symlink_metadata(host)
+            .ok()
+            .map(|m| kind(m.file_type()))
     }
 
     /// [`Dirs::real`], borrowed from what is remembered.
