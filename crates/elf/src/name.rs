@@ -29,6 +29,13 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+/// The bytes of a NUL-terminated string: up to its first NUL, or all of them without one.
+/// ELF and cache strings are short: core's search, which needs no run-time CPU detection
+/// (a dozen CPUID traps in a VM, docs/benchmarks.md), is as fast there as memchr's.
+pub fn until_nul(bytes: &[u8]) -> &[u8] {
+    std::ffi::CStr::from_bytes_until_nul(bytes).map_or(bytes, std::ffi::CStr::to_bytes)
+}
+
 /// The escape of byte `b` is `BASE + b`.
 const BASE: u32 = 0x10_FF00;
 

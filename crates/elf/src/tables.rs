@@ -122,9 +122,7 @@ pub fn section_bytes<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
 /// past the end or when it is not UTF-8. Looked up where needed: goblin's `Strtab::parse`
 /// splits the whole table first (libc's: 3,000 names), which was most of reading a table.
 fn name_at(table: &[u8], offset: usize) -> Option<&str> {
-    let tail = table.get(offset..)?;
-    let end = memchr::memchr(0, tail).unwrap_or(tail.len());
-    std::str::from_utf8(&tail[..end]).ok()
+    std::str::from_utf8(crate::name::until_nul(table.get(offset..)?)).ok()
 }
 
 /// The `(offset, length)` file ranges of an ELF file's data: its `SHT_PROGBITS` sections

@@ -552,10 +552,11 @@ fn in_loader<T>(
     rodata.and_then(&find).or_else(|| whole.and_then(&find))
 }
 
-/// The loader binary is scanned a few times per run: a SIMD substring search keeps that
-/// below the cost of reading it.
+/// The loader's `.rodata` (24 KiB for glibc 2.36) is scanned a few times per run. Two-Way
+/// is linear and needs no run-time CPU detection (see [`name::until_nul`]); a vector search
+/// would save nothing at this size.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
+    memchr::arch::all::twoway::Finder::new(needle).find(hay, needle)
 }
 
 /// musl (`ldso/dynlink.c`): the path file is `<prefix>/etc/ld-musl-<arch>.path`, where the

@@ -269,8 +269,7 @@ impl LdCache {
     /// The string at a checked offset (see [`Reader::offset`]).
     fn string_at(&self, at: usize) -> &[u8] {
         let tail = self.bytes.get(at..).unwrap_or_default();
-        let len = memchr::memchr(0, tail).unwrap_or(tail.len());
-        &tail[..len]
+        name::until_nul(tail)
     }
 
     /// The layout the entries were read from.
@@ -340,14 +339,12 @@ impl Reader<'_> {
     /// The NUL-terminated string at `base + offset`, [`name`]-encoded.
     fn string(&self, base: usize, offset: u32) -> Result<String, CacheError> {
         let at = self.offset(base, offset, self.last_nul())?;
-        let tail = &self.bytes[at..];
-        let len = memchr::memchr(0, tail).unwrap_or(tail.len());
-        Ok(name::encode(&tail[..len]).into_owned())
+        Ok(name::encode(name::until_nul(&self.bytes[at..])).into_owned())
     }
 
     /// Where the file's last NUL is: a string starting at or before it is terminated.
     fn last_nul(&self) -> Option<usize> {
-        memchr::memrchr(0, self.bytes)
+        self.bytes.iter().rposition(|&b| b == 0)
     }
 
     /// `base + offset`, checked to start a NUL-terminated string inside the file (given
