@@ -207,78 +207,34 @@ mod x86 {
         #[test]
         fn the_bits_agree_with_std() {
             let cpu = Cpu::get();
-            let features = [
-                ("sse3", cpu.usable_1(SSE3), is_x86_feature_detected!("sse3")),
-                (
-                    "ssse3",
-                    cpu.usable_1(SSSE3),
-                    is_x86_feature_detected!("ssse3"),
-                ),
-                ("fma", cpu.usable_1(FMA), is_x86_feature_detected!("fma")),
-                (
-                    "cmpxchg16b",
-                    cpu.usable_1(CMPXCHG16B),
-                    is_x86_feature_detected!("cmpxchg16b"),
-                ),
-                (
-                    "sse4.1",
-                    cpu.usable_1(SSE4_1),
-                    is_x86_feature_detected!("sse4.1"),
-                ),
-                (
-                    "sse4.2",
-                    cpu.usable_1(SSE4_2),
-                    is_x86_feature_detected!("sse4.2"),
-                ),
-                (
-                    "movbe",
-                    cpu.usable_1(MOVBE),
-                    is_x86_feature_detected!("movbe"),
-                ),
-                (
-                    "popcnt",
-                    cpu.usable_1(POPCNT),
-                    is_x86_feature_detected!("popcnt"),
-                ),
-                ("avx", cpu.usable_1(AVX), is_x86_feature_detected!("avx")),
-                ("f16c", cpu.usable_1(F16C), is_x86_feature_detected!("f16c")),
-                ("bmi1", cpu.usable_7(BMI1), is_x86_feature_detected!("bmi1")),
-                ("avx2", cpu.usable_7(AVX2), is_x86_feature_detected!("avx2")),
-                ("bmi2", cpu.usable_7(BMI2), is_x86_feature_detected!("bmi2")),
-                (
-                    "avx512f",
-                    cpu.usable_7(AVX512F),
-                    is_x86_feature_detected!("avx512f"),
-                ),
-                (
-                    "avx512dq",
-                    cpu.usable_7(AVX512DQ),
-                    is_x86_feature_detected!("avx512dq"),
-                ),
-                (
-                    "avx512cd",
-                    cpu.usable_7(AVX512CD),
-                    is_x86_feature_detected!("avx512cd"),
-                ),
-                (
-                    "avx512bw",
-                    cpu.usable_7(AVX512BW),
-                    is_x86_feature_detected!("avx512bw"),
-                ),
-                (
-                    "avx512vl",
-                    cpu.usable_7(AVX512VL),
-                    is_x86_feature_detected!("avx512vl"),
-                ),
-                (
-                    "lzcnt",
-                    cpu.usable_ext1(LZCNT),
-                    is_x86_feature_detected!("lzcnt"),
-                ),
-            ];
-            for (name, ours, std) in features {
-                assert_eq!(ours, std, "{name}");
+            // Each feature named once: std's name (a token tree: std's macro matches the
+            // name's own tokens), then the check and bit that answer it.
+            macro_rules! agree {
+                ($($name:tt: $check:ident($bit:ident)),* $(,)?) => {
+                    $(assert_eq!(cpu.$check($bit), is_x86_feature_detected!($name), $name);)*
+                };
             }
+            agree!(
+                "sse3": usable_1(SSE3),
+                "ssse3": usable_1(SSSE3),
+                "fma": usable_1(FMA),
+                "cmpxchg16b": usable_1(CMPXCHG16B),
+                "sse4.1": usable_1(SSE4_1),
+                "sse4.2": usable_1(SSE4_2),
+                "movbe": usable_1(MOVBE),
+                "popcnt": usable_1(POPCNT),
+                "avx": usable_1(AVX),
+                "f16c": usable_1(F16C),
+                "bmi1": usable_7(BMI1),
+                "avx2": usable_7(AVX2),
+                "bmi2": usable_7(BMI2),
+                "avx512f": usable_7(AVX512F),
+                "avx512dq": usable_7(AVX512DQ),
+                "avx512cd": usable_7(AVX512CD),
+                "avx512bw": usable_7(AVX512BW),
+                "avx512vl": usable_7(AVX512VL),
+                "lzcnt": usable_ext1(LZCNT),
+            );
         }
 
         fn cpu(leaf1_ecx: u32, leaf7_ebx: u32, ext1_ecx: u32, xcr0: u64) -> Cpu {
